@@ -1,0 +1,64 @@
+"""Complaints: ``complaints/YYYY-MM-DD.json``, a JSON array of nested tickets, UTF-8.
+
+One element per ticket *state*; a ticket reappears in a later day's file when its state changes,
+with a newer ``updated_ts``. ``raw.complaints_history`` keeps every state; ``raw.complaints`` holds
+the latest state per ``complaint_no`` by ``updated_ts`` (an older state arriving late never wins).
+
+Landing shape of one element::
+
+    {"complaint_no": "CPJL00000123", "received_ts": "2024-03-02 10:15:00", "channel": "HOTLINE",
+     "branch_code": "JL", "policy_no": "PJL2024000123", "claim_no": "CLJL2024000045" | null,
+     "category": "CLAIM_DELAY", "complainant": {"name": "张三", "phone": "13812345678"},
+     "is_accepted": true, "is_duplicate": false, "is_withdrawn": false, "liability": "PENDING",
+     "extension_level": 0, "status": "OPEN", "closed_ts": null, "resolution": null,
+     "updated_ts": "2024-03-02 10:20:00",
+     "actions": [{"ts": "2024-03-02 10:20:00", "action": "ACCEPTED", "handler_id": "H0012"}]}
+
+In raw, ``complainant`` is flattened to ``complainant_name`` / ``complainant_phone`` and
+``actions`` is kept as JSON text.
+"""
+
+from __future__ import annotations
+
+from dagster_project.ingest.contract import (
+    BRANCH_CODE_PATTERN, CLAIM_NO_PATTERN, COMPLAINT_NO_PATTERN, PHONE_PATTERN, POLICY_NO_PATTERN,
+    Column, SourceContract,
+)
+from dagster_project.reference import BRANCH_CODES
+
+CHANNELS = ("HOTLINE", "REGULATOR_12378", "ONLINE", "WALK_IN", "LETTER")
+CATEGORIES = ("CLAIM_DISPUTE", "CLAIM_DELAY", "ASSESSMENT_DISPUTE", "SALES", "SERVICE_ATTITUDE", "OTHER")
+LIABILITIES = ("AT_FAULT", "PARTIAL", "NOT_AT_FAULT", "PENDING")
+ACTIONS = ("RECEIVED", "ACCEPTED", "INVESTIGATING", "EXTENDED", "RESOLVED", "CLOSED", "WITHDRAWN", "REOPENED")
+
+CONTRACT = SourceContract(
+    source="complaints",
+    folder="complaints",
+    file_suffix=".json",
+    partitioning="daily",
+    file_format="json_array",
+    encoding="utf-8",
+    key=("complaint_no",),
+    description="Complaint ticket states (one element per state change) from the complaint system.",
+    columns=(
+        Column("complaint_no", "VARCHAR", required=True, pattern=COMPLAINT_NO_PATTERN),
+        Column("received_ts", "TIMESTAMP", required=True),
+        Column("channel", "VARCHAR", required=True, codes=CHANNELS),
+        Column("branch_code", "VARCHAR", required=True, codes=BRANCH_CODES, pattern=BRANCH_CODE_PATTERN),
+        Column("policy_no", "VARCHAR", pattern=POLICY_NO_PATTERN),
+        Column("claim_no", "VARCHAR", pattern=CLAIM_NO_PATTERN),
+        Column("category", "VARCHAR", required=True, codes=CATEGORIES),
+        Column("complainant_name", "VARCHAR", pii=True),
+        Column("complainant_phone", "VARCHAR", pii=True, pattern=PHONE_PATTERN),
+        Column("is_accepted", "BOOLEAN", required=True),
+        Column("is_duplicate", "BOOLEAN", required=True),
+        Column("is_withdrawn", "BOOLEAN", required=True),
+        Column("liability", "VARCHAR", required=True, codes=LIABILITIES),
+        Column("extension_level", "INTEGER", required=True, min_value=0, max_value=2),
+        Column("status", "VARCHAR", required=True, codes=("OPEN", "CLOSED")),
+        Column("closed_ts", "TIMESTAMP"),
+        Column("resolution", "VARCHAR"),
+        Column("updated_ts", "TIMESTAMP", required=True),
+        Column("actions", "VARCHAR"),  # JSON text: [{"ts", "action", "handler_id"}]
+    ),
+)

@@ -1,0 +1,90 @@
+"""The shape of a landing-file contract. Each source module declares its own ``CONTRACT``.
+
+A contract names the raw columns (the names every layer downstream uses), their DuckDB types in
+``raw.<table>``, which are required keys, which are PII, the code lists and regular expressions a
+value must match, and how the landing file is found and partitioned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Lineage columns on every raw row (and every quarantine row where they apply).
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_source_file", "VARCHAR"),  # path relative to the landing folder, e.g. claims/2024-01-02.csv
+    ("_source_line", "BIGINT"),  # 1-based data line (CSV), line (JSONL), element (JSON) or sheet row (xlsx)
+    ("_partition", "VARCHAR"),  # YYYY-MM-DD (daily) or YYYY-MM-01 (monthly), from the file name
+    ("_ingested_at", "TIMESTAMP"),
+    ("_run_id", "VARCHAR"),
+)
+
+# Formats used in landing files.
+TS_FORMAT = "%Y-%m-%d %H:%M:%S"  # local time (Asia/Shanghai), no offset
+CALL_TS_FORMAT = "%Y/%m/%d %H:%M:%S"  # the Chinese CTI export writes slashes
+DATE_FORMAT = "%Y-%m-%d"
+
+POLICY_NO_PATTERN = r"^P[A-Z]{2}[0-9]{10}$"  # P + branch code + 10 digits, e.g. PJL2024000123
+CLAIM_NO_PATTERN = r"^CL[A-Z]{2}[0-9]{10}$"
+COMPLAINT_NO_PATTERN = r"^CP[A-Z]{2}[0-9]{8}$"
+CUSTOMER_ID_PATTERN = r"^C[0-9]{9}$"
+ID_CARD_PATTERN = r"^[0-9]{17}[0-9X]$"
+PHONE_PATTERN = r"^1[3-9][0-9]{9}$"
+BRANCH_CODE_PATTERN = r"^[A-Z]{2}$"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type in raw.<table>
+    required: bool = False  # missing/empty -> quarantine (MISSING_KEY / MISSING_VALUE)
+    pii: bool = False
+    codes: tuple[str, ...] | None = None  # allowed values; anything else -> UNKNOWN_CODE
+    pattern: str | None = None  # regular expression the text must match
+    min_value: float | None = None
+    max_value: float | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SourceContract:
+    source: str  # asset / raw table name, e.g. "claim_events"
+    folder: str  # landing sub-folder, e.g. "claims"
+    file_suffix: str  # ".csv", ".jsonl", ".json", ".xlsx"
+    partitioning: str  # "daily" or "monthly"
+    file_format: str  # "csv", "jsonl", "json_array", "xlsx"
+    encoding: str  # "utf-8", "utf-8-sig" or "gbk"
+    key: tuple[str, ...]  # unique within a file; a repeat in the same file is quarantined
+    columns: tuple[Column, ...]
+    description: str = ""
+    header_map: dict[str, str] = field(default_factory=dict)  # landing header -> contract name
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.source}"
+
+    @property
+    def quarantine_table(self) -> str:
+        return f"raw.quarantine_{self.source}"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+# Columns of every raw.quarantine_<source> table.
+QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_source_file", "VARCHAR"),
+    ("_source_line", "BIGINT"),
+    ("_partition", "VARCHAR"),
+    ("raw_text", "VARCHAR"),  # the offending line / element as landed
+    ("reason_code", "VARCHAR"),  # e.g. BAD_DATE, UNKNOWN_CODE, DUPLICATE_KEY
+    ("reason", "VARCHAR"),  # human message naming the column and the value
+    ("_ingested_at", "TIMESTAMP"),
+    ("_run_id", "VARCHAR"),
+)
