@@ -15,7 +15,7 @@ import pytest
 from dagster_project.config import Settings
 
 # Small enough for a fast suite, large enough that the planted effects are statistically visible.
-TINY = {"scale": 0.05, "start": date(2024, 1, 1), "days": 550, "seed": 7}
+TINY = {"scale": 0.2, "start": date(2024, 1, 1), "days": 550, "seed": 7, "complaints_per_10k": 100}
 TEST_SALT = "test-salt-not-secret"
 
 

@@ -8,6 +8,10 @@ SURVEYOR_DISPATCHED / SURVEYOR_ARRIVED, ``payment_method`` on PAID.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from dagster_project.ingest.landing import LandingFile
+from dagster_project.ingest.readers import StageResult, stage_csv
 from dagster_project.ingest.contract import CLAIM_NO_PATTERN, POLICY_NO_PATTERN, Column, SourceContract
 
 EVENT_TYPES = (
@@ -29,7 +33,7 @@ CONTRACT = SourceContract(
         Column("claim_no", "VARCHAR", required=True, pattern=CLAIM_NO_PATTERN),
         Column("policy_no", "VARCHAR", required=True, pattern=POLICY_NO_PATTERN),
         Column("event_type", "VARCHAR", required=True, codes=EVENT_TYPES),
-        Column("event_ts", "TIMESTAMP", required=True),
+        Column("event_ts", "TIMESTAMP", required=True, no_future=True),
         Column("amount", "DECIMAL(14,2)", min_value=0, max_value=50_000_000),
         Column("surveyor_id", "VARCHAR", pattern=r"^S[0-9]{5}$"),
         Column("payment_method", "VARCHAR", codes=("BANK_TRANSFER", "ALIPAY", "WECHAT_PAY", "CHEQUE")),
@@ -38,3 +42,8 @@ CONTRACT = SourceContract(
         Column("report_channel", "VARCHAR", required=True, codes=("PHONE", "APP", "WECHAT", "AGENT")),
     ),
 )
+
+
+def stage_files(con, files: list[LandingFile], table: str, workdir: Path) -> StageResult:
+    """All files of the batch through one DuckDB read_csv (see ``readers.stage_csv``)."""
+    return stage_csv(con, CONTRACT, files, table)

@@ -20,6 +20,10 @@ In raw, ``complainant`` is flattened to ``complainant_name`` / ``complainant_pho
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from dagster_project.ingest.landing import LandingFile
+from dagster_project.ingest.readers import StageResult, stage_json_array
 from dagster_project.ingest.contract import (
     BRANCH_CODE_PATTERN, CLAIM_NO_PATTERN, COMPLAINT_NO_PATTERN, PHONE_PATTERN, POLICY_NO_PATTERN,
     Column, SourceContract,
@@ -39,10 +43,12 @@ CONTRACT = SourceContract(
     file_format="json_array",
     encoding="utf-8",
     key=("complaint_no",),
+    # The nested complainant object is flattened; actions stay JSON text.
+    json_paths={"complainant_name": "$.complainant.name", "complainant_phone": "$.complainant.phone"},
     description="Complaint ticket states (one element per state change) from the complaint system.",
     columns=(
         Column("complaint_no", "VARCHAR", required=True, pattern=COMPLAINT_NO_PATTERN),
-        Column("received_ts", "TIMESTAMP", required=True),
+        Column("received_ts", "TIMESTAMP", required=True, no_future=True),
         Column("channel", "VARCHAR", required=True, codes=CHANNELS),
         Column("branch_code", "VARCHAR", required=True, codes=BRANCH_CODES, pattern=BRANCH_CODE_PATTERN),
         Column("policy_no", "VARCHAR", pattern=POLICY_NO_PATTERN),
@@ -56,9 +62,28 @@ CONTRACT = SourceContract(
         Column("liability", "VARCHAR", required=True, codes=LIABILITIES),
         Column("extension_level", "INTEGER", required=True, min_value=0, max_value=2),
         Column("status", "VARCHAR", required=True, codes=("OPEN", "CLOSED")),
-        Column("closed_ts", "TIMESTAMP"),
+        Column("closed_ts", "TIMESTAMP", no_future=True),
         Column("resolution", "VARCHAR"),
-        Column("updated_ts", "TIMESTAMP", required=True),
+        Column("updated_ts", "TIMESTAMP", required=True, no_future=True),
         Column("actions", "VARCHAR"),  # JSON text: [{"ts", "action", "handler_id"}]
     ),
 )
+
+
+def stage_files(con, files: list[LandingFile], table: str, workdir: Path) -> StageResult:
+    """One element = one ticket state; a file that is not a complete JSON array fails."""
+    return stage_json_array(con, CONTRACT, files, table)
+
+
+def refresh_latest_sql(affected: str) -> str:
+    """Recompute ``raw.complaints`` for the complaint numbers in the relation ``affected``:
+    the state with the greatest ``updated_ts`` over all history wins (ties: the later file, then
+    the later element), so an older state arriving late never overwrites a newer one."""
+    return f"""
+        DELETE FROM raw.complaints WHERE complaint_no IN (SELECT complaint_no FROM {affected});
+        INSERT INTO raw.complaints
+        SELECT * FROM raw.complaints_history
+        WHERE complaint_no IN (SELECT complaint_no FROM {affected})
+        QUALIFY row_number() OVER (
+            PARTITION BY complaint_no ORDER BY updated_ts DESC, _partition DESC, _source_line DESC) = 1;
+    """

@@ -43,6 +43,9 @@ class Column:
     min_value: float | None = None
     max_value: float | None = None
     description: str = ""
+    # An event time that cannot lie after the file's own day (its partition; +1 day of grace for
+    # events crossing midnight, a month + 1 day for monthly files) -> FUTURE_DATE.
+    no_future: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class SourceContract:
     columns: tuple[Column, ...]
     description: str = ""
     header_map: dict[str, str] = field(default_factory=dict)  # landing header -> contract name
+    timestamp_format: str = TS_FORMAT  # strptime format of TIMESTAMP columns in the landing file
+    # JSON sources: contract column -> JSON path in one record (default "$.<column>").
+    json_paths: dict[str, str] = field(default_factory=dict)
 
     @property
     def raw_table(self) -> str:

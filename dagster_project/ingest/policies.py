@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from dagster_project.ingest.landing import LandingFile
+from dagster_project.ingest.readers import StageResult, stage_csv
 from dagster_project.ingest.contract import (
     BRANCH_CODE_PATTERN, CUSTOMER_ID_PATTERN, ID_CARD_PATTERN, PHONE_PATTERN, POLICY_NO_PATTERN,
     Column, SourceContract,
@@ -29,10 +33,15 @@ CONTRACT = SourceContract(
         Column("sum_insured", "DECIMAL(16,2)", required=True, min_value=0),
         Column("premium", "DECIMAL(14,2)", required=True, min_value=0, max_value=10_000_000),
         Column("vehicle_price", "DECIMAL(14,2)", min_value=0),  # motor only
-        Column("issue_date", "DATE", required=True),
+        Column("issue_date", "DATE", required=True, no_future=True),
         Column("start_date", "DATE", required=True),
         Column("end_date", "DATE", required=True),
         Column("renewal_of", "VARCHAR", pattern=POLICY_NO_PATTERN),
         Column("status", "VARCHAR", required=True, codes=("ACTIVE", "CANCELLED")),
     ),
 )
+
+
+def stage_files(con, files: list[LandingFile], table: str, workdir: Path) -> StageResult:
+    """All files of the batch through one DuckDB read_csv (see ``readers.stage_csv``)."""
+    return stage_csv(con, CONTRACT, files, table)

@@ -7,6 +7,10 @@ staging before anything reaches a mart).
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from dagster_project.ingest.landing import LandingFile
+from dagster_project.ingest.readers import StageResult, stage_jsonl
 from dagster_project.ingest.contract import CLAIM_NO_PATTERN, COMPLAINT_NO_PATTERN, POLICY_NO_PATTERN, Column, SourceContract
 from dagster_project.reference import STAGE_CODES
 
@@ -22,8 +26,8 @@ CONTRACT = SourceContract(
     columns=(
         Column("response_id", "VARCHAR", required=True, pattern=r"^R[0-9]{12}$"),
         Column("channel", "VARCHAR", required=True, codes=("PHONE", "SMS", "WECHAT")),
-        Column("sent_ts", "TIMESTAMP", required=True),
-        Column("responded_ts", "TIMESTAMP", required=True),
+        Column("sent_ts", "TIMESTAMP", required=True, no_future=True),
+        Column("responded_ts", "TIMESTAMP", required=True, no_future=True),
         Column("policy_no", "VARCHAR", pattern=POLICY_NO_PATTERN),
         Column("claim_no", "VARCHAR", pattern=CLAIM_NO_PATTERN),
         Column("complaint_no", "VARCHAR", pattern=COMPLAINT_NO_PATTERN),
@@ -34,3 +38,8 @@ CONTRACT = SourceContract(
         Column("agent_id", "VARCHAR", pattern=r"^A[0-9]{4}$"),
     ),
 )
+
+
+def stage_files(con, files: list[LandingFile], table: str, workdir: Path) -> StageResult:
+    """One line = one response; a line that is not a JSON object is quarantined as BAD_JSON."""
+    return stage_jsonl(con, CONTRACT, files, table)

@@ -1,0 +1,451 @@
+"""``cs-warehouse bench --scale S --days N`` / ``make bench SCALE=S``: the scale benchmark.
+
+1. Generate landing data at the scale (cached by its arguments; timed once, when generated).
+2. Run the pipeline the way users run it — a subprocess ``python -m dagster_project run`` on a
+   clean warehouse — measuring wall time and the peak RSS of the process tree, with per-stage
+   times from the Dagster runs' step stats; then the monthly snapshot of the last full month.
+3. Run the floor (``benchmarks.floor``) in its own process on the same landing files and check
+   that its marts equal the pipeline's.
+4. Add one more day of landing files and run the pipeline again on the same warehouse: the
+   one-day incremental run, reported as a share of the full run.
+5. Write ``<reports>/bench/bench-<scale>.json`` and ``.md`` and print the table.
+
+Locations (env): ``CSWH_BENCH_CACHE`` (default ``data/bench-cache``), ``CSWH_BENCH_WORK`` (default
+``data/bench-work``), ``CSWH_REPORTS_DIR`` (the JSON/markdown go to its ``bench/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from benchmarks import report
+from benchmarks.measure import CommandFailed, Measurement, measure_command
+from dagster_project.config import REPO_ROOT, TELEMETRY_OFF, eprint, resolve_path
+
+BENCH_SALT = "bench-salt-not-secret"
+DEFAULT_START = date(2024, 1, 1)
+DEFAULT_SEED = 42
+SOURCES = ("policies", "claim_events", "call_logs", "surveys", "complaints", "audits")
+
+
+# ------------------------------------------------------------------------------------ pure helpers
+
+def cache_key(scale: float, days: int, seed: int, start: date = DEFAULT_START) -> str:
+    key = f"{scale:g}-{days}-{seed}"
+    return key if start == DEFAULT_START else f"{key}-{start.isoformat()}"
+
+
+def last_day(start: date, days: int) -> date:
+    return start + timedelta(days=days - 1)
+
+
+def last_full_month(start: date, days: int) -> str:
+    """The last calendar month the data covers completely (YYYY-MM): the snapshot's period."""
+    end = last_day(start, days)
+    if (end + timedelta(days=1)).month != end.month:  # the data ends on a month's last day
+        month_end = end
+    else:
+        month_end = end.replace(day=1) - timedelta(days=1)
+    if month_end < start:
+        month_end = end  # less than one full month of data: take the partial one
+    return f"{month_end:%Y-%m}"
+
+
+def stage_of_step(step_key: str) -> str:
+    """Benchmark stage of a Dagster step key: ``ingest:<source>``, ``dbt``, ``gates``, ``publish``
+    or ``other:<step>``. A GX check's step names the asset it checks too, so gates match first."""
+    key = step_key.lower()
+    if any(w in key for w in ("check", "gx_", "_gx", "gate", "expectation", "suite")):
+        return "gates"
+    if "publish" in key:
+        return "publish"
+    if "dbt" in key:
+        return "dbt"
+    for source in SOURCES:
+        if source in key or source.replace("_", "") in key:
+            return f"ingest:{source}"
+    return f"other:{step_key}"
+
+
+def is_new_day_file(rel_path: str, new_day: date) -> bool:
+    """A daily landing file of ``new_day`` (``<folder>/YYYY-MM-DD.<ext>``); the monthly workbook
+    and everything else belong to the base data set."""
+    return Path(rel_path).name.split(".")[0] == new_day.isoformat()
+
+
+# ------------------------------------------------------------------------------------ environment
+
+def python_exe() -> str:
+    return sys.executable
+
+
+def child_env(landing: Path, home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(TELEMETRY_OFF)
+    env.update({
+        "CSWH_LANDING_DIR": str(landing),
+        "CSWH_WAREHOUSE_DIR": str(home / "warehouse"),
+        "CSWH_REPORTS_DIR": str(home / "reports"),
+        "CSWH_OUTBOX_DIR": str(home / "outbox"),
+        "CSWH_WORK_DB": str(home / "warehouse" / "work.duckdb"),
+        "DAGSTER_HOME": str(home / "dagster_home"),
+        "CSWH_PII_SALT": os.environ.get("CSWH_PII_SALT") or BENCH_SALT,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    })
+    # An SMTP server configured in the caller's shell must not receive benchmark snapshot mails.
+    for key in [k for k in env if k.startswith("CSWH_SMTP")]:
+        del env[key]
+    return env
+
+
+# ------------------------------------------------------------------------------------ steps
+
+def ensure_generated(cache_root: Path, scale: float, days: int, seed: int, start: date, logs: Path) -> tuple[Path, dict]:
+    """The landing folder for these arguments, generating it (in a measured subprocess) if the
+    cache has none. Returns (landing_dir, generation record)."""
+    folder = cache_root / cache_key(scale, days, seed, start)
+    landing = folder / "landing"
+    record_path = folder / "generation.json"
+    if landing.is_dir() and record_path.exists():
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        record["status"] = "cached"
+        return landing, record
+    tmp = folder / "landing.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    eprint(f"[bench] generating scale {scale:g}, {days} days from {start} (seed {seed}) into {landing}")
+    cmd = [python_exe(), "-m", "dagster_project", "generate", "--out", str(tmp), "--scale", str(scale),
+           "--start", start.isoformat(), "--days", str(days), "--seed", str(seed)]
+    m = measure_command(f"generate {cache_key(scale, days, seed, start)}", cmd, env=child_env(tmp, folder / "gen-home"),
+                        cwd=REPO_ROOT, log_path=logs / f"generate-{cache_key(scale, days, seed, start)}.log")
+    shutil.rmtree(landing, ignore_errors=True)
+    os.replace(tmp, landing)
+    shutil.rmtree(folder / "gen-home", ignore_errors=True)
+    files = [p for p in landing.rglob("*") if p.is_file()]
+    record = {"seconds": m.seconds, "peak_rss_bytes": m.peak_rss_bytes, "files": len(files),
+              "bytes": sum(p.stat().st_size for p in files), "generated_at": datetime.now(timezone.utc).isoformat()}
+    record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    record["status"] = "generated"
+    return landing, record
+
+
+def dagster_steps(dagster_home: Path, since: float) -> list[dict]:
+    """Every step of the runs created on the instance at or after ``since`` (unix seconds)."""
+    from dagster import DagsterInstance, RunsFilter
+
+    instance = DagsterInstance.from_config(str(dagster_home))
+    try:
+        runs = instance.get_runs(filters=RunsFilter(created_after=datetime.fromtimestamp(since - 1, tz=timezone.utc)))
+        out = []
+        for run in runs:
+            # Before a run starts, Dagster writes its planned-materialization events (one per asset
+            # and partition): that time is the run's own planning stage.
+            record = instance.get_run_record_by_id(run.run_id)
+            if record is not None and record.start_time and record.create_timestamp:
+                created = record.create_timestamp.timestamp()
+                out.append({"run_id": run.run_id, "job": run.job_name, "step_key": f"{run.job_name} (run planning)",
+                            "status": "PLANNED", "start": created, "end": max(record.start_time, created),
+                            "stage": "run planning"})
+            for stat in instance.get_run_step_stats(run.run_id):
+                if stat.start_time is None or stat.end_time is None:
+                    continue
+                out.append({"run_id": run.run_id, "job": run.job_name, "step_key": stat.step_key,
+                            "status": str(stat.status.value if stat.status else None),
+                            "start": stat.start_time, "end": stat.end_time,
+                            "stage": stage_of_step(stat.step_key)})
+        return sorted(out, key=lambda s: s["start"])
+    finally:
+        instance.dispose()
+
+
+def ingest_ledger_rows(work_db: Path) -> dict[str, int]:
+    import duckdb
+
+    if not work_db.exists():
+        return {}
+    con = duckdb.connect(str(work_db), read_only=True)
+    try:
+        rows = con.execute("""
+            SELECT source, sum(rows_landed) FROM (
+                SELECT *, row_number() OVER (PARTITION BY source, path ORDER BY ingested_at DESC) AS rn
+                FROM raw._ingest_ledger) WHERE rn = 1 GROUP BY source""").fetchall()
+        return {s: int(n or 0) for s, n in rows}
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
+
+
+def published_tables(published_db: Path) -> dict[str, int]:
+    import duckdb
+
+    con = duckdb.connect(str(published_db), read_only=True)
+    try:
+        names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+                                           "AND table_type = 'BASE TABLE' ORDER BY 1").fetchall()]
+        return {n: con.execute(f'SELECT count(*) FROM marts."{n}"').fetchone()[0] for n in names}
+    finally:
+        con.close()
+
+
+def compile_manifest(target: Path, work_db: Path, env: dict, logs: Path) -> tuple[Path, Measurement]:
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    project = REPO_ROOT / "dbt"
+    cmd = [dbt, "compile", "--project-dir", str(project), "--profiles-dir", str(project),
+           "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet"]
+    cmd += dbt_vars_args()
+    m = measure_command("dbt compile (floor setup, not timed)", cmd, env={**env, "CSWH_WORK_DB": str(work_db)},
+                        cwd=project, log_path=logs / "dbt-compile.log")
+    return target / "manifest.json", m
+
+
+def dbt_vars_args() -> list[str]:
+    """The ``--vars`` the pipeline passes to dbt, if its dbt module exposes them."""
+    try:
+        from dagster_project.transform import dbt_project
+    except ImportError:
+        return []
+    fn = getattr(dbt_project, "dbt_vars", None)
+    if callable(fn):
+        try:
+            vars_ = fn()
+        except TypeError:
+            return []
+        if vars_:
+            return ["--vars", json.dumps(vars_)]
+    return []
+
+
+def build_stage_rows(steps: list[dict], run_m: Measurement, floor_result: dict | None, floor_m: Measurement | None,
+                     rows: dict[str, int | None], snapshot_m: Measurement | None, gen: dict) -> list[dict]:
+    """One row per stage: pipeline time = sum of its steps' durations; peak = highest tree sample
+    during those steps; floor time/peak from the floor's own stage clock."""
+    by_stage: dict[str, list[dict]] = {}
+    for s in steps:
+        by_stage.setdefault(s["stage"], []).append(s)
+    floor_by = {s["name"]: s for s in (floor_result or {}).get("stages", [])}
+    order = ["generate", "run planning"] + [f"ingest:{s}" for s in SOURCES] + ["dbt", "gates", "publish"]
+    order += sorted(k for k in by_stage if k not in order)
+    out = []
+    gen_note = "cached (measured when generated)" if gen.get("status") == "cached" else "generated now"
+    out.append(report.enrich_stage({"stage": "generate", "seconds": gen.get("seconds"), "rows": rows.get("generate"),
+                                    "peak_rss_bytes": gen.get("peak_rss_bytes"), "floor_seconds": None,
+                                    "floor_peak_rss_bytes": None, "note": gen_note}))
+    for stage in order[1:]:
+        stage_steps = by_stage.get(stage, [])
+        fl = floor_by.get(stage)
+        if not stage_steps and not fl:
+            continue
+        seconds = sum(s["end"] - s["start"] for s in stage_steps) if stage_steps else None
+        peaks = [run_m.peak_between(s["start"], s["end"]) for s in stage_steps]
+        peaks = [p for p in peaks if p is not None]
+        row = {"stage": stage, "seconds": seconds, "rows": rows.get(stage),
+               "peak_rss_bytes": max(peaks) if peaks else None,
+               "floor_seconds": fl["seconds"] if fl else None,
+               "floor_peak_rss_bytes": floor_m.peak_between(fl["started_at"], fl["ended_at"]) if fl and floor_m else None,
+               "steps": [s["step_key"] for s in stage_steps],
+               "note": ""}
+        if stage == "run planning":
+            row["note"] = "Dagster: run creation to run start (planned events per asset x partition)"
+        elif stage == "dbt":
+            row["note"] = "seeds + models + dbt tests"
+        elif stage == "gates":
+            row["note"] = "GX suites (floor: SQL aggregates)"
+        out.append(report.enrich_stage(row))
+    step_total = sum(s["end"] - s["start"] for s in steps)
+    floor_stage_total = sum(s["seconds"] for s in (floor_result or {}).get("stages", []))
+    out.append(report.enrich_stage({
+        "stage": "overhead", "seconds": max(run_m.seconds - step_total, 0.0), "rows": None,
+        "peak_rss_bytes": None,
+        "floor_seconds": (floor_m.seconds - floor_stage_total) if floor_m else None, "floor_peak_rss_bytes": None,
+        "note": "process start, imports, definitions, run setup, between steps"}))
+    if snapshot_m is not None:
+        out.append(report.enrich_stage({"stage": "snapshot", "seconds": snapshot_m.seconds, "rows": rows.get("snapshot"),
+                                        "peak_rss_bytes": snapshot_m.peak_rss_bytes, "floor_seconds": None,
+                                        "floor_peak_rss_bytes": None,
+                                        "note": "separate command; no floor (not in the total)"}))
+    return out
+
+
+def prefix_landing(full_landing: Path, new_day: date, target: Path) -> list[str]:
+    """``target`` = every file of ``full_landing`` except the daily files of ``new_day`` (hard
+    links: landing files are immutable). Returns the held-back files, relative paths."""
+    shutil.rmtree(target, ignore_errors=True)
+    held_back = []
+    for path in sorted(full_landing.rglob("*")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(full_landing).as_posix()
+        if is_new_day_file(rel, new_day):
+            held_back.append(rel)
+            continue
+        dst = target / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, dst)
+        except OSError:
+            shutil.copy2(path, dst)
+    return held_back
+
+
+# ------------------------------------------------------------------------------------ main
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="cs-warehouse bench", description="The scale benchmark against its DuckDB-only floor.")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--days", type=int, default=730)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START)
+    p.add_argument("--cache", type=Path, default=None, help="generated-data cache ($CSWH_BENCH_CACHE, data/bench-cache)")
+    p.add_argument("--work", type=Path, default=None, help="scratch folder ($CSWH_BENCH_WORK, data/bench-work)")
+    p.add_argument("--out", type=Path, default=None, help="output folder ($CSWH_REPORTS_DIR/bench)")
+    p.add_argument("--no-incremental", action="store_true", help="skip the one-day incremental run")
+    p.add_argument("--no-snapshot", action="store_true", help="skip the monthly snapshot")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cache_root = resolve_path(args.cache or os.environ.get("CSWH_BENCH_CACHE", "data/bench-cache"))
+    work_root = resolve_path(args.work or os.environ.get("CSWH_BENCH_WORK", "data/bench-work"))
+    out_dir = resolve_path(args.out or Path(os.environ.get("CSWH_REPORTS_DIR", "data/reports")) / "bench")
+    key = cache_key(args.scale, args.days, args.seed, args.start)
+    work = work_root / key
+    shutil.rmtree(work, ignore_errors=True)
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    # One generation of N+1 days: the full run sees the first N days (the day N+1 files held back),
+    # the incremental run then sees all of them, so the first N days are the same files by
+    # construction. (Generating N and N+1 days separately does not give identical first-N-day files
+    # with this generator: its random streams depend on the length of the range.)
+    new_day = last_day(args.start, args.days) + timedelta(days=1)
+    full_landing, gen = ensure_generated(cache_root, args.scale, args.days + 1, args.seed, args.start, logs)
+    landing = work / "landing"
+    held_back = prefix_landing(full_landing, new_day, landing)
+    if not held_back:
+        notes.append(f"no landing files for {new_day}: the incremental run adds nothing")
+
+    # --- the pipeline, as users run it
+    home = work / "pipeline"
+    env = child_env(landing, home)
+    eprint(f"[bench] pipeline: python -m dagster_project run  (log {logs / 'pipeline.log'})")
+    run_started = time.time()
+    run_m = measure_command("pipeline run", [python_exe(), "-m", "dagster_project", "run"], env=env, cwd=REPO_ROOT,
+                            log_path=logs / "pipeline.log", check=False)
+    completed = run_m.returncode == 0
+    steps = dagster_steps(home / "dagster_home", run_started)
+    if not completed:
+        notes.append(f"the pipeline run exited with {run_m.returncode} (see {run_m.log_path})")
+    work_db = home / "warehouse" / "work.duckdb"
+    published_db = home / "warehouse" / "published.duckdb"
+    ledger = ingest_ledger_rows(work_db)
+    pub_counts = published_tables(published_db) if published_db.exists() else {}
+
+    snapshot_m = None
+    if not args.no_snapshot and completed:
+        period = last_full_month(args.start, args.days)
+        eprint(f"[bench] snapshot --period {period}")
+        snapshot_m = measure_command("snapshot", [python_exe(), "-m", "dagster_project", "snapshot", "--period", period],
+                                     env=env, cwd=REPO_ROOT, log_path=logs / "snapshot.log", check=False)
+        if snapshot_m.returncode != 0:
+            notes.append(f"snapshot exited with {snapshot_m.returncode} (see {snapshot_m.log_path})")
+
+    # --- the floor
+    floor_result, floor_m, comparisons = None, None, []
+    floor_dir = work / "floor"
+    try:
+        manifest, _ = compile_manifest(work / "dbt-target", work_db, env, logs)
+        eprint("[bench] floor: python -m benchmarks.floor")
+        result_path = floor_dir / "result.json"
+        cmd = [python_exe(), "-m", "benchmarks.floor", "--landing", str(landing), "--out", str(floor_dir),
+               "--manifest", str(manifest), "--result", str(result_path)]
+        if pub_counts:
+            cmd += ["--tables", ",".join(pub_counts)]
+        floor_m = measure_command("floor", cmd, env=env, cwd=REPO_ROOT, log_path=logs / "floor.log")
+        floor_result = json.loads(result_path.read_text(encoding="utf-8"))
+        if published_db.exists():
+            from benchmarks.floor import compare_marts, differing_columns
+
+            # The tables published by the run itself (a later snapshot may add its history table).
+            comparisons = compare_marts(published_db, Path(floor_result["published_db"]), tables=list(pub_counts) or None)
+            for c in comparisons:
+                if not c.equal and c.problem is None:
+                    c.problem = "differing columns: " + ", ".join(
+                        differing_columns(published_db, Path(floor_result["published_db"]), c.table))
+    except CommandFailed as exc:
+        notes.append(f"floor failed: {str(exc).splitlines()[0]}")
+        eprint(str(exc))
+
+    # Rows per stage: landed rows for ingest; the same definitions for pipeline and floor.
+    floor_stages = {s["name"]: s for s in (floor_result or {}).get("stages", [])}
+    rows: dict[str, int | None] = {f"ingest:{s}": ledger.get(s) for s in SOURCES}
+    if not ledger and floor_stages:
+        rows.update({k: v["rows"] for k, v in floor_stages.items() if k.startswith("ingest:")})
+    rows["generate"] = sum(v for k, v in rows.items() if k.startswith("ingest:") and v) or None
+    rows["dbt"] = floor_stages.get("dbt", {}).get("rows") or rows["generate"]
+    rows["gates"] = floor_stages.get("gates", {}).get("rows")
+    rows["publish"] = sum(pub_counts.values()) if pub_counts else floor_stages.get("publish", {}).get("rows")
+
+    # --- the one-day incremental run
+    incremental: dict = {}
+    if not args.no_incremental and completed:
+        try:
+            inc_landing = full_landing
+            inc_env = child_env(inc_landing, home)
+            eprint(f"[bench] incremental run: +{len(held_back)} files for {new_day}")
+            inc_started = time.time()
+            inc_m = measure_command("incremental run", [python_exe(), "-m", "dagster_project", "run"], env=inc_env,
+                                    cwd=REPO_ROOT, log_path=logs / "incremental.log", check=False)
+            inc_steps = dagster_steps(home / "dagster_home", inc_started)
+            incremental = {"new_day": new_day.isoformat(), "new_files": len(held_back), "seconds": inc_m.seconds,
+                           "peak_rss_bytes": inc_m.peak_rss_bytes, "returncode": inc_m.returncode,
+                           "share_of_full": inc_m.seconds / run_m.seconds,
+                           "steps": {s["step_key"]: round(s["end"] - s["start"], 3) for s in inc_steps}}
+            if inc_m.returncode != 0:
+                notes.append(f"incremental run exited with {inc_m.returncode} (see {inc_m.log_path})")
+        except (CommandFailed, RuntimeError, OSError) as exc:
+            incremental = {"error": str(exc).splitlines()[0]}
+            notes.append(f"incremental run not measured: {str(exc).splitlines()[0]}")
+
+    stages = build_stage_rows(steps, run_m, floor_result, floor_m, rows, snapshot_m, gen)
+    total = report.enrich_stage({"stage": "total", "seconds": run_m.seconds, "rows": rows.get("generate"),
+                                 "peak_rss_bytes": run_m.peak_rss_bytes,
+                                 "floor_seconds": floor_m.seconds if floor_m else None,
+                                 "floor_peak_rss_bytes": floor_m.peak_rss_bytes if floor_m else None})
+    equal = [c for c in comparisons if c.equal]
+    eq = {"passed": bool(comparisons) and len(equal) == len(comparisons), "tables": len(comparisons),
+          "tables_equal": len(equal), "differing": [f"{c.table} ({c.problem})" for c in comparisons if not c.equal],
+          "comparisons": [vars(c) for c in comparisons]}
+    peak = max(run_m.peak_rss_bytes, (snapshot_m.peak_rss_bytes if snapshot_m else 0))
+    doc = {
+        "scale": args.scale, "days": args.days, "seed": args.seed, "start": args.start.isoformat(),
+        "started_at": started_at, "landing_dir": str(landing), "work_dir": str(work),
+        "machine": report.machine_info(), "versions": report.versions(),
+        "generation": gen, "pipeline": {**run_m.as_dict(), "steps": steps},
+        "snapshot": snapshot_m.as_dict() if snapshot_m else None,
+        "floor": {**(floor_m.as_dict() if floor_m else {}), "result": floor_result},
+        "stages": stages, "total": total, "incremental": incremental,
+        "floor_equals_pipeline": eq,
+        "targets": report.evaluate_targets(args.scale, total["ratio"], peak, incremental.get("share_of_full"), completed),
+        "notes": notes,
+    }
+    json_path, md_path = report.write_outputs(doc, out_dir)
+    print(report.markdown(doc))
+    print(f"JSON: {json_path}\nMarkdown: {md_path}")
+    return 0 if completed and eq["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO_ROOT))
+    raise SystemExit(main(sys.argv[1:]))

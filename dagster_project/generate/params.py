@@ -1,0 +1,184 @@
+"""Parameters of the synthetic book (metrics-research.md §6). Grade-D figures are assumptions.
+
+Everything the generator draws from is here, so that a reader can tune the data set in one place
+and the tests can compare the files against the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+# ---------------------------------------------------------------------------------------------
+# Volume. Scale 1 = about 100k policies issued a year (new business + renewals) and, in steady
+# state, about 100k policies in force. The opening book (policies issued in the 365 days before
+# the start date and still in force) lands in the first day's policies file.
+POLICIES_PER_YEAR_AT_SCALE_1 = 100_000
+BASELINE_RENEWAL_RATE = 0.68  # 65–70 % (D)
+HIGH_RISK_RENEWAL_PENALTY = 0.15  # ≥3 claims in the term: −15 pp (underwriting action)
+HIGH_RISK_CLAIMS_IN_TERM = 3
+CANCELLATION_SHARE = 0.04  # policies cancelled mid-term (a later CANCELLED row)
+ENDORSEMENT_SHARE = 0.03  # policies changed mid-term (a later ACTIVE row, new sum insured)
+NEW_CUSTOMER_SHARE = 0.70  # the rest are existing customers buying another policy (cross-holding)
+MAX_POLICIES_PER_CUSTOMER = 3
+RENEWAL_LEAD_DAYS = (3, 30)  # a renewal is issued this many days before the old end date
+START_DELAY_DAYS = (0, 15)  # new business starts this many days after issue
+
+# New business keeps the book steady: issued/year = new + renewals ≈ POLICIES_PER_YEAR.
+NEW_BUSINESS_SHARE = 1.0 - BASELINE_RENEWAL_RATE * (1.0 - CANCELLATION_SHARE)
+
+# ---------------------------------------------------------------------------------------------
+# Lines of business: share of new business, premium lognormal (median, sigma), annual claim
+# frequency of a non-cluster policy, target severity mean (so that each line's loss ratio is
+# plausible), injury share of its claims.
+LINES = {
+    #            share  prem_median prem_sigma freq  severity_mean injury_share
+    "MOTOR":     (0.70, 2500.0, 0.50, 0.25, None, 0.08),  # None = the raw two-part mixture (≈ ¥7,290)
+    "PROPERTY":  (0.05, 6000.0, 0.90, 0.10, 54000.0, 0.00),
+    "HOME":      (0.10, 300.0, 0.40, 0.05, 3500.0, 0.00),
+    "ACCIDENT":  (0.10, 150.0, 0.40, 0.04, 2000.0, 1.00),
+    "LIABILITY": (0.05, 2000.0, 0.70, 0.06, 25000.0, 0.30),
+}
+LINE_CODES = tuple(LINES)
+# Cross-holders (an existing customer's second or third policy) lean to home and accident cover;
+# new customers' line weights are derived so that the new-business mix still meets LINES' shares.
+CROSS_HOLD_LINE_WEIGHTS = {"MOTOR": 0.40, "PROPERTY": 0.05, "HOME": 0.25, "ACCIDENT": 0.25, "LIABILITY": 0.05}
+
+# Business source mix per line (DEALER sells motor only).
+SOURCES = ("DIRECT", "AGENT", "DEALER", "BANK", "ONLINE")
+SOURCE_WEIGHTS = {
+    "MOTOR": (0.18, 0.40, 0.12, 0.05, 0.25),
+    "OTHER": (0.25, 0.40, 0.00, 0.20, 0.15),
+}
+VEHICLE_PRICE_MEDIAN, VEHICLE_PRICE_SIGMA = 150_000.0, 0.55
+
+# ---------------------------------------------------------------------------------------------
+# Claims. Frequency: negative binomial per policy-year = Poisson with a gamma frailty (shape r),
+# times a branch random effect on log(mean) (sigma 0.2), times the high-risk cluster multiplier.
+NB_SHAPE = 1.5
+BRANCH_FREQ_SIGMA = 0.2
+REPORT_CANCEL_SHARE = 0.08  # reports cancelled (注销): on top of the claim frequency
+REJECT_SHARE = 0.03  # of all reports
+ZERO_CLOSE_SHARE = 0.05  # of all reports
+REOPEN_SHARE_OF_PAID = 0.02
+PAYMENT_BREACH_SHARE = 0.01  # explicit Art. 23 breaches (> 10 days after agreement); plus the tail
+# Severity: two-part lognormal mixture (property damage / bodily injury).
+SEVERITY_PD = (8.071, 1.0)
+SEVERITY_INJURY = (9.602, 1.2)
+ESTIMATE_NOISE_SIGMA = 0.2  # reported estimate = loss × lognormal(0, σ)
+UNDERPAID_RATIO = 0.8  # assessed below 80 % of the estimate: the customer feels under-paid
+REPORT_CHANNELS = ("PHONE", "APP", "WECHAT", "AGENT")
+REPORT_CHANNEL_WEIGHTS = (0.75, 0.12, 0.08, 0.05)
+PAYMENT_METHODS = ("BANK_TRANSFER", "ALIPAY", "WECHAT_PAY", "CHEQUE")
+PAYMENT_METHOD_WEIGHTS = (0.55, 0.15, 0.25, 0.05)
+# Milestones (lognormal median, sigma); minutes / hours / days as named.
+DISPATCH_MINUTES = (10.0, 0.5)
+ARRIVAL_MINUTES_URBAN = (40.0, 0.5)
+ARRIVAL_MINUTES_RURAL = (100.0, 0.6)
+ASSESS_HOURS_AFTER_ARRIVAL = (20.0, 0.7)
+ASSESS_DAYS_AFTER_ARRIVAL_INJURY = (10.0, 0.8)
+AGREE_DAYS_SMALL = (7.0, 0.6)  # non-injury, loss < ¥5k: report → agreement
+AGREE_DAYS_LARGE = (15.0, 0.7)  # non-injury, loss ≥ ¥5k
+AGREE_DAYS_INJURY = (50.0, 1.0)
+PAY_DAYS_SMALL = (1.5, 0.42)  # agreement → payment, < ¥5k: 95 % within 3 days
+PAY_DAYS_LARGE = (5.0, 0.35)
+SMALL_CLAIM = 5000.0
+MAX_CYCLE_DAYS = 300
+
+# ---------------------------------------------------------------------------------------------
+# Satisfaction (top-2-box on 1–5) by stage, a branch × stage effect on the logit scale, penalties.
+STAGE_TARGETS = {"REPORT": 0.92, "SURVEY": 0.88, "ASSESSMENT": 0.80, "PAYMENT": 0.86, "COMPLAINT": 0.60}
+BRANCH_STAGE_SIGMA = 0.3
+PENALTY_UNDERPAID = -0.8  # ASSESSMENT and PAYMENT stages
+PENALTY_SLOW_CYCLE = -0.5  # PAYMENT stage, cycle above its class p90
+PENALTY_PAYMENT_BREACH = -0.8  # PAYMENT stage, paid > 10 days after agreement
+# The penalties pull a stage's average below its target; this logit shift puts it back.
+STAGE_COMPENSATION = {"ASSESSMENT": 0.12, "PAYMENT": 0.30}
+SURVEY_RESPONSE_RATE = 0.35
+SURVEY_CHANNELS = ("PHONE", "SMS", "WECHAT")
+SURVEY_CHANNEL_WEIGHTS = (0.40, 0.30, 0.30)
+NPS_SHARE = 0.6
+COMMENT_SHARE = 0.2
+COMMENT_PHONE_SHARE = 0.05  # of comments: a phone number the customer typed in (PII)
+# Complaint-stage satisfaction by handling time (logit shifts); the mixture is about 0.60.
+COMPLAINT_SAT_SHIFT = {"fast": 0.45, "mid": -0.25, "slow": -1.0}
+
+# ---------------------------------------------------------------------------------------------
+# Calls (per policy-year in force unless noted).
+EXTRA_REPORT_CALLS_PER_CLAIM = 0.35  # PHONE reports (0.75) + these ≈ 1.1 report calls per claim
+INQUIRIES_PER_POLICY_YEAR = 0.4
+COMPLAINT_CALLS_PER_POLICY_YEAR = 0.002  # hotline complaint calls in all (tickets included)
+CARE_CALLS_PER_POLICY_YEAR = 0.05
+SALES_CALLS_PER_POLICY_YEAR = 0.10
+MONDAY_FACTOR = 1.15
+WAIT_SECONDS = (7.0, 1.2)  # inbound queue wait, times a day × queue congestion factor
+CONGESTION_SIGMA = 0.35
+PATIENCE_SECONDS = (90.0, 1.0)  # a caller abandons when the wait exceeds the patience
+TALK_SECONDS = {"报案": 420.0, "咨询": 210.0, "投诉": 480.0, "回访": 150.0, "关怀": 120.0, "营销": 180.0}
+TALK_SIGMA = 0.4
+WRAP_UP_SECONDS = (40.0, 0.5)
+FOLLOW_UP_OUTCOME_WEIGHTS = (0.80, 0.12, 0.04, 0.01, 0.03)  # 接通 无人接听 占线 空号 拒访
+CAMPAIGN_OUTCOME_WEIGHTS = (0.60, 0.25, 0.07, 0.02, 0.06)
+# Hour-of-day profile of inbound traffic: peaks 8–10 am and 5–7 pm.
+HOUR_WEIGHTS = (1.0, 0.5, 0.3, 0.3, 0.3, 0.5, 1.5, 4.0, 9.0, 10.0, 8.0, 7.0,
+                6.0, 6.0, 7.0, 7.0, 8.0, 9.0, 8.0, 5.0, 3.5, 2.5, 2.0, 1.5)
+OUTBOUND_HOURS = (9, 10, 11, 14, 15, 16, 17)
+
+# ---------------------------------------------------------------------------------------------
+# Complaints. Regulator-transferred ≈ 1.5 per 10k policies a year; all complaints 5–10× that:
+# the top of the range, so that a small test scale still has complaints in most branches.
+COMPLAINTS_PER_10K_POLICY_YEARS = 15.0
+CLAIM_RELATED_COMPLAINT_SHARE = 0.80
+# A claim's complaint propensity by its experience (relative weights); the mean is estimated
+# from the outcome shares so that claim-related complaints hit their share of the rate.
+COMPLAINT_WEIGHT = {"base": 1.0, "rejected": 6.0, "underpaid": 3.0, "slow": 3.0, "breach": 4.0, "cancelled": 0.3}
+COMPLAINT_CHANNELS = ("HOTLINE", "REGULATOR_12378", "ONLINE", "WALK_IN", "LETTER")
+COMPLAINT_CHANNEL_WEIGHTS = (0.55, 0.13, 0.18, 0.07, 0.07)
+NON_CLAIM_CATEGORIES = ("SALES", "SERVICE_ATTITUDE", "OTHER")
+NON_CLAIM_CATEGORY_WEIGHTS = (0.40, 0.35, 0.25)
+COMPLAINT_ACCEPT_SHARE = 0.92
+COMPLAINT_WITHDRAW_SHARE = 0.05  # of accepted
+COMPLAINT_DUPLICATE_SHARE = 0.04  # an extra ticket repeating an open one
+# Liability among accepted, handled complaints; with the shares above, valid ≈ 45 % of received.
+LIABILITY_WEIGHTS = {"AT_FAULT": 0.30, "PARTIAL": 0.24, "NOT_AT_FAULT": 0.46}
+HANDLING_DAYS = (6.0, 0.652)  # lognormal: median 6, 92 % within 15, 99 % within 30
+HANDLING_DAYS_CAP = 60.0
+EXTENSION_COMPLIANCE = 0.85  # long cases that get the (legal) extension recorded in time
+THIRD_PARTY_COMPLAINANT_SHARE = 0.10  # a relative or representative complains for the customer
+
+# ---------------------------------------------------------------------------------------------
+# Mystery-shopping audits: about 6 per branch per quarter.
+AUDITS_PER_BRANCH_MONTH = 2.0
+AUDIT_SCENARIOS = ("SIMULATED_CLAIM", "ANONYMOUS_VISIT", "ANONYMOUS_CALL")
+AUDIT_SCENARIO_WEIGHTS = (0.5, 0.25, 0.25)
+AUDIT_COMPETENCE_BETA = (8.0, 2.0)
+AUDIT_CONVENIENCE_BETA = (7.0, 2.5)
+AUDIT_PASS_ASSESSMENT, AUDIT_PASS_CONVENIENCE = 70.0, 60.0
+
+# ---------------------------------------------------------------------------------------------
+# Planted effects (written to _truth.json).
+SLOW_SURVEY_BRANCH = "JL"  # the largest branch
+SLOW_SURVEY_ARRIVAL_MULTIPLIER = 2.5
+SLOW_SURVEY_SATISFACTION = 0.55
+LONG_COMPLAINT_BRANCH = "LN"
+LONG_COMPLAINT_HANDLING_DAYS = (20.0, 0.6)  # median 20, p90 ≈ 43 days: clear even with ~10 tickets
+WINBACK = {"fast_days": 7, "slow_days": 15, "fast_renewal_rate": 0.72, "mid_renewal_rate": 0.55,
+           "slow_renewal_rate": 0.35, "unresolved_renewal_rate": 0.25}
+WINBACK_WINDOW_DAYS = 365  # a complaint closed within a year before the renewal decision counts
+HIGH_RISK_CLUSTER = {"business_source": "DEALER", "line_of_business": "MOTOR", "claim_frequency_multiplier": 3.0}
+
+
+def lognormal_mean(mu: float, sigma: float) -> float:
+    return math.exp(mu + sigma * sigma / 2.0)
+
+
+def severity_multiplier(line: str) -> float:
+    """Scale on the two-part mixture so that a line's mean severity meets its target."""
+    _, _, _, _, target, injury_share = LINES[line]
+    if target is None:
+        return 1.0
+    mixture = (1 - injury_share) * lognormal_mean(*SEVERITY_PD) + injury_share * lognormal_mean(*SEVERITY_INJURY)
+    return target / mixture
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1.0 - p))

@@ -1,0 +1,84 @@
+"""The publish asset: ``published/marts``.
+
+It depends on every published mart asset, so the blocking Great Expectations checks (and the
+error-severity dbt tests) on those marts gate it within the same run; it must therefore be in the
+same job as the checks (``daily_pipeline``). It collects the run's check evaluations into the
+manifest's check summary, lists the source files from the ingest ledger, and calls ``publish``,
+which audits its candidate again before the atomic swap.
+"""
+
+
+from datetime import timedelta
+
+import dagster as dg
+from dagster import AssetExecutionContext
+import duckdb
+
+from dagster_project.config import Settings
+from dagster_project.publish.publish import OPTIONAL_MARTS, PUBLISHED_MARTS, publish
+
+WORK_DB_POOL = "work_duckdb"
+
+
+def run_check_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
+    """Every asset-check evaluation of the run, as ``{"checks": [{name, asset, passed, severity}]}``."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    checks = []
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        checks.append({
+            "name": evaluation.check_name,
+            "asset": evaluation.asset_key.to_user_string(),
+            "passed": bool(evaluation.passed),
+            "severity": str(getattr(evaluation.severity, "value", evaluation.severity)),
+        })
+    return {"run_id": run_id, "checks": checks,
+            "passed": sum(c["passed"] for c in checks), "failed": sum(not c["passed"] for c in checks)}
+
+
+def ledger_source_files(settings: Settings) -> list[dict]:
+    """The landing files behind this version: the latest ledger entry of each file."""
+    if not settings.work_db.exists():
+        return []
+    con = duckdb.connect(str(settings.work_db), read_only=True)
+    try:
+        rows = con.execute("""
+            select source, path, rows_loaded, rows_quarantined, status
+            from (select *, row_number() over (partition by source, path order by ingested_at desc) as rn
+                  from raw._ingest_ledger) where rn = 1 order by source, path""").fetchall()
+    except duckdb.Error:
+        return []
+    finally:
+        con.close()
+    return [{"source": s, "path": p, "rows_loaded": loaded, "rows_quarantined": quarantined, "status": status}
+            for s, p, loaded, quarantined, status in rows]
+
+
+@dg.asset(
+    key=["published", "marts"],
+    group_name="publish",
+    kinds={"duckdb", "python"},
+    owners=["team:data-engineering"],
+    description="The allow-listed, PII-free marts copied into published.duckdb for BI tools "
+                "(read-only, DuckDB 1.x-readable), with column comments and meta.publish_manifest. "
+                "Runs only when every blocking check of the run passed; audits its candidate and "
+                "swaps it in atomically, keeping the last 5 versions for rollback.",
+    deps=[dg.AssetKey(["marts", name]) for name in PUBLISHED_MARTS if name not in OPTIONAL_MARTS],
+    pool=WORK_DB_POOL,
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30),
+                                                    warn_window=timedelta(hours=26)),
+)
+def published_marts(context: AssetExecutionContext) -> dg.MaterializeResult:
+    settings = Settings.from_env()
+    summary = run_check_summary(context.instance, context.run_id)
+    result = publish(settings, context.run_id, summary, ledger_source_files(settings))
+    return dg.MaterializeResult(metadata={
+        "version_id": result.version_id,
+        "published_path": dg.MetadataValue.path(str(result.published_path)),
+        "sha256": result.sha256,
+        "row_counts": dg.MetadataValue.json(result.row_counts),
+        "rows_total": dg.MetadataValue.int(sum(result.row_counts.values())),
+        "checks_passed": dg.MetadataValue.int(summary["passed"]),
+        "versions_pruned": dg.MetadataValue.int(len(result.pruned)),
+    })

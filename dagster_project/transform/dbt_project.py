@@ -1,0 +1,206 @@
+"""The dbt project from plain Python: build, parse (the manifest Dagster loads), docs.
+
+dbt runs in-process through ``dbtRunner`` (no subprocess, no network: the project uses no dbt
+packages). The profile reads the work file from ``CSWH_WORK_DB`` and the PII salt from
+``CSWH_PII_SALT``; both come from ``Settings.export_env()``, applied to ``os.environ`` before dbt
+runs because dbt's ``env_var()`` reads the process environment.
+
+Each build writes its target folder (compiled SQL, run results) next to the work file, so that two
+warehouses (a test session and ``make run``) never overwrite each other's artefacts; only
+``prepare_manifest`` writes ``dbt/target/manifest.json``, the file the Dagster definitions load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Iterable
+
+from dagster_project.config import DBT_PROJECT_DIR, Settings, eprint
+
+DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
+MANIFEST_PATH = DBT_TARGET_DIR / "manifest.json"
+
+# Files whose change makes a stored manifest stale.
+_PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml")
+_PROJECT_INPUT_DIRS = ("models", "macros", "seeds", "tests")
+
+
+class DbtBuildError(RuntimeError):
+    """A dbt command failed; ``failed_nodes`` names the models/tests/seeds that failed."""
+
+    def __init__(self, message: str, failed_nodes: list[str]):
+        super().__init__(message)
+        self.failed_nodes = failed_nodes
+
+
+def _env_for(settings: Settings | None) -> None:
+    """Make dbt's env_var() calls resolve: the given settings win; without settings, keep what the
+    environment already has and fill the rest from Settings.from_env()."""
+    if settings is not None:
+        settings.apply_to_environ()
+        return
+    missing = [k for k in ("CSWH_WORK_DB", "CSWH_PII_SALT") if not os.environ.get(k)]
+    if missing:
+        for key, value in Settings.from_env().export_env().items():
+            os.environ.setdefault(key, value)
+
+
+def dbt_target_dir(settings: Settings) -> Path:
+    """Where a build against this warehouse writes dbt's artefacts."""
+    return settings.warehouse_dir / "dbt_target"
+
+
+def _common_args(target_dir: Path) -> list[str]:
+    return [
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(target_dir),
+    ]
+
+
+def _invoke(args: list[str], log_dir: Path) -> "object":
+    from dbt.cli.main import dbtRunner
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    # --log-path keeps dbt.log out of the repository.
+    full = [*args, "--log-path", str(log_dir), "--no-use-colors"]
+    try:
+        return dbtRunner().invoke(full)
+    finally:
+        release_duckdb()
+
+
+def release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after a run.
+
+    dbt-duckdb caches one read-write connection per process; while it lives, this process cannot
+    open the same file read-only ("different configuration") and no other process can open it at
+    all. Closing it after every invocation leaves the file free, as a dbt subprocess would.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover - dbt-duckdb is a hard dependency
+        return
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if env is not None:
+        env.close()
+
+
+def failed_nodes(result) -> list[str]:
+    """Names of the nodes whose status is error/fail/runtime error in a dbtRunnerResult."""
+    names: list[str] = []
+    results = getattr(result.result, "results", None) or []
+    for node_result in results:
+        status = str(getattr(node_result, "status", "")).lower()
+        if status.endswith(("error", "fail")):
+            node = getattr(node_result, "node", None)
+            names.append(getattr(node, "unique_id", None) or getattr(node, "name", "?"))
+    return names
+
+
+def summarise_results(result) -> dict[str, int]:
+    """Counts of node results by status (e.g. {'success': 30, 'pass': 300})."""
+    counts: dict[str, int] = {}
+    for node_result in getattr(result.result, "results", None) or []:
+        status = str(getattr(node_result, "status", "unknown")).split(".")[-1].lower()
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def run_dbt(settings: Settings, command: Iterable[str], *, quiet: bool = True) -> dict:
+    """Run one dbt command (e.g. ["test", "--select", "test_type:unit"]) against the settings'
+    work file; raise DbtBuildError naming the failed nodes on failure."""
+    _env_for(settings)
+    target = dbt_target_dir(settings)
+    args = [*command, *_common_args(target)]
+    if quiet:
+        args.append("--quiet")
+    started = time.perf_counter()
+    result = _invoke(args, settings.warehouse_dir / "dbt_logs")
+    elapsed = time.perf_counter() - started
+    failed = failed_nodes(result)
+    if not result.success or failed:
+        detail = f": {result.exception}" if result.exception else ""
+        raise DbtBuildError(
+            f"dbt {' '.join(command)} failed on {settings.work_db}{detail}; failed nodes: "
+            f"{', '.join(failed) or 'none reported'} (logs in {settings.warehouse_dir / 'dbt_logs'})",
+            failed,
+        )
+    return {
+        "command": list(command),
+        "success": True,
+        "elapsed_seconds": elapsed,
+        "statuses": summarise_results(result),
+        "target_dir": str(target),
+    }
+
+
+def run_dbt_build(settings: Settings, select: str | None = None, full_refresh: bool = False) -> dict:
+    """``dbt build`` (seeds, models, snapshots, data and unit tests) on the settings' work file.
+
+    Returns {"success", "elapsed_seconds", "statuses": {status: count}, ...}; raises
+    DbtBuildError with the failing node names when any node errors or any error-severity test fails.
+    """
+    command = ["build"]
+    if select:
+        command += ["--select", select]
+    if full_refresh:
+        command.append("--full-refresh")
+    return run_dbt(settings, command)
+
+
+def _newest_input_mtime() -> float:
+    newest = 0.0
+    for name in _PROJECT_INPUTS:
+        path = DBT_PROJECT_DIR / name
+        if path.exists():
+            newest = max(newest, path.stat().st_mtime)
+    for folder in _PROJECT_INPUT_DIRS:
+        for path in (DBT_PROJECT_DIR / folder).rglob("*"):
+            if path.is_file():
+                newest = max(newest, path.stat().st_mtime)
+    return newest
+
+
+def manifest_is_stale(manifest: Path = MANIFEST_PATH) -> bool:
+    return not manifest.exists() or manifest.stat().st_mtime < _newest_input_mtime()
+
+
+def prepare_manifest(force: bool = False) -> Path:
+    """Return dbt/target/manifest.json, running ``dbt parse`` (offline, no database needed) first
+    if it is missing or older than any model, macro, seed, test or project file."""
+    if force or manifest_is_stale():
+        _env_for(None)
+        result = _invoke(["parse", "--quiet", *_common_args(DBT_TARGET_DIR)], DBT_PROJECT_DIR / "logs")
+        if not result.success:
+            raise DbtBuildError(f"dbt parse of {DBT_PROJECT_DIR} failed: {result.exception}", [])
+    return MANIFEST_PATH
+
+
+def generate_docs(settings: Settings) -> Path:
+    """``dbt docs generate`` against the work file; copy the site to reports_dir/dbt-docs.
+
+    dbt's index.html fetches manifest.json and catalog.json at runtime, which browsers refuse for
+    file:// pages, so the copied index.html is dbt's ``--static`` page (both JSON documents inlined;
+    its JavaScript and CSS are bundled, no CDN). The JSON files are copied alongside for tools.
+    """
+    run_dbt(settings, ["docs", "generate", "--static"])
+    target = dbt_target_dir(settings)
+    out = settings.reports_dir / "dbt-docs"
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(target / "static_index.html", out / "index.html")
+    for name in ("catalog.json", "manifest.json"):
+        shutil.copyfile(target / name, out / name)
+    eprint(f"[docs] dbt docs in {out}")
+    return out / "index.html"
+
+
+def load_run_results(settings: Settings) -> dict:
+    """The last build's run_results.json (timings per node), for benchmarks and reports."""
+    return json.loads((dbt_target_dir(settings) / "run_results.json").read_text(encoding="utf-8"))

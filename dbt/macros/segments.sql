@@ -1,0 +1,180 @@
+{#- Customer segmentation, underwriting feed and branch scorecard rules (metrics-research.md §1.1
+    and §5). Each rule is one macro so that the models read like the rule table and the dbt unit
+    tests of the models exercise exactly these expressions. Thresholds are dbt vars. -#}
+
+{#- Whole years from start_date to end_date, counted like an age: a year counts only once its
+    anniversary is reached. dbt.datediff('year') counts calendar-year boundaries instead, which
+    would call 2023-12-31 -> 2024-01-01 "one year". -#}
+{% macro whole_years_between(start_date, end_date) -%}
+    (
+        extract(year from {{ end_date }}) - extract(year from {{ start_date }})
+        - case
+            when extract(month from {{ end_date }}) * 100 + extract(day from {{ end_date }})
+               < extract(month from {{ start_date }}) * 100 + extract(day from {{ start_date }})
+            then 1 else 0
+          end
+    )
+{%- endmacro %}
+
+{#- Days of the cover period [cover_start, cover_end) inside [from_date, to_date). Dates are read
+    as midnight, so end dates are exclusive. Used for pro-rata earned premium (已赚保费) and
+    exposure. -#}
+{% macro overlap_days(cover_start, cover_end, from_date, to_date) -%}
+    greatest(0, {{ dbt.datediff(
+        'greatest(' ~ cover_start ~ ', ' ~ from_date ~ ')',
+        'least(' ~ cover_end ~ ', ' ~ to_date ~ ')',
+        'day') }})
+{%- endmacro %}
+
+{#- amount x (days of cover inside the period) / (days of the full term): pro-rata earned premium.
+    Multiplied before divided so that whole-day fractions of round amounts stay exact. -#}
+{% macro pro_rata_amount(amount, term_start, term_end, cover_end, from_date, to_date) -%}
+    case
+        when {{ dbt.datediff(term_start, term_end, 'day') }} > 0
+        then ({{ amount }}) * {{ overlap_days(term_start, cover_end, from_date, to_date) }}::double
+             / {{ dbt.datediff(term_start, term_end, 'day') }}
+        else 0.0
+    end
+{%- endmacro %}
+
+{#- A claim counts towards the claim count k (出险次数) when it is paid, or still open and not
+    cancelled, rejected or closed without payment (metrics-research §5). -#}
+{% macro is_counted_claim(is_paid, is_closed, is_cancelled, is_rejected, is_zero_closed) -%}
+    (
+        coalesce({{ is_paid }}, false)
+        or not (
+            coalesce({{ is_closed }}, false) or coalesce({{ is_cancelled }}, false)
+            or coalesce({{ is_rejected }}, false) or coalesce({{ is_zero_closed }}, false)
+        )
+    )
+{%- endmacro %}
+
+{#- The four risk conditions. A null loss ratio (earned premium below
+    min_earned_premium_for_lr) never triggers a loss-ratio rule: a tiny premium gives a loss
+    ratio too noisy to tier on. -#}
+{% macro hr_loss_ratio(loss_ratio) -%}
+    coalesce({{ loss_ratio }} > {{ var('high_risk_loss_ratio') }}, false)
+{%- endmacro %}
+{% macro hr_claims_latest_year(claims_latest_year) -%}
+    coalesce({{ claims_latest_year }} >= {{ var('high_risk_claims_latest_year') }}, false)
+{%- endmacro %}
+{% macro sh_loss_ratio(loss_ratio) -%}
+    coalesce({{ loss_ratio }} > {{ var('target_loss_ratio') }}
+             and {{ loss_ratio }} <= {{ var('high_risk_loss_ratio') }}, false)
+{%- endmacro %}
+{% macro sh_claims_latest_year(claims_latest_year) -%}
+    coalesce({{ claims_latest_year }} = {{ var('sub_healthy_claims_latest_year') }}, false)
+{%- endmacro %}
+
+{#- Segment (客户分群), evaluated in order: no counted claim -> QUALITY (优质); any high-risk
+    condition -> HIGH_RISK (高风险); any sub-healthy condition -> SUB_HEALTHY (亚健康);
+    otherwise HEALTHY (健康). -#}
+{% macro customer_segment(claim_count, loss_ratio, claims_latest_year, has_large_injury_claim) -%}
+    case
+        when coalesce({{ claim_count }}, 0) = 0 then 'QUALITY'
+        when {{ hr_loss_ratio(loss_ratio) }}
+          or {{ hr_claims_latest_year(claims_latest_year) }}
+          or coalesce({{ has_large_injury_claim }}, false) then 'HIGH_RISK'
+        when {{ sh_loss_ratio(loss_ratio) }}
+          or {{ sh_claims_latest_year(claims_latest_year) }} then 'SUB_HEALTHY'
+        else 'HEALTHY'
+    end
+{%- endmacro %}
+
+{#- Every condition of the assigned segment that holds, as reason codes joined by ', '. -#}
+{% macro customer_segment_reason(claim_count, loss_ratio, claims_latest_year, has_large_injury_claim) -%}
+    case
+        when coalesce({{ claim_count }}, 0) = 0 then 'NO_CLAIMS_IN_WINDOW'
+        when {{ hr_loss_ratio(loss_ratio) }}
+          or {{ hr_claims_latest_year(claims_latest_year) }}
+          or coalesce({{ has_large_injury_claim }}, false)
+        then concat_ws(', ',
+            case when {{ hr_loss_ratio(loss_ratio) }} then 'LOSS_RATIO_ABOVE_{{ (var("high_risk_loss_ratio") * 100) | int }}PCT' end,
+            case when {{ hr_claims_latest_year(claims_latest_year) }} then 'CLAIMS_LATEST_YEAR_AT_LEAST_{{ var("high_risk_claims_latest_year") }}' end,
+            case when coalesce({{ has_large_injury_claim }}, false) then 'INJURY_CLAIM_AT_LEAST_{{ var("injury_claim_high_risk_amount") | int }}' end)
+        when {{ sh_loss_ratio(loss_ratio) }}
+          or {{ sh_claims_latest_year(claims_latest_year) }}
+        then concat_ws(', ',
+            case when {{ sh_loss_ratio(loss_ratio) }} then 'LOSS_RATIO_ABOVE_TARGET_{{ (var("target_loss_ratio") * 100) | int }}PCT' end,
+            case when {{ sh_claims_latest_year(claims_latest_year) }} then 'CLAIMS_LATEST_YEAR_{{ var("sub_healthy_claims_latest_year") }}' end)
+        else 'WITHIN_TARGET'
+    end
+{%- endmacro %}
+
+{% macro segment_label_zh(segment) -%}
+    case {{ segment }}
+        when 'QUALITY' then '优质' when 'HEALTHY' then '健康'
+        when 'SUB_HEALTHY' then '亚健康' when 'HIGH_RISK' then '高风险'
+    end
+{%- endmacro %}
+{% macro segment_label_en(segment) -%}
+    case {{ segment }}
+        when 'QUALITY' then 'Quality' when 'HEALTHY' then 'Healthy'
+        when 'SUB_HEALTHY' then 'Sub-healthy' when 'HIGH_RISK' then 'High-risk'
+    end
+{%- endmacro %}
+
+{#- Value tier by purchasing power (购买力): HIGH when the customer's annual premium ranks within
+    the top value_tier_top_share of its branch x primary line (rank <= share x customers, ties
+    share the better rank), or the customer holds >= value_tier_min_lines lines, or a vehicle
+    price >= value_tier_vehicle_price. -#}
+{% macro value_tier(premium_rank, peer_customers, annual_premium, lines_held, max_vehicle_price) -%}
+    case
+        when (coalesce({{ annual_premium }}, 0) > 0
+              and {{ premium_rank }} <= {{ var('value_tier_top_share') }} * {{ peer_customers }})
+          or coalesce({{ lines_held }}, 0) >= {{ var('value_tier_min_lines') }}
+          or coalesce({{ max_vehicle_price }}, 0) >= {{ var('value_tier_vehicle_price') }}
+        then 'HIGH' else 'LOW'
+    end
+{%- endmacro %}
+
+{#- Underwriting feed (核保政策), metrics-research §5 table. -#}
+{% macro recommended_action_code(segment, value_tier) -%}
+    case
+        when {{ segment }} = 'HIGH_RISK' and {{ value_tier }} = 'LOW' then 'SURCHARGE_OR_DECLINE'
+        when {{ segment }} = 'HIGH_RISK' and {{ value_tier }} = 'HIGH' then 'ACCOUNT_REVIEW'
+        when {{ segment }} = 'SUB_HEALTHY' then 'RETAIN_AND_WATCH'
+    end
+{%- endmacro %}
+{% macro recommended_action_text(action_code) -%}
+    case {{ action_code }}
+        when 'SURCHARGE_OR_DECLINE' then 'Surcharge, raise the deductible, restrict cover, or decline renewal (加费/提高免赔额/限制承保/拒绝续保)'
+        when 'ACCOUNT_REVIEW' then 'Account review and risk-control visit (客户经营回顾及风险查勘)'
+        when 'RETAIN_AND_WATCH' then 'Retain and keep on the watch list (续保并列入观察名单)'
+    end
+{%- endmacro %}
+
+{#- Scorecard scaling to 0..100. A rate where higher is better scores 100 x rate; a measure
+    where lower is better scores 100 at or below `best`, 0 at or above `worst`, linearly between.
+    Null in, null out: a missing indicator is left out of the weighted score, not scored 0. -#}
+{#- The explicit null branch matters: DuckDB's greatest/least skip nulls, so greatest(0, null)
+    would score a missing indicator 0. -#}
+{% macro score_rate(rate) -%}
+    case when ({{ rate }}) is not null
+        then 100.0 * least(1.0, greatest(0.0, {{ rate }})) end
+{%- endmacro %}
+{% macro score_lower_better(value, best, worst) -%}
+    case when ({{ value }}) is not null
+        then 100.0 * least(1.0, greatest(0.0, (({{ worst }}) - ({{ value }})) / (({{ worst }}) - ({{ best }})))) end
+{%- endmacro %}
+
+{#- Weighted mean over the indicators that are present: sum(w * score) / sum(w) over non-null
+    scores; null when none is present. `pairs` is a list of (score_expr, weight). -#}
+{% macro weighted_score(pairs) -%}
+    case when ({% for s, w in pairs %}case when {{ s }} is not null then {{ w }} else 0 end{{ ' + ' if not loop.last }}{% endfor %}) > 0
+    then ({% for s, w in pairs %}coalesce({{ s }} * {{ w }}, 0){{ ' + ' if not loop.last }}{% endfor %})
+       / ({% for s, w in pairs %}case when {{ s }} is not null then {{ w }} else 0 end{{ ' + ' if not loop.last }}{% endfor %})
+    end
+{%- endmacro %}
+
+{#- Rating scale of the 2015 service-evaluation system (metrics-research §1.1). -#}
+{% macro service_rating(score) -%}
+    case
+        when {{ score }} is null then null
+        when {{ score }} >= 95 then 'AAA' when {{ score }} >= 90 then 'AA'
+        when {{ score }} >= 85 then 'A' when {{ score }} >= 80 then 'BBB'
+        when {{ score }} >= 75 then 'BB' when {{ score }} >= 70 then 'B'
+        when {{ score }} >= 65 then 'CCC' when {{ score }} >= 60 then 'CC'
+        when {{ score }} >= 55 then 'C' else 'D'
+    end
+{%- endmacro %}

@@ -1,0 +1,74 @@
+{#- Statistical helpers. Formulas follow metrics-research.md §4. -#}
+
+{#- Continuous percentile (linear interpolation, like numpy's default and PostgreSQL's
+    percentile_cont). DuckDB spells it quantile_cont; other engines use
+    percentile_cont(p) within group (order by expr). -#}
+{% macro percentile_cont(expr, p) -%}
+    {{ return(adapter.dispatch('percentile_cont', 'cs_warehouse')(expr, p)) }}
+{%- endmacro %}
+{% macro duckdb__percentile_cont(expr, p) -%}
+    quantile_cont({{ expr }}, {{ p }})
+{%- endmacro %}
+{% macro default__percentile_cont(expr, p) -%}
+    percentile_cont({{ p }}) within group (order by {{ expr }})
+{%- endmacro %}
+
+{#- Wilson score interval for x successes in n trials (Brown, Cai & DasGupta 2001):
+    centre = (p + z²/2n)/(1 + z²/n), half = z·sqrt(p(1−p)/n + z²/4n²)/(1 + z²/n). Null when n = 0. -#}
+{% macro wilson_bound(x, n, z, sign) -%}
+    case when ({{ n }}) > 0 then
+        (
+            (({{ x }})::double / ({{ n }}) + ({{ z }}) * ({{ z }}) / (2.0 * ({{ n }})))
+            {{ sign }} ({{ z }}) * sqrt(
+                (({{ x }})::double / ({{ n }})) * (1 - ({{ x }})::double / ({{ n }})) / ({{ n }})
+                + ({{ z }}) * ({{ z }}) / (4.0 * ({{ n }}) * ({{ n }}))
+            )
+        ) / (1 + ({{ z }}) * ({{ z }}) / ({{ n }}))
+    end
+{%- endmacro %}
+{#- At p = 0 the lower bound is exactly 0 and at p = 1 the upper bound exactly 1; the formula only
+    lands there up to rounding (0.9999999999999998), so those ends are set exactly, and the rest is
+    clamped to [0, 1]. -#}
+{% macro wilson_low(x, n, z) -%}
+    case when ({{ x }}) = 0 and ({{ n }}) > 0 then 0.0
+         else greatest(0.0, least(1.0, {{ wilson_bound(x, n, z, '-') }})) end
+{%- endmacro %}
+{% macro wilson_high(x, n, z) -%}
+    case when ({{ x }}) = ({{ n }}) and ({{ n }}) > 0 then 1.0
+         else greatest(0.0, least(1.0, {{ wilson_bound(x, n, z, '+') }})) end
+{%- endmacro %}
+
+{#- Ratio that is null (not an error, not 0) when the denominator is 0. -#}
+{% macro safe_ratio(numerator, denominator) -%}
+    case when ({{ denominator }}) > 0 then ({{ numerator }})::double / ({{ denominator }}) end
+{%- endmacro %}
+
+{#- Duration between two timestamps in fractional units. dbt.datediff counts boundaries crossed
+    (whole units), which is wrong for cycle times like 1.5 days; epoch seconds are exact. -#}
+{% macro duration_seconds(start_ts, end_ts) -%}
+    (epoch({{ end_ts }}) - epoch({{ start_ts }}))
+{%- endmacro %}
+{% macro duration_minutes(start_ts, end_ts) -%}({{ duration_seconds(start_ts, end_ts) }} / 60.0){%- endmacro %}
+{% macro duration_hours(start_ts, end_ts) -%}({{ duration_seconds(start_ts, end_ts) }} / 3600.0){%- endmacro %}
+{% macro duration_days(start_ts, end_ts) -%}({{ duration_seconds(start_ts, end_ts) }} / 86400.0){%- endmacro %}
+
+{#- First day of the month / quarter as a DATE. -#}
+{% macro month_start(expr) -%}
+    cast({{ dbt.date_trunc('month', expr) }} as date)
+{%- endmacro %}
+{% macro quarter_start(expr) -%}
+    cast({{ dbt.date_trunc('quarter', expr) }} as date)
+{%- endmacro %}
+{#- Last day of the month that starts at month_expr (a DATE). -#}
+{% macro month_end(month_expr) -%}
+    cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, month_expr)) }} as date)
+{%- endmacro %}
+
+{#- The value of `value` on the row with the smallest / largest `order_by` (DuckDB arg_min /
+    arg_max; Spark min_by / max_by). -#}
+{% macro first_by(value, order_by) -%}
+    arg_min({{ value }}, {{ order_by }})
+{%- endmacro %}
+{% macro last_by(value, order_by) -%}
+    arg_max({{ value }}, {{ order_by }})
+{%- endmacro %}

@@ -1,0 +1,41 @@
+-- Survey responses with the branch they count for (DESIGN §6): a claim-stage response belongs
+-- to the branch of the claim's policy, a COMPLAINT-stage response to the complaint's branch.
+-- Fallbacks keep every response attributed: the survey's own policy, then the branch code
+-- embedded in the claim / complaint / policy number.
+with responses as (
+    select * from {{ ref('stg_surveys__responses') }}
+),
+
+claims as (
+    select claim_no, branch_code from {{ ref('int_claims__milestones') }}
+),
+
+complaints as (
+    select complaint_no, branch_code from {{ ref('stg_complaints__complaints') }}
+),
+
+policies as (
+    select policy_no, branch_code from {{ ref('stg_policies__policies') }}
+)
+
+select
+    r.response_id,
+    r.stage,
+    r.channel,
+    r.sent_ts,
+    r.responded_ts,
+    {{ month_start('r.responded_ts') }} as responded_month,
+    r.policy_no,
+    r.claim_no,
+    r.complaint_no,
+    r.score,
+    r.is_satisfied,
+    r.nps,
+    case
+        when r.stage = 'COMPLAINT' then coalesce(cp.branch_code, substr(r.complaint_no, 3, 2))
+        else coalesce(cl.branch_code, po.branch_code, substr(r.claim_no, 3, 2), substr(r.policy_no, 2, 2))
+    end as branch_code
+from responses as r
+left join claims as cl on cl.claim_no = r.claim_no
+left join complaints as cp on cp.complaint_no = r.complaint_no
+left join policies as po on po.policy_no = r.policy_no

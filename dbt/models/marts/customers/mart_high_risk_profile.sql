@@ -1,0 +1,68 @@
+-- High-risk profile (高风险客户画像): for each customer attribute value, how over-represented the
+-- value is in the HIGH_RISK segment compared with the whole portfolio. lift > 1 marks a profile
+-- for the underwriting rules (核保政策), metrics-research.md §5.
+
+with customers as (
+    select
+        customer_key,
+        segment = 'HIGH_RISK' as is_high_risk,
+        business_source,
+        primary_line,
+        branch_code,
+        value_tier
+    from {{ ref('dim_customer_segment') }}
+),
+
+attribute_values as (
+    select 'business_source' as attribute, business_source as value, is_high_risk from customers
+    union all
+    select 'line_of_business', primary_line, is_high_risk from customers
+    union all
+    select 'branch_code', branch_code, is_high_risk from customers
+    union all
+    select 'business_source_x_line', business_source || '|' || primary_line, is_high_risk from customers
+    union all
+    select 'value_tier', value_tier, is_high_risk from customers
+),
+
+totals as (
+    select
+        count(*) as total_customers,
+        count(case when is_high_risk then 1 end) as total_high_risk_customers
+    from customers
+),
+
+counted as (
+    select
+        attribute,
+        value,
+        count(*) as customers,
+        count(case when is_high_risk then 1 end) as high_risk_customers
+    from attribute_values
+    group by attribute, value
+)
+
+select
+    cast(counted.attribute as varchar) as attribute,
+    cast(counted.value as varchar) as value,
+    cast(counted.customers as bigint) as customers,
+    cast(counted.high_risk_customers as bigint) as high_risk_customers,
+    cast(totals.total_customers as bigint) as total_customers,
+    cast(totals.total_high_risk_customers as bigint) as total_high_risk_customers,
+    -- composition of the high-risk segment: share of high-risk customers with this value
+    cast({{ safe_ratio('counted.high_risk_customers', 'totals.total_high_risk_customers') }} as double)
+        as high_risk_share,
+    -- composition of the portfolio: share of all customers with this value
+    cast({{ safe_ratio('counted.customers', 'totals.total_customers') }} as double) as portfolio_share,
+    -- high-risk rate among customers with this value, and in the whole portfolio
+    cast({{ safe_ratio('counted.high_risk_customers', 'counted.customers') }} as double) as high_risk_rate,
+    cast({{ safe_ratio('totals.total_high_risk_customers', 'totals.total_customers') }} as double)
+        as portfolio_high_risk_rate,
+    -- lift = high_risk_share / portfolio_share (equivalently high_risk_rate / portfolio_high_risk_rate)
+    cast(
+        {{ safe_ratio('counted.high_risk_customers::double * totals.total_customers',
+                      'counted.customers::double * totals.total_high_risk_customers') }}
+        as double) as lift,
+    cast(counted.customers < {{ var('min_sample_size') }} as boolean) as low_sample
+from counted
+cross join totals

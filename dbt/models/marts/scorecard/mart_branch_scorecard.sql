@@ -1,0 +1,197 @@
+-- Branch scorecard (机构服务评价): the headline KPIs of every branch and month side by side, a
+-- service-evaluation score (0..100) weighted like the regulator's 2015 indicator system
+-- (保险公司服务评价管理办法, metrics-research §1.1), its rating and ranks per month.
+--
+-- Indicators and their stand-ins in this warehouse (weights: var scorecard_weights):
+--   sales, underwriting & consultation 30%:
+--     电话呼入人工接通率  manual answer rate                       -> 100 x rate
+--     客服代表满意率      REPORT-stage CSAT (the call-centre stage) -> 100 x rate
+--     承保理赔查询异议处理率  no inquiry-objection log exists; the 20-second service level of the
+--                       hotline stands in for how promptly inquiries are handled -> 100 x rate
+--   claims 45%:
+--     立案结案率          rolling claim closure rate                -> 100 x rate
+--     案均报案支付周期    median report-to-payment days: 100 at or below best, 0 at or above worst
+--     理赔获赔率          claim acceptance rate                     -> 100 x rate
+--   complaints 25%:
+--     投诉率              complaints per 10k policies in force: 100 at best, 0 at worst
+--     投诉件办理及时率    share closed within the legal deadline    -> 100 x rate
+-- A missing indicator (no calls, no closed complaints ...) is left out and the remaining weights
+-- are renormalised; indicators_scored says how many indicators a score rests on.
+
+{%- set w = var('scorecard_weights') %}
+{%- set cycle = var('scorecard_payment_cycle_days') %}
+{%- set crate = var('scorecard_complaints_per_10k') %}
+
+with satisfaction as (
+    select
+        branch_code,
+        month,
+        sum(responses) as survey_responses,
+        sum(satisfied) as survey_satisfied,
+        sum(case when stage = 'REPORT' then responses else 0 end) as report_stage_responses,
+        sum(case when stage = 'REPORT' then satisfied else 0 end) as report_stage_satisfied
+    from {{ ref('mart_stage_satisfaction') }}
+    group by branch_code, month
+),
+
+claims as (
+    select branch_code, month, claims_reported, claims_closed, closure_rate,
+           report_to_payment_days_p50, acceptance_rate, paid_within_10d_share
+    from {{ ref('mart_claim_cycle') }}
+),
+
+calls as (
+    select branch_code, month, offered, answered, manual_answer_rate, service_level_20s
+    from {{ ref('mart_call_center_monthly') }}
+),
+
+complaints as (
+    select branch_code, month, received, valid, per_10k_policies, within_deadline_share,
+           handling_days_p90
+    from {{ ref('mart_complaints') }}
+),
+
+winback as (
+    select branch_code, month, due_for_renewal, renewed, winback_rate
+    from {{ ref('mart_winback') }}
+),
+
+spine as (
+    select branch_code, month from satisfaction
+    union
+    select branch_code, month from claims
+    union
+    select branch_code, month from calls
+    union
+    select branch_code, month from complaints
+    union
+    select branch_code, month from winback
+),
+
+side_by_side as (
+    select
+        spine.branch_code,
+        spine.month,
+        sat.survey_responses,
+        sat.survey_satisfied,
+        {{ safe_ratio('sat.survey_satisfied', 'sat.survey_responses') }} as csat_overall,
+        sat.report_stage_responses,
+        sat.report_stage_satisfied,
+        {{ safe_ratio('sat.report_stage_satisfied', 'sat.report_stage_responses') }} as report_stage_csat,
+        cl.claims_reported,
+        cl.claims_closed,
+        cl.closure_rate,
+        cl.report_to_payment_days_p50,
+        cl.acceptance_rate,
+        cl.paid_within_10d_share,
+        ca.offered as calls_offered,
+        ca.answered as calls_answered,
+        ca.manual_answer_rate,
+        ca.service_level_20s,
+        co.received as complaints_received,
+        co.valid as complaints_valid,
+        co.per_10k_policies as complaints_per_10k_policies,
+        co.within_deadline_share,
+        co.handling_days_p90 as complaint_handling_days_p90,
+        wb.due_for_renewal as winback_due_for_renewal,
+        wb.renewed as winback_renewed,
+        wb.winback_rate
+    from spine
+    left join satisfaction as sat on sat.branch_code = spine.branch_code and sat.month = spine.month
+    left join claims as cl on cl.branch_code = spine.branch_code and cl.month = spine.month
+    left join calls as ca on ca.branch_code = spine.branch_code and ca.month = spine.month
+    left join complaints as co on co.branch_code = spine.branch_code and co.month = spine.month
+    left join winback as wb on wb.branch_code = spine.branch_code and wb.month = spine.month
+    where spine.branch_code is not null
+),
+
+scored as (
+    select
+        side_by_side.*,
+        {{ score_rate('manual_answer_rate') }} as score_manual_answer,
+        {{ score_rate('report_stage_csat') }} as score_agent_satisfaction,
+        {{ score_rate('service_level_20s') }} as score_inquiry_handling,
+        {{ score_rate('closure_rate') }} as score_claim_closure,
+        {{ score_lower_better('report_to_payment_days_p50', cycle['best'], cycle['worst']) }} as score_payment_cycle,
+        {{ score_rate('acceptance_rate') }} as score_claim_acceptance,
+        {{ score_lower_better('complaints_per_10k_policies', crate['best'], crate['worst']) }} as score_complaint_rate,
+        {{ score_rate('within_deadline_share') }} as score_timely_handling
+    from side_by_side
+),
+
+{%- set sales_pairs = [('score_manual_answer', w['manual_answer_rate']), ('score_agent_satisfaction', w['agent_satisfaction']), ('score_inquiry_handling', w['inquiry_handling'])] %}
+{%- set claims_pairs = [('score_claim_closure', w['claim_closure_rate']), ('score_payment_cycle', w['report_to_payment_cycle']), ('score_claim_acceptance', w['claim_acceptance_rate'])] %}
+{%- set complaint_pairs = [('score_complaint_rate', w['complaint_rate']), ('score_timely_handling', w['timely_complaint_handling'])] %}
+
+evaluated as (
+    select
+        scored.*,
+        {{ weighted_score(sales_pairs) }} as sales_service_score,
+        {{ weighted_score(claims_pairs) }} as claims_service_score,
+        {{ weighted_score(complaint_pairs) }} as complaints_service_score,
+        {{ weighted_score(sales_pairs + claims_pairs + complaint_pairs) }} as service_evaluation_score,
+        ({% for s, _ in sales_pairs + claims_pairs + complaint_pairs %}case when {{ s }} is not null then 1 else 0 end{{ ' + ' if not loop.last }}{% endfor %})
+            as indicators_scored
+    from scored
+)
+
+select
+    cast(e.branch_code as varchar) as branch_code,
+    cast(b.name_zh as varchar) as branch_name_zh,
+    cast(b.name_en as varchar) as branch_name_en,
+    cast(e.month as date) as month,
+    cast(e.survey_responses as bigint) as survey_responses,
+    cast(e.survey_satisfied as bigint) as survey_satisfied,
+    cast(e.csat_overall as double) as csat_overall,
+    cast(e.report_stage_responses as bigint) as report_stage_responses,
+    cast(e.report_stage_satisfied as bigint) as report_stage_satisfied,
+    cast(e.report_stage_csat as double) as report_stage_csat,
+    cast(e.claims_reported as bigint) as claims_reported,
+    cast(e.claims_closed as bigint) as claims_closed,
+    cast(e.closure_rate as double) as closure_rate,
+    cast(e.report_to_payment_days_p50 as double) as report_to_payment_days_p50,
+    cast(e.acceptance_rate as double) as acceptance_rate,
+    cast(e.paid_within_10d_share as double) as paid_within_10d_share,
+    cast(e.calls_offered as bigint) as calls_offered,
+    cast(e.calls_answered as bigint) as calls_answered,
+    cast(e.manual_answer_rate as double) as manual_answer_rate,
+    cast(e.service_level_20s as double) as service_level_20s,
+    cast(e.complaints_received as bigint) as complaints_received,
+    cast(e.complaints_valid as bigint) as complaints_valid,
+    cast(e.complaints_per_10k_policies as double) as complaints_per_10k_policies,
+    cast(e.within_deadline_share as double) as within_deadline_share,
+    cast(e.complaint_handling_days_p90 as double) as complaint_handling_days_p90,
+    cast(e.winback_due_for_renewal as bigint) as winback_due_for_renewal,
+    cast(e.winback_renewed as bigint) as winback_renewed,
+    cast(e.winback_rate as double) as winback_rate,
+    cast(e.score_manual_answer as double) as score_manual_answer,
+    cast(e.score_agent_satisfaction as double) as score_agent_satisfaction,
+    cast(e.score_inquiry_handling as double) as score_inquiry_handling,
+    cast(e.score_claim_closure as double) as score_claim_closure,
+    cast(e.score_payment_cycle as double) as score_payment_cycle,
+    cast(e.score_claim_acceptance as double) as score_claim_acceptance,
+    cast(e.score_complaint_rate as double) as score_complaint_rate,
+    cast(e.score_timely_handling as double) as score_timely_handling,
+    cast(e.sales_service_score as double) as sales_service_score,
+    cast(e.claims_service_score as double) as claims_service_score,
+    cast(e.complaints_service_score as double) as complaints_service_score,
+    cast(e.service_evaluation_score as double) as service_evaluation_score,
+    cast(e.indicators_scored as integer) as indicators_scored,
+    cast({{ service_rating('e.service_evaluation_score') }} as varchar) as service_rating,
+    -- ranks within the month; 1 = best. The evaluation rank is a strict 1..n order (ties and
+    -- unscored branches last, by branch code); KPI ranks let ties share a rank.
+    cast(row_number() over (
+        partition by e.month
+        order by e.service_evaluation_score desc nulls last, e.branch_code
+    ) as bigint) as service_evaluation_rank,
+    cast(rank() over (partition by e.month order by e.csat_overall desc nulls last) as bigint) as csat_rank,
+    cast(rank() over (partition by e.month order by e.closure_rate desc nulls last) as bigint) as closure_rate_rank,
+    cast(rank() over (partition by e.month order by e.report_to_payment_days_p50 asc nulls last) as bigint)
+        as payment_cycle_rank,
+    cast(rank() over (partition by e.month order by e.manual_answer_rate desc nulls last) as bigint)
+        as manual_answer_rank,
+    cast(rank() over (partition by e.month order by e.complaints_per_10k_policies asc nulls last) as bigint)
+        as complaint_rate_rank,
+    cast(count(*) over (partition by e.month) as bigint) as branches_in_month
+from evaluated as e
+left join {{ ref('branches') }} as b on b.code = e.branch_code

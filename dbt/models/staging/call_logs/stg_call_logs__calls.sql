@@ -1,0 +1,43 @@
+-- One row per call. The CTI writes Chinese code values (呼入/呼出, 报案, 是/否, 接通 ...);
+-- they are decoded here to English codes via the code seeds. The caller's phone is not selected.
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by call_id order by _partition desc, _source_line desc
+        ) as version_rank
+    from {{ source('raw', 'call_logs') }}
+)
+
+select
+    c.call_id,
+    dir.code as direction,
+    ct.code as call_type,
+    ct.label_zh as call_type_label_zh,
+    ct.label_en as call_type_label_en,
+    c.queue,
+    c.policy_no,
+    c.claim_no,
+    c.agent_id,
+    c.branch_code,
+    cast(c.offered_ts as timestamp) as offered_ts,
+    cast(c.offered_ts as date) as offered_date,
+    cast(c.answered_ts as timestamp) as answered_ts,
+    cast(c.ended_ts as timestamp) as ended_ts,
+    c.answered_ts is not null as is_answered,
+    c.abandoned = '是' as is_abandoned,
+    -- queue wait until an agent answered (ASA basis); null when not answered
+    {{ duration_seconds('c.offered_ts', 'c.answered_ts') }} as wait_seconds,
+    -- talk time; handle time adds after-call work (wrap-up), the AHT basis
+    {{ duration_seconds('c.answered_ts', 'c.ended_ts') }} as talk_seconds,
+    coalesce(c.wrap_up_seconds, 0) as wrap_up_seconds,
+    {{ duration_seconds('c.answered_ts', 'c.ended_ts') }} + coalesce(c.wrap_up_seconds, 0) as handle_seconds,
+    oc.code as outcome,
+    coalesce(oc.is_reached, false) as is_reached,
+    c._source_file,
+    c._partition
+from ranked as c
+left join {{ ref('codes_call_directions') }} as dir on dir.source_value = c.direction
+left join {{ ref('codes_call_types') }} as ct on ct.source_value = c.call_type
+left join {{ ref('codes_call_outcomes') }} as oc on oc.source_value = c.outcome
+where c.version_rank = 1

@@ -1,0 +1,30 @@
+-- One row per event_id (a re-sent event in a later file replaces the earlier one).
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by event_id order by _partition desc, _source_line desc
+        ) as version_rank
+    from {{ source('raw', 'claim_events') }}
+)
+
+select
+    e.event_id,
+    e.claim_no,
+    e.policy_no,
+    e.event_type,
+    et.label_zh as event_label_zh,
+    et.label_en as event_label_en,
+    cast(e.event_ts as timestamp) as event_ts,
+    cast(e.event_ts as date) as event_date,
+    cast(e.amount as decimal(14, 2)) as amount,
+    e.surveyor_id,
+    e.payment_method,
+    e.injury = 'Y' as is_injury,
+    e.location_type,
+    e.report_channel,
+    e._source_file,
+    e._partition
+from ranked as e
+left join {{ ref('codes_claim_event_types') }} as et on et.code = e.event_type
+where e.version_rank = 1

@@ -1,0 +1,32 @@
+-- One row per response_id. Free-text comments are scrubbed of phone and ID numbers here, so
+-- nothing downstream can leak them.
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by response_id order by _partition desc, _source_line desc
+        ) as version_rank
+    from {{ source('raw', 'surveys') }}
+)
+
+select
+    s.response_id,
+    s.channel,
+    cast(s.sent_ts as timestamp) as sent_ts,
+    cast(s.responded_ts as timestamp) as responded_ts,
+    s.policy_no,
+    s.claim_no,
+    s.complaint_no,
+    s.stage,
+    st.label_zh as stage_label_zh,
+    st.label_en as stage_label_en,
+    cast(s.score as integer) as score,
+    cast(s.score as integer) >= {{ var('satisfied_min_score') }} as is_satisfied,
+    cast(s.nps as integer) as nps,
+    {{ scrub_pii('s.comment') }} as comment,
+    s.agent_id,
+    s._source_file,
+    s._partition
+from ranked as s
+left join {{ ref('stages') }} as st on st.code = s.stage
+where s.version_rank = 1

@@ -1,0 +1,123 @@
+"""A small hand-built work file with mart-like tables that satisfy every mart suite, so the gate
+and publish can be tested without the generator, ingest and dbt. Defects are applied on top."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+HASH = "sha256(k::varchar)"  # 64 lowercase hex characters, like the salted customer keys
+
+BUILD_SQL = f"""
+create schema raw; create schema staging; create schema marts;
+create table raw.complaints as
+  select 'CPJL' || lpad(i::varchar, 8, '0') as complaint_no, '张' || chr((19968 + i)::integer) || '明' as complainant_name,
+         '1381234' || lpad(i::varchar, 4, '0') as complainant_phone
+  from range(6) r(i);
+create table staging.stg_complaints__complaints as
+  select complaint_no, i % 3 <> 2 as is_accepted
+  from (select complaint_no, row_number() over () - 1 as i from raw.complaints);
+create table staging.stg_claim_events__events as
+  select 'CLJL' || lpad((i // 2)::varchar, 10, '0') as claim_no,
+         case when i % 2 = 0 then 'REPORTED' else 'PAID' end as event_type
+  from range(20) r(i);
+create table staging.stg_audits__audits as select i as audit_id from range(4) r(i);
+
+create table marts.mart_stage_satisfaction as
+  select b as branch_code, 'SURVEY' as stage, date '2024-01-01' as month, 10 as responses, 8 as satisfied,
+         0.8::double as csat, 4.1 as mean_score, 0.49 as wilson_low, 0.94 as wilson_high, 0.79 as csat_shrunk,
+         0.8 as company_csat, 0.0 as gap_vs_company, true as low_sample, false as significantly_below
+  from (values ('JL'), ('LN')) v(b);
+create table marts.mart_claim_cycle as
+  select b as branch_code, date '2024-01-01' as month, 5 as claims_reported, 4 as claims_closed, 0.8 as closure_rate,
+         30.0 as arrival_minutes_p50, 60.0 as arrival_minutes_p90, 24.0 as report_to_assessment_hours_p50,
+         5.0 as report_to_payment_days_p50, 12.0 as report_to_payment_days_p90, 3.0 as agreement_to_payment_days_p50,
+         0.9 as paid_within_10d_share, 0.95 as decided_within_30d_share, 0.9 as acceptance_rate, 0.05 as reopen_rate
+  from (values ('JL'), ('LN')) v(b);
+create table marts.mart_complaints as
+  select 'JL' as branch_code, date '2024-01-01' as month, 6 as received, 4 as accepted, 2 as valid,
+         2 / 6 as valid_rate, 1.5 as per_10k_policies, 3.0 as per_100m_premium, 7.0 as handling_days_p50,
+         14.0 as handling_days_p90, 0.9 as within_deadline_share, 2 as open_backlog, 1 as overdue,
+         1 as regulator_routed, 2 as claim_dispute;
+create table marts.fct_complaint_winback as
+  select complaint_no, 'JL' as branch_code, 4 as post_handling_score, true as satisfied_after
+  from raw.complaints;
+create table marts.mart_winback as
+  select 'JL' as branch_code, date '2024-01-01' as month, 4.0 as post_handling_score, 3 as satisfied_after,
+         5 as due_for_renewal, 3 as renewed, 0.6 as winback_rate, 0.7 as baseline_renewal_rate, 0.86 as renewal_lift;
+create table marts.mart_call_center_daily as
+  select date '2024-01-01' + i::integer as day, 'INQUIRY' as queue, 100 as offered, 90 as answered, 10 as abandoned,
+         0.9 as manual_answer_rate, 0.8 as service_level_20s, 0.1 as abandon_rate, 12.0 as asa_seconds,
+         240.0 as aht_seconds, 1.0 as inbound_share, 0.0 as followup_reach_rate
+  from range(2) r(i);
+create table marts.mart_call_center_monthly as
+  select 'JL' as branch_code, date '2024-01-01' as month, 200 as offered, 180 as answered, 20 as abandoned,
+         0.9 as manual_answer_rate, 0.8 as service_level_20s, 0.1 as abandon_rate, 12.0 as asa_seconds,
+         240.0 as aht_seconds, 0.8 as inbound_share, 0.7 as followup_reach_rate, 1.2 as followups_per_closed_claim;
+create table marts.mart_mystery_shopping as
+  select b as branch_code, date '2024-01-01' as quarter, 2 as audits, 0.5 as pass_rate, 55.0 as arrival_minutes_avg,
+         0.5 as arrival_within_sla_share, 80.0 as assessment_score_avg, 85.0 as payment_convenience_avg
+  from (values ('JL'), ('LN')) v(b);
+create table marts.dim_customer_segment as
+  select {HASH} as customer_key, 'JL' as branch_code, 'MOTOR' as primary_line, 'AGENT' as business_source,
+         2 as policies, 1 as lines_held, 3000.0 as written_premium, 2800.0 as earned_premium,
+         case when k < 2 then 3 else 0 end as claim_count, 100.0 as incurred_loss,
+         case when k < 2 then 1.5 else 0.0 end as loss_ratio, 1 as claim_free_years,
+         case when k < 2 then 'HIGH_RISK' else 'QUALITY' end as segment, 'LOW' as value_tier
+  from range(5) r(k);
+create table marts.mart_segment_summary as
+  select 'JL' as branch_code, 'MOTOR' as line, s as segment, 'LOW' as value_tier, 2 as customers
+  from (values ('HIGH_RISK'), ('QUALITY')) v(s);
+create table marts.mart_underwriting_watchlist as
+  select {HASH} as customer_key, 'PJL2024000001' as policy_no, 'loss ratio 150%' as reason, 'REVIEW_TERMS' as recommended_action
+  from range(2) r(k);
+create table marts.mart_high_risk_profile as
+  select 'line' as attribute, v as value, 0.4 as high_risk_share, 1.6 as lift from (values ('MOTOR'), ('HOME')) t(v);
+create table marts.mart_branch_scorecard as
+  select b as branch_code, date '2024-01-01' as month, 0.8 as csat, 1 as csat_rank from (values ('JL'), ('LN')) v(b);
+"""
+
+# Defects that pass ingest but break a mart rule. Each: (name, SQL applied to the work file,
+# the suite that must fail, text the audit/gate message must contain).
+DEFECTS = {
+    "rate_above_one_from_double_counted_join": (
+        "update marts.mart_claim_cycle set claims_closed = claims_closed * 2, closure_rate = 1.6 where branch_code = 'JL'",
+        "marts_mart_claim_cycle"),
+    "complaints_reconciliation_mismatch": (
+        "update marts.mart_complaints set received = received + 1",
+        "marts_mart_complaints"),
+    "phone_number_leaks_into_a_mart": (
+        "update marts.mart_underwriting_watchlist set reason = 'call 13912345678' where customer_key = (select min(customer_key) from marts.mart_underwriting_watchlist)",
+        "marts_mart_underwriting_watchlist"),
+    "duplicated_key_in_a_mart": (
+        "insert into marts.mart_stage_satisfaction select * from marts.mart_stage_satisfaction where branch_code = 'JL'",
+        "marts_mart_stage_satisfaction"),
+    "null_key_in_a_mart": (
+        "update marts.mart_mystery_shopping set branch_code = null where branch_code = 'LN'",
+        "marts_mart_mystery_shopping"),
+    "complainant_name_leaks_into_a_mart": (
+        "update marts.fct_complaint_winback set branch_code = (select min(complainant_name) from raw.complaints) where complaint_no = 'CPJL00000000'",
+        "marts_fct_complaint_winback"),
+    "claims_reconciliation_mismatch": (
+        "delete from staging.stg_claim_events__events where claim_no = 'CLJL0000000000'",
+        "marts_mart_claim_cycle"),
+}
+
+
+def build_work_db(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(BUILD_SQL)
+    finally:
+        con.close()
+    return path
+
+
+def apply_sql(path: Path, sql: str) -> None:
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(sql)
+    finally:
+        con.close()

@@ -1,0 +1,42 @@
+"""Settings: defaults under data/, relative values from the repository root, salt from the env."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from dagster_project.config import REPO_ROOT, Settings
+
+
+def test_defaults_live_under_data():
+    settings = Settings.from_env({"CSWH_PII_SALT": "s"})
+    assert settings.landing_dir == REPO_ROOT / "data" / "landing"
+    assert settings.work_db == REPO_ROOT / "data" / "warehouse" / "work.duckdb"
+    assert settings.published_db == REPO_ROOT / "data" / "warehouse" / "published.duckdb"
+    assert settings.versions_dir == REPO_ROOT / "data" / "warehouse" / "versions"
+    assert settings.reports_dir == REPO_ROOT / "data" / "reports"
+    assert settings.outbox_dir == REPO_ROOT / "data" / "outbox"
+
+
+def test_relative_values_resolve_against_repo_root_not_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({"CSWH_LANDING_DIR": "elsewhere/landing", "CSWH_PII_SALT": "s"})
+    assert settings.landing_dir == REPO_ROOT / "elsewhere" / "landing"
+    absolute = tmp_path / "abs"
+    settings = Settings.from_env({"CSWH_WAREHOUSE_DIR": str(absolute), "CSWH_PII_SALT": "s"})
+    assert settings.work_db == absolute / "work.duckdb"
+
+
+def test_export_env_gives_dbt_an_absolute_work_file():
+    env = Settings.from_env({"CSWH_PII_SALT": "pepper"}).export_env()
+    assert os.path.isabs(env["CSWH_WORK_DB"])
+    assert env["CSWH_PII_SALT"] == "pepper"
+    assert env["DO_NOT_TRACK"] == "1" and env["GX_ANALYTICS_ENABLED"] == "false"
+
+
+def test_cli_help_lists_every_subcommand():
+    out = subprocess.run([sys.executable, "-m", "dagster_project", "--help"], capture_output=True,
+                         text=True, check=True, cwd=REPO_ROOT).stdout
+    for command in ("generate", "run", "publish-status", "rollback", "snapshot", "bench", "dev", "docs"):
+        assert command in out

@@ -1,0 +1,188 @@
+"""Headline KPIs recomputed in plain pandas/numpy from the raw tables, independently of the dbt SQL.
+
+Each function takes raw DataFrames (as ingest loaded them: Chinese CTI codes, every file's rows)
+and returns a DataFrame keyed like the mart it checks. The rules are re-stated here from DESIGN §6
+and metrics-research.md, not translated from the models.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+DEADLINE_DAYS = {0: 15, 1: 30, 2: 60}
+VALID_LIABILITIES = {"AT_FAULT", "PARTIAL"}
+
+
+def latest_version(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """A key seen again in a later file is the same record: keep the last (file date, line)."""
+    ordered = df.sort_values(["_partition", "_source_line"])
+    return ordered.drop_duplicates(key, keep="last")
+
+
+def month_of(ts: pd.Series) -> pd.Series:
+    return pd.to_datetime(ts).dt.to_period("M").dt.start_time.dt.date
+
+
+def wilson(x: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    p = x / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    denom = 1 + z * z / n
+    return max(0.0, (centre - half) / denom), min(1.0, (centre + half) / denom)
+
+
+def claim_branches(events: pd.DataFrame, policies: pd.DataFrame) -> pd.DataFrame:
+    """claim_no -> branch_code of the claim's policy (policy on the first event)."""
+    events = latest_version(events, "event_id").sort_values("event_ts")
+    first = events.drop_duplicates("claim_no", keep="first")[["claim_no", "policy_no"]]
+    pol = latest_version(policies, "policy_no")[["policy_no", "branch_code"]]
+    out = first.merge(pol, on="policy_no", how="left")
+    out["branch_code"] = out["branch_code"].fillna(out["claim_no"].str[2:4])
+    return out[["claim_no", "branch_code"]]
+
+
+def stage_csat(surveys: pd.DataFrame, events: pd.DataFrame, policies: pd.DataFrame,
+               complaints: pd.DataFrame) -> pd.DataFrame:
+    """branch x stage x month: responses, satisfied, csat, wilson_low, wilson_high."""
+    s = latest_version(surveys, "response_id").copy()
+    claims = claim_branches(events, policies).rename(columns={"branch_code": "claim_branch"})
+    comp = latest_version(complaints, "complaint_no")[["complaint_no", "branch_code"]].rename(
+        columns={"branch_code": "complaint_branch"})
+    s = s.merge(claims, on="claim_no", how="left").merge(comp, on="complaint_no", how="left")
+    s["branch_code"] = np.where(s["stage"] == "COMPLAINT", s["complaint_branch"], s["claim_branch"])
+    s["month"] = month_of(s["responded_ts"])
+    s["sat"] = s["score"] >= 4
+    g = s.groupby(["branch_code", "stage", "month"]).agg(responses=("sat", "size"), satisfied=("sat", "sum"))
+    g = g.reset_index()
+    g["csat"] = g["satisfied"] / g["responses"]
+    bounds = [wilson(int(x), int(n)) for x, n in zip(g["satisfied"], g["responses"])]
+    g["wilson_low"] = [b[0] for b in bounds]
+    g["wilson_high"] = [b[1] for b in bounds]
+    return g
+
+
+def complaint_facts(complaints: pd.DataFrame) -> pd.DataFrame:
+    """One row per complaint (latest state by updated_ts) with validity, handling and deadline."""
+    c = complaints.sort_values(["updated_ts", "_partition", "_source_line"]).drop_duplicates(
+        "complaint_no", keep="last").copy()
+    c["closed_ts"] = c["closed_ts"].where(c["closed_ts"].notna(),
+                                          c["updated_ts"].where(c["status"] == "CLOSED"))
+    c["valid"] = (c["is_accepted"] & ~c["is_duplicate"] & ~c["is_withdrawn"]
+                  & c["liability"].isin(VALID_LIABILITIES))
+    received = pd.to_datetime(c["received_ts"])
+    closed = pd.to_datetime(c["closed_ts"])
+    c["handling_days"] = (closed - received).dt.total_seconds() / 86400
+    deadline = received.dt.normalize() + pd.to_timedelta(c["extension_level"].map(DEADLINE_DAYS), unit="D")
+    c["on_time"] = closed.dt.normalize() <= deadline
+    c["received_month"] = month_of(received)
+    c["closed_month"] = month_of(closed.fillna(pd.Timestamp("1900-01-01")))
+    c.loc[closed.isna(), "closed_month"] = None
+    return c
+
+
+def complaint_volumes(complaints: pd.DataFrame) -> pd.DataFrame:
+    c = complaint_facts(complaints)
+    g = c.groupby(["branch_code", "received_month"]).agg(
+        received=("complaint_no", "size"), accepted=("is_accepted", "sum"), valid=("valid", "sum"))
+    g = g.reset_index().rename(columns={"received_month": "month"})
+    g["valid_rate"] = g["valid"] / g["received"]
+    return g
+
+
+def complaint_handling(complaints: pd.DataFrame) -> pd.DataFrame:
+    c = complaint_facts(complaints)
+    c = c[c["closed_month"].notna()]
+    rows = []
+    for (branch, month), grp in c.groupby(["branch_code", "closed_month"]):
+        days = grp["handling_days"].to_numpy()
+        rows.append({"branch_code": branch, "month": month, "closed": len(grp),
+                     "handling_days_p50": float(np.percentile(days, 50)),
+                     "handling_days_p90": float(np.percentile(days, 90)),
+                     "within_deadline_share": float(grp["on_time"].mean())})
+    return pd.DataFrame(rows)
+
+
+def claim_cycle(events: pd.DataFrame, policies: pd.DataFrame) -> pd.DataFrame:
+    """branch x report month: claims_reported, paid_within_10d_share (agreement -> first payment)."""
+    e = latest_version(events, "event_id")
+    first = e.pivot_table(index="claim_no", columns="event_type", values="event_ts", aggfunc="min")
+    first = first.reset_index().merge(claim_branches(events, policies), on="claim_no")
+    first["month"] = month_of(first["REPORTED"])
+    both = first["AGREED"].notna() & first["PAID"].notna()
+    days = (pd.to_datetime(first["PAID"]) - pd.to_datetime(first["AGREED"])).dt.total_seconds() / 86400
+    first["paid_after_agreement"] = both
+    first["paid_within_10d"] = both & (days <= 10)
+    g = first.groupby(["branch_code", "month"]).agg(
+        claims_reported=("claim_no", "size"), paid_after_agreement=("paid_after_agreement", "sum"),
+        paid_within_10d=("paid_within_10d", "sum")).reset_index()
+    g["paid_within_10d_share"] = g["paid_within_10d"] / g["paid_after_agreement"].replace(0, np.nan)
+    return g
+
+
+def call_center(calls: pd.DataFrame) -> pd.DataFrame:
+    """branch x month over inbound (呼入) calls: manual answer rate and 20-second service level."""
+    c = latest_version(calls, "call_id")
+    c = c[c["direction"] == "呼入"].copy()
+    c["month"] = month_of(c["offered_ts"])
+    wait = (pd.to_datetime(c["answered_ts"]) - pd.to_datetime(c["offered_ts"])).dt.total_seconds()
+    c["answered"] = c["answered_ts"].notna()
+    c["within_20s"] = c["answered"] & (wait <= 20)
+    g = c.groupby(["branch_code", "month"]).agg(
+        offered=("call_id", "size"), answered=("answered", "sum"), within_20s=("within_20s", "sum")).reset_index()
+    g["manual_answer_rate"] = g["answered"] / g["offered"]
+    g["service_level_20s"] = g["within_20s"] / g["offered"]
+    return g
+
+
+def audit_pass_rate(audits: pd.DataFrame) -> pd.DataFrame:
+    a = latest_version(audits, "audit_id").copy()
+    a["quarter"] = pd.to_datetime(a["audit_date"]).dt.to_period("Q").dt.start_time.dt.date
+    a["passed"] = a["passed"] == "Y"
+    g = a.groupby(["branch_code", "quarter"]).agg(audits=("audit_id", "size"), passed=("passed", "sum"))
+    g = g.reset_index()
+    g["pass_rate"] = g["passed"] / g["audits"]
+    return g
+
+
+def winback(complaints: pd.DataFrame, policies: pd.DataFrame, as_of: pd.Timestamp,
+            window_months: int = 12) -> pd.DataFrame:
+    """Per handled complaint: the complainant's policy due for renewal within the window after
+    closure (own policy first, else the earliest ending), and whether it was renewed."""
+    c = complaint_facts(complaints)
+    c = c[c["is_accepted"] & ~c["is_duplicate"] & ~c["is_withdrawn"] & c["closed_ts"].notna()].copy()
+    pol = latest_version(policies, "policy_no").copy()
+    renewed_ids = set(pol["renewal_of"].dropna())
+    pol["renewed"] = pol["policy_no"].isin(renewed_ids)
+    pol["end_date"] = pd.to_datetime(pol["end_date"])
+    pol["due"] = (pol["status"] == "ACTIVE") & (pol["end_date"] <= as_of)
+    owner = pol.set_index("policy_no")["customer_id"]
+    c["customer_id"] = c["policy_no"].map(owner)
+    due = pol[pol["due"]]
+    by_customer = {k: g for k, g in due.groupby("customer_id")}
+    rows = []
+    for rec in c.itertuples():
+        closed_day = pd.Timestamp(rec.closed_ts).normalize()
+        limit = closed_day + pd.DateOffset(months=window_months)
+        candidates = by_customer.get(rec.customer_id)
+        chosen = None
+        if candidates is not None:
+            inside = candidates[(candidates["end_date"] >= closed_day) & (candidates["end_date"] <= limit)]
+            if len(inside):
+                inside = inside.assign(own=(inside["policy_no"] != rec.policy_no).astype(int))
+                chosen = inside.sort_values(["own", "end_date", "policy_no"]).iloc[0]
+        rows.append({"complaint_no": rec.complaint_no, "branch_code": rec.branch_code,
+                     "month": rec.closed_month, "handling_days": rec.handling_days,
+                     "due_for_renewal": chosen is not None,
+                     "renewed": bool(chosen["renewed"]) if chosen is not None else False})
+    return pd.DataFrame(rows)
+
+
+def winback_by_branch_month(facts: pd.DataFrame) -> pd.DataFrame:
+    g = facts.groupby(["branch_code", "month"]).agg(
+        due_for_renewal=("due_for_renewal", "sum"), renewed=("renewed", "sum")).reset_index()
+    g = g[g["due_for_renewal"] > 0].copy()
+    g["winback_rate"] = g["renewed"] / g["due_for_renewal"]
+    return g

@@ -1,0 +1,149 @@
+"""Headline KPIs in the marts equal an independent pandas computation from the raw tables.
+
+Counts must match exactly, rates and percentiles to 1e-9. The reference computation lives in
+``kpi_reference.py`` and reads only ``raw.*`` (what ingest loaded), never a dbt model.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+import kpi_reference as ref  # tests/transform is on sys.path (pytest rootdir-relative import)
+
+TOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def warehouse(built_settings):
+    con = duckdb.connect(str(built_settings.work_db), read_only=True)
+    try:
+        tables = {name: con.sql(f"select * from raw.{name}").df()
+                  for name in ("policies", "claim_events", "call_logs", "surveys", "complaints", "audits")}
+        marts = {name: con.sql(f"select * from marts.{name}").df()
+                 for name in ("mart_stage_satisfaction", "mart_claim_cycle", "mart_complaints",
+                              "mart_call_center_monthly", "mart_mystery_shopping", "mart_winback",
+                              "fct_complaint_winback")}
+        as_of = con.sql("select as_of_date from intermediate.int_warehouse__as_of").fetchall()[0][0]
+    finally:
+        con.close()
+    truth = json.loads((built_settings.landing_dir / "_truth.json").read_text(encoding="utf-8"))
+    return {"raw": tables, "marts": marts, "as_of": as_of, "truth": truth}
+
+
+def _dates(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
+    df = df.copy()
+    for col in cols:
+        df[col] = pd.to_datetime(df[col]).dt.date
+    return df
+
+
+def _joined(expected: pd.DataFrame, mart: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Inner-join on the keys and insist that every expected key is present in the mart."""
+    merged = expected.merge(mart, on=keys, how="left", suffixes=("_exp", "_mart"), indicator=True)
+    missing = merged[merged["_merge"] != "both"]
+    assert missing.empty, f"keys missing from the mart: {missing[keys].head().to_dict('records')}"
+    return merged
+
+
+def _assert_equal(merged: pd.DataFrame, column: str, *, exact: bool) -> None:
+    exp, got = merged[f"{column}_exp"].astype(float), merged[f"{column}_mart"].astype(float)
+    both_null = exp.isna() & got.isna()
+    if exact:
+        bad = ~both_null & (exp != got)
+    else:
+        bad = ~both_null & ~(np.abs(exp - got) <= TOL)
+    assert not bad.any(), f"{column}: {merged.loc[bad].head(5).to_dict('records')}"
+
+
+def test_stage_csat_and_wilson_bounds(warehouse):
+    raw = warehouse["raw"]
+    expected = ref.stage_csat(raw["surveys"], raw["claim_events"], raw["policies"], raw["complaints"])
+    mart = _dates(warehouse["marts"]["mart_stage_satisfaction"], "month")
+    assert len(expected) == len(mart) > 50
+    merged = _joined(expected, mart, ["branch_code", "stage", "month"])
+    for col in ("responses", "satisfied"):
+        _assert_equal(merged, col, exact=True)
+    for col in ("csat", "wilson_low", "wilson_high"):
+        _assert_equal(merged, col, exact=False)
+
+
+def test_complaint_volumes_and_valid_rate(warehouse):
+    expected = ref.complaint_volumes(warehouse["raw"]["complaints"])
+    mart = _dates(warehouse["marts"]["mart_complaints"], "month")
+    assert expected["received"].sum() == mart["received"].sum() > 0
+    merged = _joined(expected, mart, ["branch_code", "month"])
+    for col in ("received", "accepted", "valid"):
+        _assert_equal(merged, col, exact=True)
+    _assert_equal(merged, "valid_rate", exact=False)
+
+
+def test_complaint_handling_p90_and_within_deadline(warehouse):
+    expected = ref.complaint_handling(warehouse["raw"]["complaints"])
+    mart = _dates(warehouse["marts"]["mart_complaints"], "month")
+    assert expected["closed"].sum() == mart["closed"].sum() > 0
+    merged = _joined(expected, mart, ["branch_code", "month"])
+    _assert_equal(merged, "closed", exact=True)
+    for col in ("handling_days_p50", "handling_days_p90", "within_deadline_share"):
+        _assert_equal(merged, col, exact=False)
+
+
+def test_claims_reported_and_paid_within_10_days(warehouse):
+    raw = warehouse["raw"]
+    expected = ref.claim_cycle(raw["claim_events"], raw["policies"])
+    mart = _dates(warehouse["marts"]["mart_claim_cycle"], "month")
+    assert expected["claims_reported"].sum() == mart["claims_reported"].sum() > 100
+    merged = _joined(expected, mart, ["branch_code", "month"])
+    for col in ("claims_reported", "paid_after_agreement", "paid_within_10d"):
+        _assert_equal(merged, col, exact=True)
+    _assert_equal(merged, "paid_within_10d_share", exact=False)
+
+
+def test_manual_answer_rate_and_service_level(warehouse):
+    expected = ref.call_center(warehouse["raw"]["call_logs"])
+    mart = _dates(warehouse["marts"]["mart_call_center_monthly"], "month")
+    assert expected["offered"].sum() == mart["offered"].sum() > 100
+    merged = _joined(expected, mart, ["branch_code", "month"])
+    for col in ("offered", "answered"):
+        _assert_equal(merged, col, exact=True)
+    for col in ("manual_answer_rate", "service_level_20s"):
+        _assert_equal(merged, col, exact=False)
+
+
+def test_audit_pass_rate(warehouse):
+    expected = ref.audit_pass_rate(warehouse["raw"]["audits"])
+    mart = _dates(warehouse["marts"]["mart_mystery_shopping"], "quarter")
+    assert len(expected) == len(mart) > 0
+    merged = _joined(expected, mart, ["branch_code", "quarter"])
+    for col in ("audits", "passed"):
+        _assert_equal(merged, col, exact=True)
+    _assert_equal(merged, "pass_rate", exact=False)
+
+
+def test_winback_rate(warehouse):
+    raw = warehouse["raw"]
+    facts = ref.winback(raw["complaints"], raw["policies"], pd.Timestamp(warehouse["as_of"]))
+    fct = warehouse["marts"]["fct_complaint_winback"]
+    assert sorted(facts["complaint_no"]) == sorted(fct["complaint_no"])
+    merged = facts.merge(fct[["complaint_no", "due_for_renewal", "renewed"]], on="complaint_no",
+                         suffixes=("_exp", "_mart"))
+    for col in ("due_for_renewal", "renewed"):
+        _assert_equal(merged, col, exact=True)
+    expected = ref.winback_by_branch_month(facts)
+    mart = _dates(warehouse["marts"]["mart_winback"], "month")
+    merged = _joined(expected, mart, ["branch_code", "month"])
+    for col in ("due_for_renewal", "renewed"):
+        _assert_equal(merged, col, exact=True)
+    _assert_equal(merged, "winback_rate", exact=False)
+
+
+def test_wilson_reference_matches_published_example():
+    # metrics-research §4: 85 of 100 -> [0.767, 0.907]; 170 of 200 -> [0.794, 0.893]
+    low, high = ref.wilson(85, 100)
+    assert (round(low, 3), round(high, 3)) == (0.767, 0.907)
+    low, high = ref.wilson(170, 200)
+    assert (round(low, 3), round(high, 3)) == (0.794, 0.893)
