@@ -141,7 +141,12 @@ def markdown(doc: dict) -> str:
         f"peak RSS pipeline {_mib(doc['total']['peak_rss_bytes'])} MiB, floor {_mib(doc['total']['floor_peak_rss_bytes'])} MiB.",
     ]
     inc = doc.get("incremental") or {}
-    if inc.get("seconds") is not None:
+    if inc.get("pending"):
+        lines.append("**One-day incremental run**: still running (this is the report written before it).")
+    elif inc.get("seconds") is not None and inc.get("share_of_full") is None:
+        lines.append(f"**One-day incremental run** ({inc.get('new_day')}): did not complete "
+                     f"(exit {inc.get('returncode')} after {_s(inc['seconds'])} s).")
+    elif inc.get("seconds") is not None:
         lines.append(f"**One-day incremental run** ({inc.get('new_day')}, {inc.get('new_files')} new files): "
                      f"{_s(inc['seconds'])} s = **{inc['share_of_full']:.1%}** of the full run; "
                      f"peak RSS {_mib(inc.get('peak_rss_bytes'))} MiB.")

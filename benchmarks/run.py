@@ -397,12 +397,43 @@ def main(argv: list[str] | None = None) -> int:
     rows["gates"] = floor_stages.get("gates", {}).get("rows")
     rows["publish"] = sum(pub_counts.values()) if pub_counts else floor_stages.get("publish", {}).get("rows")
 
-    # --- the one-day incremental run
+    def write_doc(incremental: dict, *, final: bool) -> dict:
+        stages = build_stage_rows(steps, run_m, floor_result, floor_m, rows, snapshot_m, gen)
+        total = report.enrich_stage({"stage": "total", "seconds": run_m.seconds, "rows": rows.get("generate"),
+                                     "peak_rss_bytes": run_m.peak_rss_bytes,
+                                     "floor_seconds": floor_m.seconds if floor_m else None,
+                                     "floor_peak_rss_bytes": floor_m.peak_rss_bytes if floor_m else None})
+        equal = [c for c in comparisons if c.equal]
+        eq = {"passed": bool(comparisons) and len(equal) == len(comparisons), "tables": len(comparisons),
+              "tables_equal": len(equal), "differing": [f"{c.table} ({c.problem})" for c in comparisons if not c.equal],
+              "comparisons": [vars(c) for c in comparisons]}
+        peak = max(run_m.peak_rss_bytes, (snapshot_m.peak_rss_bytes if snapshot_m else 0))
+        doc = {
+            "scale": args.scale, "days": args.days, "seed": args.seed, "start": args.start.isoformat(),
+            "started_at": started_at, "complete": final, "landing_dir": str(landing), "work_dir": str(work),
+            "machine": report.machine_info(), "versions": report.versions(),
+            "generation": gen, "pipeline": {**run_m.as_dict(), "steps": steps},
+            "snapshot": snapshot_m.as_dict() if snapshot_m else None,
+            "floor": {**(floor_m.as_dict() if floor_m else {}), "result": floor_result},
+            "stages": stages, "total": total, "incremental": incremental,
+            "floor_equals_pipeline": eq,
+            "targets": report.evaluate_targets(args.scale, total["ratio"], peak, incremental.get("share_of_full"),
+                                               completed),
+            "notes": list(notes) + ([] if final else ["partial: written before the incremental run"]),
+        }
+        report.write_outputs(doc, out_dir)
+        return doc
+
+    # A first report before the incremental run (which repeats a whole pipeline run), so a long
+    # benchmark leaves its main numbers behind even if it is stopped during that run.
     incremental: dict = {}
-    if not args.no_incremental and completed:
+    will_run_incremental = not args.no_incremental and completed
+    write_doc({"pending": True} if will_run_incremental else {}, final=not will_run_incremental)
+
+    # --- the one-day incremental run
+    if will_run_incremental:
         try:
-            inc_landing = full_landing
-            inc_env = child_env(inc_landing, home)
+            inc_env = child_env(full_landing, home)
             eprint(f"[bench] incremental run: +{len(held_back)} files for {new_day}")
             inc_started = time.time()
             inc_m = measure_command("incremental run", [python_exe(), "-m", "dagster_project", "run"], env=inc_env,
@@ -413,37 +444,19 @@ def main(argv: list[str] | None = None) -> int:
                            "share_of_full": inc_m.seconds / run_m.seconds,
                            "steps": {s["step_key"]: round(s["end"] - s["start"], 3) for s in inc_steps}}
             if inc_m.returncode != 0:
-                notes.append(f"incremental run exited with {inc_m.returncode} (see {inc_m.log_path})")
+                # A killed or failed run's time is not the incremental cost.
+                incremental["share_of_full"] = None
+                notes.append(f"incremental run exited with {inc_m.returncode} after {inc_m.seconds:.0f} s "
+                             f"(see {inc_m.log_path})")
         except (CommandFailed, RuntimeError, OSError) as exc:
             incremental = {"error": str(exc).splitlines()[0]}
             notes.append(f"incremental run not measured: {str(exc).splitlines()[0]}")
 
-    stages = build_stage_rows(steps, run_m, floor_result, floor_m, rows, snapshot_m, gen)
-    total = report.enrich_stage({"stage": "total", "seconds": run_m.seconds, "rows": rows.get("generate"),
-                                 "peak_rss_bytes": run_m.peak_rss_bytes,
-                                 "floor_seconds": floor_m.seconds if floor_m else None,
-                                 "floor_peak_rss_bytes": floor_m.peak_rss_bytes if floor_m else None})
-    equal = [c for c in comparisons if c.equal]
-    eq = {"passed": bool(comparisons) and len(equal) == len(comparisons), "tables": len(comparisons),
-          "tables_equal": len(equal), "differing": [f"{c.table} ({c.problem})" for c in comparisons if not c.equal],
-          "comparisons": [vars(c) for c in comparisons]}
-    peak = max(run_m.peak_rss_bytes, (snapshot_m.peak_rss_bytes if snapshot_m else 0))
-    doc = {
-        "scale": args.scale, "days": args.days, "seed": args.seed, "start": args.start.isoformat(),
-        "started_at": started_at, "landing_dir": str(landing), "work_dir": str(work),
-        "machine": report.machine_info(), "versions": report.versions(),
-        "generation": gen, "pipeline": {**run_m.as_dict(), "steps": steps},
-        "snapshot": snapshot_m.as_dict() if snapshot_m else None,
-        "floor": {**(floor_m.as_dict() if floor_m else {}), "result": floor_result},
-        "stages": stages, "total": total, "incremental": incremental,
-        "floor_equals_pipeline": eq,
-        "targets": report.evaluate_targets(args.scale, total["ratio"], peak, incremental.get("share_of_full"), completed),
-        "notes": notes,
-    }
-    json_path, md_path = report.write_outputs(doc, out_dir)
+    doc = write_doc(incremental, final=True)
+    json_path, md_path = out_dir / f"bench-{args.scale:g}.json", out_dir / f"bench-{args.scale:g}.md"
     print(report.markdown(doc))
     print(f"JSON: {json_path}\nMarkdown: {md_path}")
-    return 0 if completed and eq["passed"] else 1
+    return 0 if completed and doc["floor_equals_pipeline"]["passed"] else 1
 
 
 if __name__ == "__main__":

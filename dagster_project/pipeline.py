@@ -14,6 +14,7 @@ and a few headline KPIs. Exit code 0 only if everything succeeded and a version 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -94,7 +95,12 @@ def run_pipeline(settings: Settings) -> int:
 
     prepare_dagster_home(settings)
     settings.apply_to_environ()
-    instance = DagsterInstance.from_config(str(settings.dagster_home))
+    # CSWH_DAGSTER_INSTANCE=ephemeral keeps run history in memory (tests, throwaway runs); by default
+    # runs are recorded in $DAGSTER_HOME so `make dev` shows them.
+    if os.environ.get("CSWH_DAGSTER_INSTANCE", "persistent").lower() == "ephemeral":
+        instance = DagsterInstance.ephemeral()
+    else:
+        instance = DagsterInstance.from_config(str(settings.dagster_home))
     outcomes: list[RunOutcome] = []
 
     def keys(partitioning: str) -> list[str]:

@@ -45,7 +45,7 @@ class CompactHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         line = self.format_record(record)
         if line:
-            print(line, file=self.stream, flush=True)
+            print(f"{time.strftime('%H:%M:%S')} {line}", file=self.stream, flush=True)
 
 
 @dg.logger(description="One line per step and the assets' progress messages (used by cs-warehouse run).")

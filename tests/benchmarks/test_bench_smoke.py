@@ -26,7 +26,7 @@ for _name in [m for m in sys.modules if m == "benchmarks" or m.startswith("bench
 
 from benchmarks import floor, report  # noqa: E402
 from benchmarks.measure import measure_command, peak_in_window  # noqa: E402
-from benchmarks.run import cache_key, is_new_day_file, last_full_month, stage_of_step  # noqa: E402
+from benchmarks.run import cache_key, is_new_day_file, last_full_month, prefix_landing, stage_of_step  # noqa: E402
 
 # ------------------------------------------------------------------------------------ pure parts
 
@@ -58,6 +58,18 @@ def test_is_new_day_file():
     assert is_new_day_file("calls/2024-01-31.csv", date(2024, 1, 31))
     assert not is_new_day_file("claims/2024-01-30.csv", date(2024, 1, 31))
     assert not is_new_day_file("audits/2024-01.xlsx", date(2024, 1, 31))
+
+
+def test_prefix_landing_holds_back_the_new_day_and_links_the_rest(tmp_path):
+    full = tmp_path / "full"
+    for rel in ("claims/2024-01-30.csv", "claims/2024-01-31.csv", "audits/2024-01.xlsx", "surveys/2024-01-31.jsonl"):
+        (full / rel).parent.mkdir(parents=True, exist_ok=True)
+        (full / rel).write_text(rel, encoding="utf-8")
+    held = prefix_landing(full, date(2024, 1, 31), tmp_path / "prefix")
+    assert held == ["claims/2024-01-31.csv", "surveys/2024-01-31.jsonl"]
+    kept = sorted(p.relative_to(tmp_path / "prefix").as_posix() for p in (tmp_path / "prefix").rglob("*.*"))
+    assert kept == ["audits/2024-01.xlsx", "claims/2024-01-30.csv"]
+    assert (tmp_path / "prefix" / "claims/2024-01-30.csv").read_text(encoding="utf-8") == "claims/2024-01-30.csv"
 
 
 def test_ratio_and_targets():

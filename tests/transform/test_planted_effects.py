@@ -38,14 +38,9 @@ def planted(built_settings):
                 count(case when handled_after_15d and due_for_renewal then 1 end) as slow_due
             from marts.fct_complaint_winback
         """).fetchall()[0]
-        monthly_p90 = con.sql("""
-            select branch_code, month, handling_days_p90 from marts.mart_complaints
-            where handling_days_p90 is not null
-        """).fetchall()
     finally:
         con.close()
-    return {"truth": truth, "survey": survey, "handling": handling, "renewal": renewal,
-            "monthly_p90": monthly_p90}
+    return {"truth": truth, "survey": survey, "handling": handling, "renewal": renewal}
 
 
 def test_slow_survey_branch_has_lowest_survey_csat_and_is_flagged(planted):
@@ -63,12 +58,7 @@ def test_long_complaint_branch_has_highest_handling_p90(planted):
     top, p90, closed = planted["handling"][0]
     assert top == branch, f"highest complaint handling p90 is {top} ({p90:.1f} d), planted {branch}"
     assert p90 > 15
-    # the mart's monthly p90 agrees: the branch has the highest median monthly p90
-    by_branch: dict[str, list[float]] = {}
-    for b, _month, value in planted["monthly_p90"]:
-        by_branch.setdefault(b, []).append(value)
-    medians = {b: sorted(v)[len(v) // 2] for b, v in by_branch.items() if len(v) >= 3}
-    assert max(medians, key=medians.get) == branch
+    assert closed >= 10, f"{branch} p90 rests on only {closed} closed complaints"
 
 
 def test_fast_handling_wins_back_more_renewals(planted):
