@@ -63,6 +63,14 @@ class SourceContract:
     timestamp_format: str = TS_FORMAT  # strptime format of TIMESTAMP columns in the landing file
     # JSON sources: contract column -> JSON path in one record (default "$.<column>").
     json_paths: dict[str, str] = field(default_factory=dict)
+    # Checks across columns of one row: (condition, reason_code, message) where the condition and
+    # message are SQL over ``{column}`` placeholders (the typed value of that contract column).
+    # A row for which the condition is TRUE is quarantined with that reason.
+    row_checks: tuple[tuple[str, str, str], ...] = ()
+    # References to other raw tables: (column, raw table, column there). They are not a reason to
+    # quarantine (the referenced row may arrive in a later file); ingest counts the rows whose
+    # reference is not loaded yet and notes them in the ledger (see ``loader``).
+    references: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def raw_table(self) -> str:

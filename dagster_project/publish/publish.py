@@ -155,6 +155,31 @@ def _work_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in rows}
 
 
+MANIFEST_COLUMN_COMMENTS = {
+    "version_id": "Identifier of this published version (UTC time + run id); also the file name in versions/.",
+    "run_id": "Dagster run that built and gated the marts in this version.",
+    "published_at": "When this version was published (UTC).",
+    "row_counts": "JSON: rows per published table.",
+    "check_summary": "JSON: the quality-gate results of the run (checks passed, failed, warnings).",
+    "source_files": "JSON: the landing files (path, sha256, rows) the marts were built from.",
+    "storage_version": "DuckDB storage version the file is written in (readable by DuckDB 1.x).",
+    "work_db": "Path of the pipeline's work file the marts were copied from.",
+}
+
+
+def _work_comments(con: duckdb.DuckDBPyConnection, table: str) -> dict | None:
+    """Table/column comments already on the work table (e.g. kpi_snapshots, which is written by
+    the snapshot step rather than dbt); None if it has none."""
+    row = con.execute("select comment from duckdb_tables() where database_name = 'work' and schema_name = ? "
+                      "and table_name = ?", [MART_SCHEMA, table]).fetchone()
+    columns = dict(con.execute("select column_name, comment from duckdb_columns() where database_name = 'work' "
+                               "and schema_name = ? and table_name = ?", [MART_SCHEMA, table]).fetchall())
+    if not (row and row[0]) and not any(columns.values()):
+        return None
+    return {"description": (row[0] if row else "") or "",
+            "columns": {name: text or "" for name, text in columns.items()}}
+
+
 def write_candidate(settings: Settings, candidate: Path, *, version_id: str, run_id: str,
                     published_at: str, check_summary: dict, source_files: list,
                     manifest_path: Path) -> dict[str, int]:
@@ -180,7 +205,7 @@ def write_candidate(settings: Settings, candidate: Path, *, version_id: str, run
             target = f"cand.{MART_SCHEMA}.{quote_ident(table)}"
             con.execute(f"CREATE TABLE {target} AS SELECT * FROM {source}")
             row_counts[table] = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
-            doc = descriptions.get(table)
+            doc = descriptions.get(table) or _work_comments(con, table)
             if doc:
                 if doc["description"]:
                     con.execute(f"COMMENT ON TABLE {target} IS {sql_literal(doc['description'])}")
@@ -196,6 +221,8 @@ def write_candidate(settings: Settings, candidate: Path, *, version_id: str, run
                 check_summary JSON, source_files JSON, storage_version VARCHAR, work_db VARCHAR)""")
         con.execute("COMMENT ON TABLE cand.meta.publish_manifest IS "
                     "'One row describing this published version: run, time, row counts, checks, source files.'")
+        for column, text in MANIFEST_COLUMN_COMMENTS.items():
+            con.execute(f"COMMENT ON COLUMN cand.meta.publish_manifest.{column} IS {sql_literal(text)}")
         con.execute("INSERT INTO cand.meta.publish_manifest VALUES (?, ?, ?::TIMESTAMP, ?, ?, ?, ?, ?)", [
             version_id, run_id, published_at, json.dumps(row_counts),
             json.dumps(check_summary or {}, default=str, ensure_ascii=False),

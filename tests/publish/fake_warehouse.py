@@ -70,7 +70,7 @@ create table marts.mart_segment_summary as
   select 'JL' as branch_code, 'MOTOR' as line, s as segment, 'LOW' as value_tier, 2 as customers
   from (values ('HIGH_RISK'), ('QUALITY')) v(s);
 create table marts.mart_underwriting_watchlist as
-  select {HASH} as customer_key, 'PJL2024000001' as policy_no, 'loss ratio 150%' as reason, 'REVIEW_TERMS' as recommended_action
+  select {HASH} as customer_key, 'PJL2024000001' as policy_no, 'HIGH_RISK' as segment, 'loss ratio 150%' as reason, 'REVIEW_TERMS' as recommended_action
   from range(2) r(k);
 create table marts.mart_high_risk_profile as
   select 'line' as attribute, v as value, 0.4 as high_risk_share, 1.6 as lift from (values ('MOTOR'), ('HOME')) t(v);
