@@ -100,6 +100,21 @@ def files_values_sql(files: list[tuple[str, str, str]]) -> str:
     return f"(VALUES {rows}) AS files(path, rel_path, partition_key)"
 
 
+def staging_meta_columns() -> tuple[str, ...]:
+    """The ingest's staging meta columns (``_file, _line, _partition, raw_text, _pre_*``)."""
+    from dagster_project.ingest import validate as ingest_validate
+
+    return tuple(getattr(ingest_validate, "STAGING_META_COLUMNS",
+                         ("_file", "_line", "_partition", "raw_text", "_pre_reason", "_pre_message")))
+
+
+def null_meta_columns() -> str:
+    """The reader-side meta columns (raw text, pre-validation reasons and notes) as NULLs: the
+    floor reads clean, well-formed files, so no record carries a reader finding."""
+    return ", ".join(f"CAST(NULL AS VARCHAR) AS {q(c)}" for c in staging_meta_columns()
+                     if c not in ("_file", "_line", "_partition"))
+
+
 def _staging_select(contract: SourceContract, source_sql: str, files_sql: str, value_exprs: dict[str, str]) -> str:
     """The ingest's staging shape (``_file, _line, _partition, raw_text, _pre_reason,
     _pre_message`` + every contract column as VARCHAR) over one multi-file scan.
@@ -111,8 +126,7 @@ def _staging_select(contract: SourceContract, source_sql: str, files_sql: str, v
         "SELECT files.rel_path AS _file,\n"
         "    CAST(s.ordinality - min(s.ordinality) OVER (PARTITION BY s.filename) + 1 AS BIGINT) AS _line,\n"
         "    files.partition_key AS _partition,\n"
-        "    CAST(NULL AS VARCHAR) AS raw_text, CAST(NULL AS VARCHAR) AS _pre_reason,\n"
-        "    CAST(NULL AS VARCHAR) AS _pre_message,\n"
+        f"    {null_meta_columns()},\n"
         f"    {cols}\n"
         f"FROM {source_sql} AS s JOIN {files_sql} ON s.filename = files.path"
     )
@@ -203,9 +217,10 @@ def ingest_source(con: duckdb.DuckDBPyConnection, contract: SourceContract, land
         source_rel = f"({json_staging_sql(contract, files)}) AS staging"
     elif contract.file_format == "xlsx":
         cols = ", ".join(f"{q(c.name)} VARCHAR" for c in contract.columns)
+        extra = [c for c in staging_meta_columns() if c not in ("_file", "_line", "_partition")]
         con.execute(f"CREATE OR REPLACE TEMP TABLE {staging} (_file VARCHAR, _line BIGINT, _partition VARCHAR, "
-                    f"raw_text VARCHAR, _pre_reason VARCHAR, _pre_message VARCHAR, {cols})")
-        rows = [[rel, r[0], part, None, None, None, *r[1:]]
+                    + "".join(f"{q(c)} VARCHAR, " for c in extra) + f"{cols})")
+        rows = [[rel, r[0], part, *([None] * len(extra)), *r[1:]]
                 for path, rel, part in files for r in xlsx_rows(Path(path), contract)]
         if rows:  # one INSERT for all workbooks (executemany would run one statement per row)
             values = ", ".join("(" + ", ".join("NULL" if v is None else (str(v) if isinstance(v, int) else lit(v))

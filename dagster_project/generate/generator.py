@@ -983,18 +983,27 @@ def generate(out_dir: Path, *, scale: float, start: date, days: int, seed: int, 
 
     Returns a summary: ``files`` and ``rows`` per source, ``truth``, ``stats`` and
     ``elapsed_seconds``. Files a previous run left in the six source folders are removed first.
+    ``defects=True`` also writes the bad-input catalogue of ``generate/defects.py`` (one file per
+    defect, on days after the clean range) and its manifest ``_defects.json``.
     ``complaints_per_10k`` overrides the complaint rate (all complaints per 10k policy-years;
     default ``params.COMPLAINTS_PER_10K_POLICY_YEARS``): small test books need more tickets for
     complaint KPIs to be measurable.
     """
-    if defects:
-        raise NotImplementedError(
-            "generate(defects=True): the bad-input catalogue is issue 7 and not implemented yet; "
-            "run without --defects")
+    from dagster_project.generate.defects import MANIFEST_NAME, write_defects
+
+    (Path(out_dir) / MANIFEST_NAME).unlink(missing_ok=True)  # a stale catalogue would describe old files
     gen = _Generator(Path(out_dir), scale=scale, start=start, days=days, seed=seed, progress=progress,
                      complaints_per_10k=P.COMPLAINTS_PER_10K_POLICY_YEARS if complaints_per_10k is None
                      else complaints_per_10k)
-    return gen.run()
+    summary = gen.run()
+    if defects:
+        # The bad-input catalogue (issue 7): its own days after the clean range, see defects.py.
+        catalogue = write_defects(Path(out_dir), start + timedelta(days=days - 1))
+        summary["defects"] = len(catalogue)
+        if progress:
+            eprint(f"[generate] wrote {len(catalogue)} defective files after {summary['truth']['end']} "
+                   f"(manifest {Path(out_dir) / MANIFEST_NAME})")
+    return summary
 
 
 def print_summary(summary: dict) -> None:

@@ -11,6 +11,14 @@ at the source rather than silently accepted (and a guessed header row could shif
 Cells are turned into text before validation: dates as ``YYYY-MM-DD`` (a date-time at midnight
 too), whole floats without ``.0``; a non-empty cell to the right of the header is a
 WRONG_COLUMN_COUNT record.
+
+**Extra sheets**: the audit sheet is the one with the contract header on row 2; another sheet
+(notes, a pivot) is ignored with a note naming it. No such sheet: the first sheet is read (and
+fails with the title/header message); several: the file fails, naming them.
+**Merged cells** in the data rows (a branch or auditor typed once over several rows): openpyxl
+reads the merged area as one value in its top-left cell and empty cells below; what the auditor
+meant is that value for every row of the area, so it is filled in, with a note naming the ranges.
+Merges in the title or header rows are layout and ignored.
 """
 
 from __future__ import annotations
@@ -72,17 +80,62 @@ def cell_text(value: object) -> str | None:
     return text if text.strip() else None
 
 
-def read_sheet(path: Path, rel_path: str) -> list[tuple[int, list[str | None]]]:
-    """(sheet row number, cell texts) of every row of the workbook's first sheet."""
+def _has_contract_header(rows: list[list[object]]) -> bool:
+    names = set(CONTRACT.column_names)
+    return len(rows) > TITLE_ROWS and names <= {str(c).strip() for c in rows[TITLE_ROWS] if c is not None}
+
+
+def fill_merged(rows: list[list[object]], merged: list[tuple[int, int, int, int]], first_data_row: int
+                ) -> list[str]:
+    """Copy the top-left value of every merged range (min_row, min_col, max_row, max_col; 1-based)
+    that lies in the data rows into each of its cells, in place; returns the ranges filled (pure)."""
+    filled = []
+    for min_row, min_col, max_row, max_col in sorted(merged):
+        if min_row < first_data_row:
+            continue  # title or header layout
+        value = rows[min_row - 1][min_col - 1] if len(rows[min_row - 1]) >= min_col else None
+        for r in range(min_row, max_row + 1):
+            row = rows[r - 1]
+            row.extend([None] * (max_col - len(row)))
+            for c in range(min_col, max_col + 1):
+                row[c - 1] = value
+        filled.append(f"{_cell_name(min_row, min_col)}:{_cell_name(max_row, max_col)}")
+    return filled
+
+
+def _cell_name(row: int, col: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return f"{get_column_letter(col)}{row}"
+
+
+def read_sheet(path: Path, rel_path: str, notes: list[str] | None = None) -> list[tuple[int, list[str | None]]]:
+    """(sheet row number, cell texts) of every row of the workbook's audit sheet (see the module
+    docstring); repairs (another sheet ignored, merged cells filled) are appended to ``notes``."""
     from openpyxl import load_workbook
 
+    notes = notes if notes is not None else []
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        # Not read-only: merged-cell ranges are only known to a fully loaded sheet (the monthly
+        # workbooks are small).
+        workbook = load_workbook(path, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile/KeyError/... for a damaged workbook
         raise FileUnreadable(f"{rel_path}: not a readable xlsx workbook ({type(exc).__name__}: {exc})") from exc
     try:
-        sheet = workbook.worksheets[0]
-        return [(i, [cell_text(v) for v in row]) for i, row in enumerate(sheet.iter_rows(values_only=True), start=1)]
+        sheets = [(ws, [list(r) for r in ws.iter_rows(values_only=True)]) for ws in workbook.worksheets]
+        with_header = [(ws, rows) for ws, rows in sheets if _has_contract_header(rows)]
+        if len(with_header) > 1:
+            raise FileUnreadable(f"{rel_path}: several sheets have the audit header on row {TITLE_ROWS + 1}: "
+                                 + ", ".join(repr(ws.title) for ws, _ in with_header))
+        sheet, rows = with_header[0] if with_header else sheets[0]
+        others = [ws.title for ws, _ in sheets if ws is not sheet]
+        if others and with_header:
+            notes.append(f"read sheet {sheet.title!r}; ignored other sheet(s) {', '.join(map(repr, others))}")
+        merged = [(m.min_row, m.min_col, m.max_row, m.max_col) for m in sheet.merged_cells.ranges]
+        filled = fill_merged(rows, merged, TITLE_ROWS + 2)
+        if filled:
+            notes.append(f"merged cells filled with their top-left value: {', '.join(filled)}")
+        return [(i, [cell_text(v) for v in row]) for i, row in enumerate(rows, start=1)]
     finally:
         workbook.close()
 
@@ -133,12 +186,15 @@ def stage_files(con, files: list[LandingFile], table: str, workdir: Path) -> Sta
     result = StageResult(table)
     create_staging_table(con, CONTRACT, table)
     for f in files:
+        notes: list[str] = []
         try:
-            rows = read_sheet(f.path, f.rel_path)
+            rows = read_sheet(f.path, f.rel_path, notes)
             header_row, positions = header_positions(rows, f.rel_path)
         except FileUnreadable as exc:
             result.failures[f.rel_path] = str(exc)
             continue
+        for text in notes:
+            result.note(f.rel_path, text)
         records = [(f.rel_path, line, f.partition, *rest) for line, *rest in sheet_records(rows, positions, header_row)]
         insert_rows(con, table, records)
     return result

@@ -41,6 +41,8 @@ CONTRACT = SourceContract(
         Column("location_type", "VARCHAR", required=True, codes=("URBAN", "RURAL")),
         Column("report_channel", "VARCHAR", required=True, codes=("PHONE", "APP", "WECHAT", "AGENT")),
     ),
+    # An event for a policy not loaded (yet) still loads: the policy may come in a later file.
+    references=(("policy_no", "raw.policies", "policy_no"),),
 )
 
 

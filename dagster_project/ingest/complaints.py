@@ -67,6 +67,12 @@ CONTRACT = SourceContract(
         Column("updated_ts", "TIMESTAMP", required=True, no_future=True),
         Column("actions", "VARCHAR"),  # JSON text: [{"ts", "action", "handler_id"}]
     ),
+    # A ticket closed before it was received would give a negative handling time: quarantined.
+    row_checks=((
+        "{closed_ts} < {received_ts}",
+        "CLOSED_BEFORE_RECEIVED",
+        "'closed_ts ' || CAST({closed_ts} AS VARCHAR) || ' is before received_ts ' || CAST({received_ts} AS VARCHAR)",
+    ),),
 )
 
 

@@ -11,6 +11,16 @@ validated against the contract in SQL (``validate``), and then, in **one transac
    ``raw.quarantine_<source>`` with a reason code and message;
 3. the ledger row of each file is replaced (rows landed = loaded + quarantined).
 
+Rows repaired on the way in (full-width digits, a Chinese-style date, thousands separators, a
+JSONL record broken by a raw line break) and file-level repairs (a stray byte-order mark, CRLF, a
+trailing delimiter) are counted per file into ``FileResult.notes`` and the ledger's ``message``
+(for a loaded file the message is its notes, NULL if none). So is a reference to another source
+that is not loaded (yet): a claim event for an unknown policy, a survey for an unknown claim.
+Such rows load — the policy may arrive in a later file — and ``unknown_references`` recounts them
+over everything loaded, independent of the order files arrived in.
+
+The work file holds PII (names, phones, ID numbers): it is made readable by its owner only (0600).
+
 An unchanged file is a no-op. A file that cannot be read (empty, wrong encoding, truncated JSON,
 missing column, title row missing) fails *its* partition: the ledger records status ``failed``
 with the message, the partition keeps whatever it held before, and every other file still loads.
@@ -20,6 +30,7 @@ One DuckDB connection serves a whole run. Nothing here needs Dagster.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 import uuid
@@ -64,6 +75,7 @@ class FileResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     message: str | None = None
+    notes: list[str] = field(default_factory=list)  # repairs and unknown references (loaded files)
 
 
 @dataclass
@@ -158,9 +170,25 @@ class IngestSummary:
 # ------------------------------------------------------------------------------------ schema
 
 
+WORK_FILE_MODE = 0o600  # names, phones and ID numbers live in raw.*: owner only
+
+
+def restrict_work_file(path: Path) -> None:
+    """Owner-only permissions on the work file and its WAL (DuckDB creates them with the umask)."""
+    for p in (path, Path(str(path) + ".wal")):
+        if p.exists() and (p.stat().st_mode & 0o777) != WORK_FILE_MODE:
+            os.chmod(p, WORK_FILE_MODE)
+
+
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(settings.work_db))
+    # Create the file under a private umask so it is never readable by others, not even briefly.
+    old_umask = os.umask(0o077)
+    try:
+        con = duckdb.connect(str(settings.work_db))
+    finally:
+        os.umask(old_umask)
+    restrict_work_file(settings.work_db)
     ensure_schema(con)
     return con
 
@@ -248,21 +276,32 @@ def ingest_files(con: duckdb.DuckDBPyConnection, contract: SourceContract, files
                  run_id: str, workdir: Path) -> list[FileResult]:
     """Ingest the given files of one source; unchanged ones (same path and sha256 loaded before)
     are skipped. Returns one result per file."""
-    ledger = {
-        path: (sha, status)
-        for path, sha, status in con.execute(
-            f"SELECT path, sha256, status FROM {LEDGER_TABLE} WHERE source = ?", [contract.source]
-        ).fetchall()
-    }
+    ledger = {}
+    rows_before = {}
+    for path, sha, status, loaded_rows in con.execute(
+        f"SELECT path, sha256, status, rows_loaded FROM {LEDGER_TABLE} WHERE source = ?", [contract.source]
+    ).fetchall():
+        ledger[path] = (sha, status)
+        rows_before[path] = loaded_rows or 0
     results: list[FileResult] = []
     todo: list[LandingFile] = []
+    ingested_at = datetime.now().replace(microsecond=0)
     for f in files:
         if ledger.get(f.rel_path) == (f.sha256, "loaded"):
             results.append(FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "skipped",
                                       message="unchanged since the last load"))
+        elif f.bytes == 0 and ledger.get(f.rel_path, ("", ""))[1] == "loaded" and rows_before.get(f.rel_path):
+            # A 0-byte JSON Lines file is a day without records — but as a re-send of a day that
+            # had records it is far more likely a failed export than a day emptied on purpose.
+            failed = FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "failed",
+                                message=f"{f.rel_path}: empty file (0 bytes) re-sent for a day that loaded "
+                                        f"{rows_before[f.rel_path]} row(s); not loaded")
+            failed.message += (f" (partition {f.partition} keeps the rows of the file loaded before, "
+                               f"sha256 {ledger[f.rel_path][0][:12]})")
+            _write_ledger(con, contract, [failed], run_id, ingested_at)
+            results.append(failed)
         else:
             todo.append(f)
-    ingested_at = datetime.now().replace(microsecond=0)
     for batch in batches(todo, BATCH_BYTES):
         try:
             batch_results = _ingest_batch(con, contract, batch, run_id, ingested_at, workdir)
@@ -299,11 +338,14 @@ def _ingest_batch(con, contract: SourceContract, files: list[LandingFile], run_i
     }
     loaded = [f for f in files if f.rel_path not in staged.failures]
     failed = [f for f in files if f.rel_path in staged.failures]
+    notes = _row_notes(con, contract)
     results = []
     for f in loaded:
         landed, quarantined = counts.get(f.rel_path, (0, 0))
+        file_notes = staged.notes.get(f.rel_path, []) + notes.get(f.rel_path, [])
         results.append(FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "loaded",
-                                  landed, landed - quarantined, quarantined))
+                                  landed, landed - quarantined, quarantined,
+                                  message="; ".join(file_notes) or None, notes=file_notes))
     for f in failed:
         results.append(FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "failed",
                                   message=staged.failures[f.rel_path]))
@@ -326,6 +368,55 @@ def _ingest_batch(con, contract: SourceContract, files: list[LandingFile], run_i
     for table in ("_staging", "_checked"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return results
+
+
+def _row_notes(con, contract: SourceContract) -> dict[str, list[str]]:
+    """Per file of ``_checked``: the repairs made to loaded rows and the references to rows of
+    another source that are not loaded (yet), as counted notes."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for path, note, n in con.execute(
+        """SELECT _file, note, count(*) FROM (
+               SELECT _file, _line, unnest(string_split(_notes, '; ')) AS note FROM _checked
+               WHERE _notes IS NOT NULL AND reason_code IS NULL)
+           GROUP BY _file, note ORDER BY _file, min(_line)"""
+    ).fetchall():
+        out[path].append(f"repaired {note} ({n} row{'s' if n != 1 else ''})" if not note.startswith("record ")
+                         else f"repaired {note}")
+    for path, column, table, n in unknown_reference_rows(con, contract, "_checked"):
+        out[path].append(f"{n} row{'s' if n != 1 else ''} with a {column} not (yet) in {table}: loaded, "
+                         "counted by unknown_references")
+    return dict(out)
+
+
+def unknown_reference_sql(contract: SourceContract, relation: str, *, group_by_file: bool) -> list[tuple[str, str, str]]:
+    """(column, referenced table, SQL) per reference of ``contract``: rows of ``relation`` (valid
+    rows only, if it has a reason_code) whose reference is not in the referenced raw table."""
+    out = []
+    for column, table, ref_column in contract.references:
+        valid = "reason_code IS NULL AND " if relation == "_checked" else ""
+        select = "_file, count(*)" if group_by_file else "count(*)"
+        group = " GROUP BY _file ORDER BY _file" if group_by_file else ""
+        out.append((column, table, f"""SELECT {select} FROM {relation} c
+            WHERE {valid}c.{quote_ident(column)} IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM {table} t WHERE t.{quote_ident(ref_column)} = c.{quote_ident(column)}){group}"""))
+    return out
+
+
+def unknown_reference_rows(con, contract: SourceContract, relation: str) -> list[tuple[str, str, str, int]]:
+    rows = []
+    for column, table, sql in unknown_reference_sql(contract, relation, group_by_file=True):
+        rows += [(path, column, table, n) for path, n in con.execute(sql).fetchall()]
+    return rows
+
+
+def unknown_references(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """``"<source>.<column> -> <table>"`` -> rows loaded in raw whose reference is not loaded,
+    over everything loaded so far (so independent of the order in which files arrived)."""
+    out = {}
+    for contract in CONTRACTS.values():
+        for column, table, sql in unknown_reference_sql(contract, contract.raw_table, group_by_file=False):
+            out[f"{contract.source}.{column} -> {table}"] = int(con.execute(sql).fetchone()[0])
+    return out
 
 
 def _replace_partitions(con, contract: SourceContract, run_id: str, ingested_at: datetime) -> None:

@@ -16,7 +16,16 @@ commas, quoted where needed) only for the rows it quarantines, so clean rows nev
 JSON Lines (``stage_jsonl``): ``read_text`` + ``string_split`` rather than ``read_json``, because a
 line that is not JSON must become one quarantined record (reason BAD_JSON) with its line number,
 not an error for the whole batch; the fields come out with ``json_extract_string`` in one pass.
-Blank lines are not records.
+Blank lines are not records. A line that is not JSON but becomes a JSON object when joined with
+the next line (a raw line break typed inside a comment, which JSON does not allow) is joined —
+the break kept as ``\n`` — and the record carries a note; a record broken over more lines stays
+BAD_JSON.
+
+Repairs of the file's framing that do not change any value are made and noted per file
+(``StageResult.notes``): a byte-order mark where none is expected (or none where one is), CRLF
+line endings, a trailing delimiter on every line (an unnamed empty last column: a value there
+quarantines the row). A header line repeated inside the file (concatenated exports) is not a
+record: it is quarantined as REPEATED_HEADER so the counts still reconcile.
 
 JSON array (``stage_json_array``): one ``read_text`` for the batch; a file that is not a valid JSON
 array (truncated, not an array) fails; each element is a record numbered from 1.
@@ -57,13 +66,19 @@ class FileUnreadable(Exception):
 class StageResult:
     table: str
     failures: dict[str, str] = field(default_factory=dict)  # rel_path -> message
+    notes: dict[str, list[str]] = field(default_factory=dict)  # rel_path -> file-level repairs
+
+    def note(self, rel_path: str, text: str) -> None:
+        self.notes.setdefault(rel_path, []).append(text)
 
 
 def create_staging_table(con: duckdb.DuckDBPyConnection, contract: SourceContract, table: str) -> None:
     cols = [
         "_file VARCHAR", "_line BIGINT", "_partition VARCHAR", "raw_text VARCHAR",
         "_pre_reason VARCHAR", "_pre_message VARCHAR",
-    ] + [f"{quote_ident(c)} VARCHAR" for c in contract.column_names]
+    ] + [f"{quote_ident(c)} VARCHAR" for c in contract.column_names] + [
+        "_pre_note VARCHAR",  # a repair the reader made to the record (last: positional inserts)
+    ]
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ({', '.join(cols)})")
 
 
@@ -93,7 +108,10 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -
     if not rows:
         return
     columns = list(zip(*rows))
-    con.execute(f"INSERT INTO {table} SELECT {', '.join(['unnest(?)'] * len(columns))}",
+    # Trailing table columns the rows do not supply (e.g. staging's ``_pre_note``) stay NULL.
+    width = len(con.execute(f"SELECT * FROM {table} LIMIT 0").description)
+    padding = [", NULL"] * (width - len(columns)) if width > len(columns) else []
+    con.execute(f"INSERT INTO {table} SELECT {', '.join(['unnest(?)'] * len(columns))}{''.join(padding)}",
                 [list(c) for c in columns])
 
 
@@ -124,6 +142,23 @@ def _isolate(files: list[LandingFile], run_batch, failures: dict[str, str], what
 # --------------------------------------------------------------------------------------- CSV
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def framing_notes(head: bytes, expect_bom: bool) -> list[str]:
+    """File-level repairs seen in the first bytes of a CSV (pure): BOM and line endings."""
+    notes = []
+    has_bom = head.startswith(UTF8_BOM)
+    if has_bom and not expect_bom:
+        notes.append("byte-order mark where none is expected: ignored")
+    elif expect_bom and not has_bom and head:
+        notes.append("byte-order mark missing: read as UTF-8")
+    end = head.find(b"\n")
+    if end > 0 and head[end - 1:end] == b"\r":
+        notes.append("CRLF line endings: read as LF")
+    return notes
+
+
 def read_csv_header(path: Path, rel_path: str) -> list[str]:
     """The header fields of a UTF-8 CSV file (a BOM is dropped). Raises FileUnreadable."""
     with open(path, "rb") as fh:
@@ -143,8 +178,23 @@ def read_csv_header(path: Path, rel_path: str) -> list[str]:
     return next(csv.reader(io.StringIO(text)))
 
 
+def other_source_of(contract: SourceContract, header: list[str]) -> str | None:
+    """The source whose contract a header belongs to, if it is not ``contract``'s (a file of
+    another source dropped into the wrong folder)."""
+    from dagster_project.ingest import CONTRACTS
+
+    for other in CONTRACTS.values():
+        if other.source == contract.source:
+            continue
+        names = {other.header_map.get(h.strip(), h.strip()) for h in header}
+        if set(c.name for c in other.columns if c.required) <= names:
+            return other.source
+    return None
+
+
 def map_header(contract: SourceContract, header: list[str], rel_path: str) -> list[str]:
-    """Landing header -> contract names; fails on a missing or repeated contract column."""
+    """Landing header -> contract names; fails on a missing or repeated contract column.
+    A trailing empty header field (a delimiter at the end of the line) maps to ""."""
     names = [contract.header_map.get(h.strip(), h.strip()) for h in header]
     repeated = sorted({n for n in names if names.count(n) > 1 and n in contract.column_names})
     if repeated:
@@ -159,6 +209,12 @@ def map_header(contract: SourceContract, header: list[str], rel_path: str) -> li
         if optional:
             parts.append("missing column(s) " + ", ".join(optional))
         landing = ", ".join(header[:20])
+        other = other_source_of(contract, header)
+        if other:
+            from dagster_project.ingest import CONTRACTS
+
+            parts.insert(0, f"this is a {other} file (its header), in the {contract.folder}/ folder — "
+                            f"move it to {CONTRACTS[other].folder}/")
         raise FileUnreadable(f"{rel_path}: {'; '.join(parts)} (header: {landing})")
     return names
 
@@ -185,22 +241,29 @@ def stage_csv(
         try:
             if f.bytes == 0:
                 raise FileUnreadable(f"{f.rel_path}: empty file (0 bytes, no header line)")
-            header = read_csv_header(read_paths.get(f.rel_path, f.path), f.rel_path)
+            read_path = read_paths.get(f.rel_path, f.path)
+            header = read_csv_header(read_path, f.rel_path)
             names = map_header(contract, header, f.rel_path)
         except FileUnreadable as exc:
             result.failures[f.rel_path] = str(exc)
             continue
-        groups.setdefault(tuple(names), []).append(f)
+        with open(f.path, "rb") as fh:
+            for text in framing_notes(fh.read(HEADER_PROBE_BYTES), contract.encoding == "utf-8-sig"):
+                result.note(f.rel_path, text)
+        if names and names[-1] == "" and len(names) > len(contract.columns):
+            result.note(f.rel_path, "trailing delimiter on every line: the empty last column is ignored")
+        groups.setdefault(tuple(header), []).append(f)
 
-    for names, group in groups.items():
+    for header, group in groups.items():
+        names = tuple(map_header(contract, list(header), group[0].rel_path))
         for batch in batches(group):
-            _isolate(batch, lambda fs, names=names: _read_csv_batch(con, contract, fs, names, table, read_paths),
-                     result.failures, "CSV")
+            _isolate(batch, lambda fs, names=names, header=header: _read_csv_batch(
+                con, contract, fs, names, table, read_paths, header), result.failures, "CSV")
     return result
 
 
 def _read_csv_batch(con, contract: SourceContract, files: list[LandingFile], names: tuple[str, ...],
-                    table: str, read_paths: dict[str, Path]) -> None:
+                    table: str, read_paths: dict[str, Path], header: tuple[str, ...] = ()) -> None:
     paths = _register_files(con, files, read_paths)
     read_cols = {f"c{i}": "VARCHAR" for i in range(len(names))}
     columns_sql = "{" + ", ".join(f"{sql_literal(k)}: 'VARCHAR'" for k in read_cols) + "}"
@@ -217,6 +280,18 @@ def _read_csv_batch(con, contract: SourceContract, files: list[LandingFile], nam
     position = {n: i for i, n in enumerate(names)}
     contract_cols = [f"c{position[c]} AS {quote_ident(c)}" for c in contract.column_names]
     null_cols = [f"NULL AS {quote_ident(c)}" for c in contract.column_names]
+    # A header line repeated inside the file is not a record; a value under an unnamed header
+    # field (beyond the contract's columns) would otherwise be dropped without a word.
+    header = header or names
+    repeated = " AND ".join(f"coalesce(TRIM(a.c{i}), '') = {sql_literal(h.strip())}" for i, h in enumerate(header))
+    unnamed = [i for i, n in enumerate(names) if n == ""]
+    unnamed_value = " OR ".join(f"NULLIF(TRIM(a.c{i}), '') IS NOT NULL" for i in unnamed) or "FALSE"
+    pre_reason = (f"CASE WHEN {repeated} THEN 'REPEATED_HEADER' "
+                  f"WHEN {unnamed_value} THEN 'WRONG_COLUMN_COUNT' END")
+    pre_message = (f"CASE WHEN {repeated} THEN 'line ' || (__LINE_EXPR__) || "
+                   "': the header line repeated inside the file (not a record)' "
+                   f"WHEN {unnamed_value} THEN 'line ' || (__LINE_EXPR__) || "
+                   "': a value under an unnamed header field (beyond the last named column)' END")
     reason_case = "CASE CAST(error_type AS VARCHAR) " + " ".join(
         f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in CSV_REJECT_REASONS.items()
     ) + " ELSE 'UNPARSEABLE_LINE' END"
@@ -227,6 +302,8 @@ def _read_csv_batch(con, contract: SourceContract, files: list[LandingFile], nam
                      "WHERE r.file_path = a.filename AND r.data_line - r.n < a.k)")
     else:
         line_expr = "a.k"
+    pre_reason = pre_reason.replace("__LINE_EXPR__", line_expr)
+    pre_message = pre_message.replace("__LINE_EXPR__", line_expr)
     # Rows keep file order (insertion order is preserved) and each file's rows are contiguous, so a
     # row's ordinal k in its file is rowid - (the file's first rowid) + 1: no sort needed.
     con.execute(
@@ -247,15 +324,15 @@ def _read_csv_batch(con, contract: SourceContract, files: list[LandingFile], nam
             SELECT r.*, r.rowid - f.first_rowid + 1 AS k FROM _csv_read r JOIN file_start f USING (filename)
         )
         SELECT m.rel_path AS _file, {line_expr} AS _line, m.partition AS _partition,
-               NULL AS raw_text, NULL AS _pre_reason, NULL AS _pre_message,
-               {', '.join(contract_cols)}
+               NULL AS raw_text, {pre_reason} AS _pre_reason, {pre_message} AS _pre_message,
+               NULL AS _pre_note, {', '.join(contract_cols)}
         FROM accepted a JOIN _stage_files m ON m.read_path = a.filename
         UNION ALL BY NAME
         SELECT m.rel_path AS _file, r.data_line AS _line, m.partition AS _partition,
                r.csv_line AS raw_text,
                {reason_case} AS _pre_reason,
                'line ' || r.data_line || ': ' || r.error_message AS _pre_message,
-               {', '.join(null_cols)}
+               NULL AS _pre_note, {', '.join(null_cols)}
         FROM rejected r JOIN _stage_files m ON m.read_path = r.file_path
         {"ORDER BY _file, _line" if has_rejects else ""}"""
     )
@@ -269,7 +346,7 @@ def _json_paths(contract: SourceContract) -> str:
     return "[" + ", ".join(sql_literal(p) for p in paths) + "]"
 
 
-def _json_record_select(contract: SourceContract, source: str, record: str) -> str:
+def _json_record_select(contract: SourceContract, source: str, record: str, note: str = "NULL") -> str:
     """Staging rows from ``source`` which has _file, _line, _partition and a JSON text ``record``."""
     cols = ", ".join(f"vals[{i + 1}] AS {quote_ident(c)}" for i, c in enumerate(contract.column_names))
     return f"""
@@ -277,6 +354,7 @@ def _json_record_select(contract: SourceContract, source: str, record: str) -> s
                CASE WHEN NOT is_object THEN 'BAD_JSON' END AS _pre_reason,
                CASE WHEN NOT is_object THEN 'record ' || _line || ': not a JSON object: '
                     || left({record}, 60) END AS _pre_message,
+               {note} AS _pre_note,
                {cols}
         FROM (
             SELECT *, CASE WHEN is_object THEN json_extract_string({record}, {_json_paths(contract)}) END AS vals
@@ -307,7 +385,30 @@ def stage_jsonl(con, contract: SourceContract, files: list[LandingFile], table: 
             ) l JOIN _stage_files m ON m.read_path = l.filename
             WHERE trim(l.line, ' ' || chr(9) || chr(13) || chr(65279)) <> ''
         )"""
-        con.execute(f"INSERT INTO {table} BY NAME {_json_record_select(contract, lines, 'line')}")
+        # A raw line break inside a string splits one record over two lines, neither of which is
+        # JSON; joined with the break escaped (\\n) they are. Only then are they joined. Only the
+        # (rare) broken lines take part in the self-join, so clean files pay one json_valid per line.
+        is_object = "coalesce(CASE WHEN json_valid({x}) THEN json_type({x}) = 'OBJECT' END, FALSE)"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _jsonl_lines AS SELECT *, {is_object.format(x='line')} AS ok "
+                    f"FROM {lines}")
+        joined_ok = is_object.format(x="a.line || '\\n' || b.line")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jsonl_joined AS
+            SELECT a._file, a._line, a._partition, a.line || '\\n' || b.line AS line,
+                   'record ' || a._line || ': a line break inside a string (lines ' || a._line || '-'
+                   || b._line || ') joined as \\n' AS note
+            FROM _jsonl_lines a JOIN _jsonl_lines b
+              ON b._file = a._file AND b._line = a._line + 1 AND NOT a.ok AND NOT b.ok
+            WHERE {joined_ok}""")
+        records = """(
+            SELECT _file, _line, _partition, line, NULL AS note FROM _jsonl_lines l
+            WHERE l.ok OR NOT EXISTS (SELECT 1 FROM _jsonl_joined j
+                                      WHERE j._file = l._file AND l._line IN (j._line, j._line + 1))
+            UNION ALL
+            SELECT _file, _line, _partition, line, note FROM _jsonl_joined
+        )"""
+        con.execute(f"INSERT INTO {table} BY NAME {_json_record_select(contract, records, 'line', 'note')}")
+        con.execute("DROP TABLE _jsonl_lines")
+        con.execute("DROP TABLE _jsonl_joined")
 
     for batch in batches(readable):
         _isolate(batch, run, result.failures, "UTF-8 JSON Lines")

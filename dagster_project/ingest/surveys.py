@@ -37,6 +37,8 @@ CONTRACT = SourceContract(
         Column("comment", "VARCHAR"),
         Column("agent_id", "VARCHAR", pattern=r"^A[0-9]{4}$"),
     ),
+    # A response for a claim not loaded (yet) still loads: the claim may come in a later file.
+    references=(("claim_no", "raw.claim_events", "claim_no"),),
 )
 
 

@@ -20,8 +20,19 @@ FUTURE_DATE        an event time after the file's own day (see ``Column.no_futur
 OUT_OF_RANGE       a number outside ``[min_value, max_value]``
 UNKNOWN_CODE       a value outside the column's code list
 BAD_FORMAT         text that does not match the column's pattern
+NUL_BYTE           a value contains a NUL byte (0x00): a corrupted export, never text
+<row check code>   a check across columns of the row (``contract.row_checks``), e.g.
+                   CLOSED_BEFORE_RECEIVED
 DUPLICATE_KEY      the key repeats an earlier valid row of the same file (first one wins)
 =================  ==============================================================
+
+**Normalization with a note.** A typed value that does not parse in the contract's format is
+tried once more after unambiguous repairs — full-width digits and punctuation (０１２．－：／，)
+to ASCII, a Chinese-style date (2024年1月2日) or another year-first date (2024/01/02,
+2024.1.2, 20240102) to the contract's format, thousands
+separators (12,345.60) removed from a number. A value that parses only after repair loads, and
+the row's ``_notes`` says which column was repaired and how; the loader counts the notes per file
+into the ledger. Anything ambiguous (03/04/2024: March or April?) is not guessed: BAD_DATE.
 
 The functions here only build SQL text (pure, unit-tested); ``loader`` executes it.
 """
@@ -32,7 +43,7 @@ import re
 
 from dagster_project.ingest.contract import DATE_FORMAT, Column, SourceContract
 
-STAGING_META_COLUMNS = ("_file", "_line", "_partition", "raw_text", "_pre_reason", "_pre_message")
+STAGING_META_COLUMNS = ("_file", "_line", "_partition", "raw_text", "_pre_reason", "_pre_message", "_pre_note")
 
 # The longest landed value quoted in a human message; raw_text keeps the whole record.
 MESSAGE_VALUE_CHARS = 60
@@ -75,6 +86,51 @@ def typed_expr(column: Column, value: str, timestamp_format: str) -> str:
     if kind in ("INTEGER", "BIGINT", "SMALLINT", "DOUBLE") or _DECIMAL.match(kind):
         return f"TRY_CAST({value} AS {column.type})"
     raise ValueError(f"contract column {column.name}: unsupported raw type {column.type!r}")
+
+
+# Full-width digits and punctuation (as typed with a Chinese input method) -> ASCII.
+FULL_WIDTH = "０１２３４５６７８９．－：／　，＋"
+HALF_WIDTH = "0123456789.-:/ ,+"
+_NUMERIC_KINDS = ("INTEGER", "BIGINT", "SMALLINT", "DOUBLE")
+
+
+def _year_first_date(text: str) -> str:
+    """SQL: a year-first date prefix of ``text`` rewritten as YYYY-M-D (strptime accepts one-digit
+    months and days): 2024年1月2日, 2024/01/02, 2024.1.2, 20240102. Day-first or month-first dates
+    are left alone (ambiguous)."""
+    out = f"regexp_replace({text}, '^([0-9]{{4}})年([0-9]{{1,2}})月([0-9]{{1,2}})日?', '\\1-\\2-\\3')"
+    out = f"regexp_replace({out}, '^([0-9]{{4}})[/.]([0-9]{{1,2}})[/.]([0-9]{{1,2}})', '\\1-\\2-\\3')"
+    return f"regexp_replace({out}, '^([0-9]{{4}})([0-9]{{2}})([0-9]{{2}})($| )', '\\1-\\2-\\3\\4')"
+
+
+def lenient_typed_expr(column: Column, value: str) -> str | None:
+    """SQL for the column's typed value after the unambiguous repairs of the module docstring, or
+    None for a column that has none (VARCHAR text is never rewritten; booleans stay strict)."""
+    kind = column.type.upper()
+    ascii_text = f"translate({value}, {sql_literal(FULL_WIDTH)}, {sql_literal(HALF_WIDTH)})"
+    if kind == "DATE":
+        return f"CAST(TRY_STRPTIME({_year_first_date(ascii_text)}, '%Y-%m-%d') AS DATE)"
+    if kind == "TIMESTAMP":
+        # Still a full date and time: a timestamp without seconds or without a time is not guessed.
+        return f"TRY_STRPTIME({_year_first_date(ascii_text)}, '%Y-%m-%d %H:%M:%S')"
+    if kind in _NUMERIC_KINDS or _DECIMAL.match(kind):
+        grouped = r"'^[-+]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$'"
+        number = f"CASE WHEN regexp_full_match({ascii_text}, {grouped}) THEN replace({ascii_text}, ',', '') " \
+                 f"ELSE {ascii_text} END"
+        return f"TRY_CAST({number} AS {column.type})"
+    return None
+
+
+def normalization_note(column: Column, value: str) -> str:
+    """SQL naming the repair that made ``value`` parse (used only on repaired values)."""
+    kind = column.type.upper()
+    kinds = [f"WHEN regexp_matches({value}, '[{FULL_WIDTH}]') THEN 'full-width digits'",
+             f"WHEN contains({value}, '年') THEN 'Chinese-style date'"]
+    if kind in ("DATE", "TIMESTAMP"):
+        kinds.append("ELSE 'date format'")
+    else:
+        kinds.append("ELSE 'thousands separators'")
+    return f"{sql_literal(column.name + ': ')} || CASE {' '.join(kinds)} END"
 
 
 def parse_failure_code(column: Column) -> str:
@@ -174,19 +230,53 @@ def column_checks(contract: SourceContract, column: Column) -> list[tuple[str, s
     return checks
 
 
+def strict_alias(column: Column) -> str:
+    return quote_ident("_s_" + column.name)
+
+
+def nul_byte_check(contract: SourceContract) -> tuple[str, str, str]:
+    """One scan of the row's concatenated text for a NUL byte; the message names the column."""
+    values = [value_alias(c) for c in contract.columns]
+    which = " ".join(f"WHEN strpos({v}, chr(0)) > 0 THEN {sql_literal(c.name)}"
+                     for v, c in zip(values, contract.columns))
+    return (f"strpos(concat({', '.join(values)}), chr(0)) > 0", "NUL_BYTE",
+            f"(CASE {which} END) || ' contains a NUL byte (0x00): a corrupted export, not text'")
+
+
+def row_check_sql(contract: SourceContract) -> list[tuple[str, str, str]]:
+    """``contract.row_checks`` with ``{column}`` placeholders bound to the typed values."""
+    names = {c.name: typed_alias(c) for c in contract.columns}
+    return [(cond.format(**names), code, message.format(**names)) for cond, code, message in contract.row_checks]
+
+
 def validation_sql(contract: SourceContract, staging: str) -> str:
-    """SELECT over ``staging`` giving the meta columns, every contract column typed, and
-    ``reason_code`` / ``reason`` (NULL for a valid row) — before the duplicate-key check.
+    """SELECT over ``staging`` giving the meta columns, every contract column typed,
+    ``reason_code`` / ``reason`` (NULL for a valid row) — before the duplicate-key check — and
+    ``_notes`` (the repairs made to a loaded row, NULL if none).
 
     Each value is trimmed and converted once (inner projections); the message CASE runs only on
     rows that already have a reason code, so clean rows pay for one pass of the checks."""
-    checks = [check for column in contract.columns for check in column_checks(contract, column)]
+    checks = [nul_byte_check(contract)]
+    checks += [check for column in contract.columns for check in column_checks(contract, column)]
+    checks += row_check_sql(contract)
     whens_code = "\n            ".join(f"WHEN {cond} THEN {sql_literal(code)}" for cond, code, _ in checks)
     whens_msg = "\n                ".join(f"WHEN {cond} THEN {msg}" for cond, _, msg in checks)
     values = ",\n        ".join(f"{value_expr(c)} AS {value_alias(c)}" for c in contract.columns)
-    typed = ",\n        ".join(
-        f"{typed_expr(c, value_alias(c), contract.timestamp_format)} AS {typed_alias(c)}" for c in contract.columns
+    strict = ",\n        ".join(
+        f"{typed_expr(c, value_alias(c), contract.timestamp_format)} AS {strict_alias(c)}" for c in contract.columns
     )
+    typed_parts = []
+    note_parts = []
+    for c in contract.columns:
+        lenient = lenient_typed_expr(c, value_alias(c))
+        if lenient is None:
+            typed_parts.append(f"{strict_alias(c)} AS {typed_alias(c)}")
+            continue
+        typed_parts.append(f"coalesce({strict_alias(c)}, {lenient}) AS {typed_alias(c)}")
+        note_parts.append(f"CASE WHEN {strict_alias(c)} IS NULL AND {typed_alias(c)} IS NOT NULL "
+                          f"THEN {normalization_note(c, value_alias(c))} END")
+    typed = ",\n        ".join(typed_parts)
+    notes = "NULLIF(concat_ws('; ', " + ", ".join(note_parts + ["_pre_note"]) + "), '')"
     outputs = ",\n    ".join(
         f"CASE WHEN _pre_reason IS NULL THEN {typed_alias(c)} END AS {quote_ident(c.name)}" for c in contract.columns
     )
@@ -197,20 +287,26 @@ def validation_sql(contract: SourceContract, staging: str) -> str:
          WHEN reason_code IS NOT NULL THEN CASE
                 {whens_msg}
             END
-    END AS reason
+    END AS reason,
+    CASE WHEN reason_code IS NULL THEN _notes END AS _notes
 FROM (
     SELECT *,
         CASE WHEN _pre_reason IS NOT NULL THEN _pre_reason
             {whens_code}
-        END AS reason_code
+        END AS reason_code,
+        {notes} AS _notes
     FROM (
         SELECT *,
         {typed}
         FROM (
-            SELECT _file, _line, _partition, raw_text, _pre_reason, _pre_message,
-                {not_after_expr(contract.partitioning)} AS _not_after,
-        {values}
-            FROM {staging}
+            SELECT *,
+            {strict}
+            FROM (
+                SELECT _file, _line, _partition, raw_text, _pre_reason, _pre_message, _pre_note,
+                    {not_after_expr(contract.partitioning)} AS _not_after,
+            {values}
+                FROM {staging}
+            )
         )
     )
 )"""

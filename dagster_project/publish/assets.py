@@ -15,7 +15,7 @@ from dagster import AssetExecutionContext
 import duckdb
 
 from dagster_project.config import Settings
-from dagster_project.publish.publish import OPTIONAL_MARTS, PUBLISHED_MARTS, publish
+from dagster_project.publish.publish import OPTIONAL_MARTS, PUBLISHED_MARTS, ledger_source_files, publish
 
 WORK_DB_POOL = "work_duckdb"
 
@@ -35,24 +35,6 @@ def run_check_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
         })
     return {"run_id": run_id, "checks": checks,
             "passed": sum(c["passed"] for c in checks), "failed": sum(not c["passed"] for c in checks)}
-
-
-def ledger_source_files(settings: Settings) -> list[dict]:
-    """The landing files behind this version: the latest ledger entry of each file."""
-    if not settings.work_db.exists():
-        return []
-    con = duckdb.connect(str(settings.work_db), read_only=True)
-    try:
-        rows = con.execute("""
-            select source, path, rows_loaded, rows_quarantined, status
-            from (select *, row_number() over (partition by source, path order by ingested_at desc) as rn
-                  from raw._ingest_ledger) where rn = 1 order by source, path""").fetchall()
-    except duckdb.Error:
-        return []
-    finally:
-        con.close()
-    return [{"source": s, "path": p, "rows_loaded": loaded, "rows_quarantined": quarantined, "status": status}
-            for s, p, loaded, quarantined, status in rows]
 
 
 @dg.asset(

@@ -12,6 +12,13 @@
 
 Any failure before step 3 leaves ``published.duckdb`` byte-for-byte unchanged and raises
 ``PublishError`` naming the check and the table.
+
+A publish killed at any moment (kill -9) leaves either the previous published file or the new
+one, never a mix: everything before ``os.replace`` happens in other files. Its debris (a
+``.partial`` candidate, a ``.published.duckdb.*.tmp`` copy) is removed by the next publish —
+publishes never run concurrently (one writer: the Dagster pool and the single pipeline run).
+``CSWH_PUBLISH_PAUSE_SECONDS`` (tests only) pauses right before ``os.replace``, after printing
+``[publish] ready to replace``, so a test can kill the process inside that window.
 """
 
 from __future__ import annotations
@@ -339,6 +346,21 @@ def prune_versions(settings: Settings, keep: int = KEEP_VERSIONS, *, protect: Pa
     return removed
 
 
+PAUSE_ENV = "CSWH_PUBLISH_PAUSE_SECONDS"
+
+
+def remove_debris(settings: Settings) -> list[Path]:
+    """Files a killed publish left behind: partial candidates and half-copied staging files."""
+    found = []
+    if settings.versions_dir.exists():
+        found += list(settings.versions_dir.glob("*.duckdb.partial")) + list(settings.versions_dir.glob("*.partial.wal"))
+    if settings.published_db.parent.exists():
+        found += list(settings.published_db.parent.glob(f".{settings.published_db.name}.*.tmp"))
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
+
+
 def install_version(settings: Settings, version_file: Path) -> None:
     """Atomically make ``version_file`` the published file: copy it next to the target (same
     filesystem), fsync, then ``os.replace``. Readers holding the old file keep it."""
@@ -350,6 +372,12 @@ def install_version(settings: Settings, version_file: Path) -> None:
         os.chmod(staging, 0o644)
         with open(staging, "rb") as handle:
             os.fsync(handle.fileno())
+        pause = float(os.environ.get(PAUSE_ENV) or 0)
+        if pause > 0:  # test hook: the window between a complete candidate and the rename
+            eprint(f"[publish] ready to replace {target}")
+            import time
+
+            time.sleep(pause)
         os.replace(staging, target)
     finally:
         if staging.exists():
@@ -373,6 +401,7 @@ def publish(settings: Settings, run_id: str, check_summary: dict, source_files: 
     now = now or datetime.now(timezone.utc)
     version_id = new_version_id(now, run_id)
     settings.versions_dir.mkdir(parents=True, exist_ok=True)
+    remove_debris(settings)
     candidate = settings.versions_dir / version_file_name(version_id)
     partial = candidate.with_suffix(".duckdb.partial")
     published_at = now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
@@ -399,6 +428,24 @@ def publish(settings: Settings, run_id: str, check_summary: dict, source_files: 
                          sha256=sha256_of(settings.published_db), pruned=pruned)
 
 
+def ledger_source_files(settings: Settings) -> list[dict]:
+    """The landing files behind this version: the latest ledger entry of each file."""
+    if not settings.work_db.exists():
+        return []
+    con = duckdb.connect(str(settings.work_db), read_only=True)
+    try:
+        rows = con.execute("""
+            select source, path, rows_loaded, rows_quarantined, status
+            from (select *, row_number() over (partition by source, path order by ingested_at desc) as rn
+                  from raw._ingest_ledger) where rn = 1 order by source, path""").fetchall()
+    except duckdb.Error:
+        return []
+    finally:
+        con.close()
+    return [{"source": s, "path": p, "rows_loaded": loaded, "rows_quarantined": quarantined, "status": status}
+            for s, p, loaded, quarantined, status in rows]
+
+
 def gate_and_publish(settings: Settings, run_id: str, *, source_files: list | None = None,
                      manifest_path: Path | None = None) -> PublishResult:
     """The gate without Dagster (tests, scripts): validate every mart suite, refuse to publish if
@@ -415,4 +462,8 @@ def gate_and_publish(settings: Settings, run_id: str, *, source_files: list | No
         {"name": f"gx_{r.suite_name}", "asset": "/".join(r.asset_key), "passed": r.success,
          "severity": "ERROR" if not r.success else ("WARN" if r.failed_warning else "ERROR")}
         for r in results]}
-    return publish(settings, run_id, summary, source_files or [], manifest_path=manifest_path)
+    summary["passed"] = sum(c["passed"] for c in summary["checks"])
+    summary["failed"] = len(summary["checks"]) - summary["passed"]
+    if source_files is None:
+        source_files = ledger_source_files(settings)
+    return publish(settings, run_id, summary, source_files, manifest_path=manifest_path)

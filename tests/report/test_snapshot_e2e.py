@@ -72,11 +72,16 @@ def test_late_data_through_the_pipeline_adds_revision_2(published_settings):
     settings = published_settings
     run_snapshot(settings, PERIOD, env={})
     before = _published(settings, "SELECT * FROM marts.kpi_snapshots ORDER BY ALL")
-    # late data changes one mart row in the work file; the next gated publish carries it
+    # Late data: three more JL complaint tickets received in the period land in raw; dbt rebuilds the
+    # complaint models and the next gated publish carries the changed numbers.
+    from dagster_project.transform.dbt_project import run_dbt_build
+
     with duckdb.connect(str(settings.work_db)) as con:
-        con.execute("UPDATE marts.mart_complaints SET received = received + 3, "
-                    "valid_rate = valid / (received + 3), per_10k_policies = (received + 3) * 10000.0 / "
-                    "nullif(policies_in_force, 0) WHERE month = ?::DATE AND branch_code = 'JL'", [f"{PERIOD}-01"])
+        con.execute(
+            "INSERT INTO raw.complaints SELECT * EXCLUDE (n) REPLACE ('CPJL9' || lpad(CAST(n AS VARCHAR), 7, '0') AS complaint_no) "
+            "FROM (SELECT *, row_number() OVER (ORDER BY complaint_no) AS n FROM raw.complaints "
+            "      WHERE branch_code = 'JL' AND strftime(received_ts, '%Y-%m') = ?) WHERE n <= 3", [PERIOD])
+    run_dbt_build(settings, select="int_complaints__lifecycle+ stg_complaints__complaints+")
     gate_and_publish(settings, run_id="e2e-late")
     result = run_snapshot(settings, PERIOD, env={})
     assert result.revision == 2 and "complaints_received@JL" in result.revision_reason
