@@ -1,11 +1,6 @@
 -- One row per audit_id (a re-sent month replaces the earlier rows).
 with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by audit_id order by _partition desc, _source_line desc
-        ) as version_rank
-    from {{ source('raw', 'audits') }}
+    {{ ranked_versions(source('raw', 'audits'), 'audit_id') }}
 )
 
 select

@@ -1,12 +1,7 @@
 -- One row per call. The CTI writes Chinese code values (呼入/呼出, 报案, 是/否, 接通 ...);
 -- they are decoded here to English codes via the code seeds. The caller's phone is not selected.
 with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by call_id order by _partition desc, _source_line desc
-        ) as version_rank
-    from {{ source('raw', 'call_logs') }}
+    {{ ranked_versions(source('raw', 'call_logs'), 'call_id') }}
 )
 
 select

@@ -1,11 +1,6 @@
 -- One row per event_id (a re-sent event in a later file replaces the earlier one).
 with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by event_id order by _partition desc, _source_line desc
-        ) as version_rank
-    from {{ source('raw', 'claim_events') }}
+    {{ ranked_versions(source('raw', 'claim_events'), 'event_id') }}
 )
 
 select

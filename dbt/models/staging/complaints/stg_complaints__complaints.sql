@@ -1,13 +1,7 @@
 -- One row per complaint_no: the latest ticket state by updated_ts (a late-arriving older state
 -- never wins). The complainant's name and phone are not selected.
 with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by complaint_no
-            order by updated_ts desc, _partition desc, _source_line desc
-        ) as version_rank
-    from {{ source('raw', 'complaints') }}
+    {{ ranked_versions(source('raw', 'complaints'), 'complaint_no', newest_first='updated_ts') }}
 )
 
 select

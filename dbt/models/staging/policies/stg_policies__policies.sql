@@ -2,12 +2,7 @@
 -- the latest file wins (by _partition, then the last line within it). Customer PII stops here:
 -- customer_id becomes a salted hash; name, ID number and phone are not selected.
 with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by policy_no order by _partition desc, _source_line desc
-        ) as version_rank
-    from {{ source('raw', 'policies') }}
+    {{ ranked_versions(source('raw', 'policies'), 'policy_no') }}
 )
 
 select

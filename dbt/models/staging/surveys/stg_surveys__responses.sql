@@ -1,12 +1,7 @@
 -- One row per response_id. Free-text comments are scrubbed of phone and ID numbers here, so
 -- nothing downstream can leak them.
 with ranked as (
-    select
-        *,
-        row_number() over (
-            partition by response_id order by _partition desc, _source_line desc
-        ) as version_rank
-    from {{ source('raw', 'surveys') }}
+    {{ ranked_versions(source('raw', 'surveys'), 'response_id') }}
 )
 
 select
