@@ -14,6 +14,7 @@ and a few headline KPIs. Exit code 0 only if everything succeeded and a version 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -55,20 +56,23 @@ def _ingest_op_config(job) -> dict:
     return {op: {"config": {"fail_on_unreadable_file": False}} for op in sorted(ops)}
 
 
-def _run_job(job_name: str, tags: dict[str, str], instance) -> RunOutcome:
+def _run_job(job_name: str, tags: dict[str, str], instance, log_path) -> RunOutcome:
     from dagster import DagsterEventType
 
     from dagster_project.definitions import defs
 
     job = defs.get_job_def(job_name)
-    eprint(f"[run] {job_name}: {tags.get(RANGE_START_TAG)} .. {tags.get(RANGE_END_TAG)}")
+    eprint(f"[run] {job_name}: {tags.get(RANGE_START_TAG)} .. {tags.get(RANGE_END_TAG)}  (full log: {log_path})")
     started = time.monotonic()
-    result = job.execute_in_process(
-        instance=instance,
-        tags=tags,
-        raise_on_error=False,
-        run_config={"loggers": {"compact": {}}, "ops": _ingest_op_config(job)},
-    )
+    # dbt's own console output (hundreds of lines) goes to the run log; the terminal keeps the
+    # compact step lines (stderr) and the summary.
+    with open(log_path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        result = job.execute_in_process(
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+            run_config={"loggers": {"compact": {}}, "ops": _ingest_op_config(job)},
+        )
     outcome = RunOutcome(job=job_name, success=result.success, run_id=result.run_id,
                          seconds=time.monotonic() - started)
     for event in result.all_events:
@@ -102,6 +106,9 @@ def run_pipeline(settings: Settings) -> int:
     else:
         instance = DagsterInstance.from_config(str(settings.dagster_home))
     outcomes: list[RunOutcome] = []
+    log_dir = settings.reports_dir / "runs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"run-{time.strftime('%Y%m%dT%H%M%S')}.log"
 
     def keys(partitioning: str) -> list[str]:
         return sorted({key for contract in CONTRACTS.values() if contract.partitioning == partitioning
@@ -109,13 +116,13 @@ def run_pipeline(settings: Settings) -> int:
 
     months = _partition_range(keys("monthly"))
     if months:
-        outcomes.append(_run_job("ingest_audits", months, instance))
+        outcomes.append(_run_job("ingest_audits", months, instance, log_path))
 
     days = _partition_range(keys("daily"))
     if not days:
         eprint(f"error: no daily landing files under {settings.landing_dir}")
         return 2
-    outcomes.append(_run_job("daily_pipeline", days, instance))
+    outcomes.append(_run_job("daily_pipeline", days, instance, log_path))
 
     from dagster_project.summary import print_run_summary
 

@@ -13,20 +13,22 @@ from dagster_project.config import Settings
 if TYPE_CHECKING:
     from dagster_project.pipeline import RunOutcome
 
-# (label, SQL over the published file). Company-wide, over the latest month that has data, so the
-# numbers match what the marts say for that month.
+# (label, SQL over the published file). Company-wide over the last 12 months of data, pooled from
+# numerators and denominators (never an average of branch rates), so one quiet month cannot swing
+# the headline.
+def _trailing_year(table: str, numerator: str, denominator: str) -> str:
+    return (f"select sum({numerator}) / nullif(sum({denominator}), 0), "
+            f"strftime(min(month), '%Y-%m') || '..' || strftime(max(month), '%Y-%m') from marts.{table} "
+            f"where month > (select max(month) from marts.{table}) - interval 12 month")
+
+
 HEADLINE_KPIS: tuple[tuple[str, str], ...] = (
-    ("CSAT, all stages (满意度)",
-     "select sum(satisfied) / nullif(sum(responses), 0), max(month) from marts.mart_stage_satisfaction "
-     "where month = (select max(month) from marts.mart_stage_satisfaction)"),
-    ("Valid complaint rate (有效投诉率)",
-     "select sum(valid) / nullif(sum(received), 0), max(month) from marts.mart_complaints "
-     "where month = (select max(month) from marts.mart_complaints)"),
-    ("Manual answer rate (人工接通率)",
-     "select sum(answered) / nullif(sum(offered), 0), max(month) from marts.mart_call_center_monthly "
-     "where month = (select max(month) from marts.mart_call_center_monthly)"),
-    ("Win-back rate (挽回率)",
-     "select sum(renewed) / nullif(sum(due_for_renewal), 0), null from marts.mart_winback"),
+    ("CSAT, all stages (满意度)", _trailing_year("mart_stage_satisfaction", "satisfied", "responses")),
+    ("Valid complaint rate (有效投诉率)", _trailing_year("mart_complaints", "valid", "received")),
+    ("Complaints within deadline (投诉办理及时率)",
+     _trailing_year("mart_complaints", "closed_within_deadline", "closed")),
+    ("Manual answer rate (人工接通率)", _trailing_year("mart_call_center_monthly", "answered", "offered")),
+    ("Win-back rate (挽回率)", _trailing_year("mart_winback", "renewed", "due_for_renewal")),
 )
 
 
@@ -91,7 +93,7 @@ def headline_kpis(settings: Settings) -> list[tuple[str, str, str]]:
             try:
                 value, month = con.execute(sql).fetchone()
                 shown = "n/a" if value is None else f"{float(value):.1%}"
-                out.append((label, shown, str(month)[:7] if month else "all"))
+                out.append((label, shown, month or ""))
             except duckdb.Error as exc:
                 out.append((label, f"unavailable ({str(exc).splitlines()[0][:60]})", ""))
     finally:
@@ -138,7 +140,7 @@ def print_run_summary(settings: Settings, outcomes: list["RunOutcome"]) -> int:
     if kpis:
         print()
         print("== Headline KPIs ==")
-        print(_table(kpis, ("KPI", "value", "month")))
+        print(_table(kpis, ("KPI (last 12 months)", "value", "months")))
     print()
     print(f"Marts for BI (read-only): {settings.published_db}")
     print(f"Reports:                  {settings.reports_dir}")

@@ -160,11 +160,13 @@
 
 {#- Weighted mean over the indicators that are present: sum(w * score) / sum(w) over non-null
     scores; null when none is present. `pairs` is a list of (score_expr, weight). -#}
+{#- Rounded to 4 decimals: a weighted mean of scores that are all 100 can otherwise come out as
+    100.00000000000001 in floating point and trip the 0..100 range test. -#}
 {% macro weighted_score(pairs) -%}
-    case when ({% for s, w in pairs %}case when {{ s }} is not null then {{ w }} else 0 end{{ ' + ' if not loop.last }}{% endfor %}) > 0
+    round(case when ({% for s, w in pairs %}case when {{ s }} is not null then {{ w }} else 0 end{{ ' + ' if not loop.last }}{% endfor %}) > 0
     then ({% for s, w in pairs %}coalesce({{ s }} * {{ w }}, 0){{ ' + ' if not loop.last }}{% endfor %})
        / ({% for s, w in pairs %}case when {{ s }} is not null then {{ w }} else 0 end{{ ' + ' if not loop.last }}{% endfor %})
-    end
+    end, 4)
 {%- endmacro %}
 
 {#- Rating scale of the 2015 service-evaluation system (metrics-research §1.1). -#}

@@ -212,8 +212,3 @@ def test_print_summary(landing, capsys):
     for source in ("policies", "claim_events", "call_logs", "surveys", "complaints", "audits"):
         assert source in text
     assert f"{summary['rows']['claim_events']:,}" in text
-
-
-def test_defects_not_implemented(tmp_path):
-    with pytest.raises(NotImplementedError, match="issue 7"):
-        generate(tmp_path, scale=0.01, start=START, days=1, seed=1, defects=True, progress=False)

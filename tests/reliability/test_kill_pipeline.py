@@ -1,0 +1,91 @@
+"""Kill -9 of the whole pipeline (`python -m dagster_project run`) while dbt builds and while the
+gate runs: the published file stays the version it was (byte for byte) or there is none, the work
+file reopens, and the next run completes and publishes with no duplicate rows.
+
+The ingest and publish windows are killed in test_kill.py with finer aim; together they cover every
+stage."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import subprocess
+import sys
+import time
+
+import duckdb
+
+from dagster_project.config import REPO_ROOT
+from tests.conftest import make_settings
+from tests.reliability.harness import child_env, kill, read_published, wait_for_line
+from tests.reliability.test_kill import assert_raw_matches_ledger, kill_landing  # noqa: F401 (fixture)
+
+MART_KEYS = {
+    "mart_stage_satisfaction": "branch_code, stage, month",
+    "mart_claim_cycle": "branch_code, month",
+    "mart_complaints": "branch_code, month",
+    "mart_call_center_daily": "day, queue",
+    "dim_customer_segment": "customer_key",
+}
+
+
+def start_pipeline(settings) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dagster_project", "run"], cwd=REPO_ROOT,
+                            env=child_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def sha256(path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def run_to_completion(settings) -> None:
+    proc = start_pipeline(settings)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+
+
+def kill_at(settings, marker: str, rng: random.Random, max_delay: float) -> bool:
+    proc = start_pipeline(settings)
+    assert wait_for_line(proc, marker, timeout=300), f"the run ended before {marker!r}"
+    time.sleep(rng.uniform(0.0, max_delay))
+    return kill(proc)
+
+
+def assert_marts_unique(settings) -> None:
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    try:
+        for table, key in MART_KEYS.items():
+            dupes = con.execute(f"select count(*) from (select {key} from marts.{table} "
+                                "group by all having count(*) > 1)").fetchone()[0]
+            assert dupes == 0, f"{table}: duplicate {key}"
+    finally:
+        con.close()
+
+
+def test_kill_during_dbt_and_gate_then_the_next_run_publishes(kill_landing, tmp_path):
+    rng = random.Random(7)
+    settings = make_settings(tmp_path / "wh", landing=kill_landing)
+    interrupted = 0
+
+    # 1. Killed while dbt builds, before anything was ever published: still nothing published.
+    interrupted += kill_at(settings, "[step] cs_dbt_assets ...", rng, max_delay=3.0)
+    assert not settings.published_db.exists()
+    # 2. Killed while the gate validates the marts.
+    interrupted += kill_at(settings, "_gx_marts_", rng, max_delay=0.5)
+    assert not settings.published_db.exists()
+    # 3. The next run completes and publishes.
+    run_to_completion(settings)
+    first_run, manifest_counts, actual = read_published(settings.published_db)
+    assert manifest_counts == actual
+    assert_marts_unique(settings)
+    published = sha256(settings.published_db)
+    raw_totals = assert_raw_matches_ledger(settings)
+
+    # 4. Killed in dbt of a later run: the published version is untouched, byte for byte.
+    interrupted += kill_at(settings, "[step] cs_dbt_assets ...", rng, max_delay=3.0)
+    assert sha256(settings.published_db) == published
+    assert read_published(settings.published_db)[0] == first_run
+    # The work file reopens after the kills and raw holds exactly what the ledger committed.
+    assert assert_raw_matches_ledger(settings) == raw_totals
+    assert interrupted >= 3, "the kills should interrupt running pipelines"
