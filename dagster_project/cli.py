@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="the scale benchmark against its DuckDB-only floor")
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--days", type=int, default=730)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--no-incremental", action="store_true", help="skip the one-day incremental run")
+    p.add_argument("--no-snapshot", action="store_true", help="skip the monthly snapshot")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("dev", help="open the Dagster UI on the embedded defaults")
@@ -135,7 +138,10 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     sys.path.insert(0, str(REPO_ROOT))
     from benchmarks.run import main as bench_main
 
-    return bench_main(["--scale", str(args.scale), "--days", str(args.days)])
+    argv = ["--scale", str(args.scale), "--days", str(args.days)]
+    argv += ["--seed", str(args.seed)] if args.seed is not None else []
+    argv += ["--no-incremental"] * args.no_incremental + ["--no-snapshot"] * args.no_snapshot
+    return bench_main(argv)
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:

@@ -144,7 +144,7 @@ def print_run_summary(settings: Settings, outcomes: list["RunOutcome"]) -> int:
     print()
     print(f"Marts for BI (read-only): {settings.published_db}")
     print(f"Reports:                  {settings.reports_dir}")
-    print(f"Dagster UI:               make dev  (run history in {settings.dagster_home})")
+    print(f"Dagster UI:               make dev  (asset graph, schedules, sensor; instance in {settings.dagster_home})")
 
     if not all(o.success for o in outcomes):
         print("\nFAILED: see the failed checks/steps above; the published file was left unchanged.")

@@ -439,7 +439,8 @@ def test_scorecard_score_recomputed_from_indicators(warehouse):
             assert r["service_evaluation_score"] is None
             continue
         expected = sum(r[k] * w for k, w in present.items()) / sum(present.values())
-        assert r["service_evaluation_score"] == pytest.approx(expected, rel=1e-12)
+        # the model rounds the score to 4 decimals (so floating point cannot push it past 100)
+        assert r["service_evaluation_score"] == pytest.approx(round(expected, 4), abs=1e-9)
         if r["manual_answer_rate"] is not None:
             assert r["score_manual_answer"] == pytest.approx(100 * r["manual_answer_rate"], rel=1e-12)
         checked += 1
