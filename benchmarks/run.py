@@ -137,33 +137,19 @@ def ensure_generated(cache_root: Path, scale: float, days: int, seed: int, start
     return landing, record
 
 
-def dagster_steps(dagster_home: Path, since: float) -> list[dict]:
-    """Every step of the runs created on the instance at or after ``since`` (unix seconds)."""
-    from dagster import DagsterInstance, RunsFilter
-
-    instance = DagsterInstance.from_config(str(dagster_home))
-    try:
-        runs = instance.get_runs(filters=RunsFilter(created_after=datetime.fromtimestamp(since - 1, tz=timezone.utc)))
-        out = []
-        for run in runs:
-            # Before a run starts, Dagster writes its planned-materialization events (one per asset
-            # and partition): that time is the run's own planning stage.
-            record = instance.get_run_record_by_id(run.run_id)
-            if record is not None and record.start_time and record.create_timestamp:
-                created = record.create_timestamp.timestamp()
-                out.append({"run_id": run.run_id, "job": run.job_name, "step_key": f"{run.job_name} (run planning)",
-                            "status": "PLANNED", "start": created, "end": max(record.start_time, created),
-                            "stage": "run planning"})
-            for stat in instance.get_run_step_stats(run.run_id):
-                if stat.start_time is None or stat.end_time is None:
-                    continue
-                out.append({"run_id": run.run_id, "job": run.job_name, "step_key": stat.step_key,
-                            "status": str(stat.status.value if stat.status else None),
-                            "start": stat.start_time, "end": stat.end_time,
-                            "stage": stage_of_step(stat.step_key)})
-        return sorted(out, key=lambda s: s["start"])
-    finally:
-        instance.dispose()
+def dagster_steps(reports_dir: Path, since: float) -> list[dict]:
+    """Every step (and run planning) of the pipeline invocations recorded since ``since`` (unix
+    seconds): `cs-warehouse run` writes reports/runs/run-*.steps.json, whichever Dagster instance
+    (in-memory by default) held the event log."""
+    out = []
+    for path in sorted((reports_dir / "runs").glob("run-*.steps.json")):
+        if path.stat().st_mtime < since - 1:
+            continue
+        for step in json.loads(path.read_text(encoding="utf-8"))["steps"]:
+            if step["start"] >= since - 1:
+                stage = "run planning" if step["status"] == "PLANNED" else stage_of_step(step["step_key"])
+                out.append({**step, "stage": stage})
+    return sorted(out, key=lambda s: s["start"])
 
 
 def ingest_ledger_rows(work_db: Path) -> dict[str, int]:
@@ -344,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     run_m = measure_command("pipeline run", [python_exe(), "-m", "dagster_project", "run"], env=env, cwd=REPO_ROOT,
                             log_path=logs / "pipeline.log", check=False)
     completed = run_m.returncode == 0
-    steps = dagster_steps(home / "dagster_home", run_started)
+    steps = dagster_steps(home / "reports", run_started)
     if not completed:
         notes.append(f"the pipeline run exited with {run_m.returncode} (see {run_m.log_path})")
     work_db = home / "warehouse" / "work.duckdb"
@@ -438,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             inc_started = time.time()
             inc_m = measure_command("incremental run", [python_exe(), "-m", "dagster_project", "run"], env=inc_env,
                                     cwd=REPO_ROOT, log_path=logs / "incremental.log", check=False)
-            inc_steps = dagster_steps(home / "dagster_home", inc_started)
+            inc_steps = dagster_steps(home / "reports", inc_started)
             incremental = {"new_day": new_day.isoformat(), "new_files": len(held_back), "seconds": inc_m.seconds,
                            "peak_rss_bytes": inc_m.peak_rss_bytes, "returncode": inc_m.returncode,
                            "share_of_full": inc_m.seconds / run_m.seconds,
