@@ -82,7 +82,7 @@ def _run_job(job_name: str, tags: dict[str, str], instance, log_path) -> RunOutc
 
     from dagster_project.definitions import defs
 
-    job = defs.get_job_def(job_name)
+    job = defs.resolve_job_def(job_name)
     scope = f"{tags[RANGE_START_TAG]} .. {tags[RANGE_END_TAG]}" if RANGE_START_TAG in tags else "all marts"
     eprint(f"[run] {job_name}: {scope}  (full log: {log_path})")
     started = time.monotonic()

@@ -9,9 +9,11 @@ with facts as (
 ranked as (
     select
         facts.*,
-        -- purchasing power (购买力) peer group: customers of the same branch and primary line
+        -- purchasing power (购买力) peer group: customers of the same branch and primary line.
+        -- Ranked on whole cents: the premium is a floating-point sum whose last bits depend on
+        -- summation order, which would otherwise break or make ties from one run to the next.
         rank() over (
-            partition by branch_code, primary_line order by annual_premium desc
+            partition by branch_code, primary_line order by round(annual_premium, 2) desc
         ) as premium_rank_in_peer_group,
         count(*) over (partition by branch_code, primary_line) as peer_group_customers
     from facts
