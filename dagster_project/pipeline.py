@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import duckdb
 
 from dagster_project.config import Settings, eprint
+from dagster_project.ingest.loader import latest_ledger_entries
+from dagster_project.instance import RANGE_END_TAG, RANGE_START_TAG
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @dataclass
@@ -115,16 +115,7 @@ def _run_job(job_name: str, tags: dict[str, str], instance, log_path) -> RunOutc
 
 def ledger_hashes(settings: Settings) -> dict[str, str]:
     """Landing path -> sha256 of its latest ingest attempt, from the work file's ledger."""
-    if not settings.work_db.exists():
-        return {}
-    con = duckdb.connect(str(settings.work_db), read_only=True)
-    try:
-        return dict(con.execute(
-            "select path, arg_max(sha256, ingested_at) from raw._ingest_ledger group by path").fetchall())
-    except duckdb.Error:
-        return {}
-    finally:
-        con.close()
+    return {e["path"]: e["sha256"] for e in latest_ledger_entries(settings.work_db)}
 
 
 def run_pipeline(settings: Settings) -> int:

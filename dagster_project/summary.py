@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from dagster_project.config import Settings
+from dagster_project.ingest.loader import latest_ledger_entries
 
 if TYPE_CHECKING:
     from dagster_project.pipeline import RunOutcome
@@ -42,45 +43,20 @@ def _table(rows: list[tuple], headers: tuple[str, ...]) -> str:
 
 
 def ingest_counts(settings: Settings) -> list[tuple]:
-    if not settings.work_db.exists():
-        return []
-    con = duckdb.connect(str(settings.work_db), read_only=True)
-    try:
-        return con.execute(
-            """
-            select source, count(*) as files, sum(rows_landed), sum(rows_loaded), sum(rows_quarantined),
-                   count(*) filter (where status = 'failed')
-            from (
-                select *, row_number() over (partition by source, path order by ingested_at desc) as rn
-                from raw._ingest_ledger
-            ) where rn = 1
-            group by source order by source
-            """
-        ).fetchall()
-    except duckdb.Error:
-        return []
-    finally:
-        con.close()
+    """Per source: files, rows landed/loaded/quarantined and failed files (latest attempt of each)."""
+    by_source: dict[str, list[int]] = {}
+    for entry in latest_ledger_entries(settings.work_db):
+        totals = by_source.setdefault(entry["source"], [0, 0, 0, 0, 0])
+        totals[0] += 1
+        for i, column in enumerate(("rows_landed", "rows_loaded", "rows_quarantined"), start=1):
+            totals[i] += entry[column] or 0
+        totals[4] += entry["status"] == "failed"
+    return [(source, *totals) for source, totals in sorted(by_source.items())]
 
 
 def failed_files(settings: Settings) -> list[tuple[str, str]]:
     """Landing files whose latest ingest attempt failed, with the reason."""
-    if not settings.work_db.exists():
-        return []
-    con = duckdb.connect(str(settings.work_db), read_only=True)
-    try:
-        return con.execute(
-            """
-            select path, message from (
-                select *, row_number() over (partition by source, path order by ingested_at desc) as rn
-                from raw._ingest_ledger
-            ) where rn = 1 and status = 'failed' order by path
-            """
-        ).fetchall()
-    except duckdb.Error:
-        return []
-    finally:
-        con.close()
+    return [(e["path"], e["message"]) for e in latest_ledger_entries(settings.work_db) if e["status"] == "failed"]
 
 
 def headline_kpis(settings: Settings) -> list[tuple[str, str, str]]:

@@ -32,15 +32,12 @@ from dagster_project.ingest.contract import LINEAGE_COLUMNS, SourceContract
 from dagster_project.ingest.landing import candidate_paths, sha256_of
 from dagster_project.ingest.loader import ingest_partitions
 from dagster_project.resources import WarehouseResource
+from dagster_project.instance import OWNERS, RANGE_END_TAG, RANGE_START_TAG, WORK_DB_POOL
 
 PARTITIONS_START = os.environ.get("CSWH_PARTITIONS_START", "2024-01-01")
 TIMEZONE = "Asia/Shanghai"  # landing days are local days
 DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone=TIMEZONE)
 MONTHLY_PARTITIONS = dg.MonthlyPartitionsDefinition(start_date=PARTITIONS_START[:7] + "-01", timezone=TIMEZONE)
-POOL = "work_duckdb"
-OWNERS = ["team:data-platform"]
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 PREVIEW_ROWS = 5
 
 
@@ -117,7 +114,7 @@ def build_ingest_asset(contract: SourceContract) -> dg.AssetsDefinition:
         description=asset_description(contract),
         partitions_def=partitions_def_for(contract),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=POOL,
+        pool=WORK_DB_POOL,
         metadata={"dagster/column_schema": table_schema(contract), "landing_folder": contract.folder},
     )
     def _ingest(context: dg.AssetExecutionContext, config: IngestConfig,

@@ -481,3 +481,24 @@ def ledger_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
         out[source] = {"files": files, "rows_landed": int(landed or 0), "rows_loaded": int(loaded or 0),
                        "rows_quarantined": int(quarantined or 0)}
     return dict(out)
+
+
+def latest_ledger_entries(work_db: Path) -> list[dict]:
+    """The latest ingest attempt of every landing file (one dict per file), read with a short-lived
+    read-only connection; empty if there is no work file or no ledger yet. The run summary, the
+    publish manifest and the CLI's change detection all read the ledger through this."""
+    if not Path(work_db).exists():
+        return []
+    con = duckdb.connect(str(work_db), read_only=True)
+    try:
+        cursor = con.execute(f"""
+            SELECT source, path, sha256, rows_landed, rows_loaded, rows_quarantined, status, message
+            FROM {LEDGER_TABLE}
+            QUALIFY row_number() OVER (PARTITION BY source, path ORDER BY ingested_at DESC) = 1
+            ORDER BY source, path""")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+    except duckdb.CatalogException:
+        return []
+    finally:
+        con.close()

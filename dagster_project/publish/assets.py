@@ -16,8 +16,8 @@ import duckdb
 
 from dagster_project.config import Settings
 from dagster_project.publish.publish import OPTIONAL_MARTS, PUBLISHED_MARTS, ledger_source_files, publish
+from dagster_project.instance import OWNERS, WORK_DB_POOL
 
-WORK_DB_POOL = "work_duckdb"
 
 
 def run_check_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
@@ -41,7 +41,7 @@ def run_check_summary(instance: dg.DagsterInstance, run_id: str) -> dict:
     key=["published", "marts"],
     group_name="publish",
     kinds={"duckdb", "python"},
-    owners=["team:data-engineering"],
+    owners=OWNERS,
     description="The allow-listed, PII-free marts copied into published.duckdb for BI tools "
                 "(read-only, DuckDB 1.x-readable), with column comments and meta.publish_manifest. "
                 "Runs only when every blocking check of the run passed; audits its candidate and "

@@ -34,6 +34,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.config import DBT_PROJECT_DIR, Settings, eprint
+from dagster_project.ingest.loader import latest_ledger_entries
 
 # BI tools that bundle DuckDB 1.x read files of storage version v1.0.0 and later.
 STORAGE_VERSION = "v1.0.0"
@@ -430,20 +431,8 @@ def publish(settings: Settings, run_id: str, check_summary: dict, source_files: 
 
 def ledger_source_files(settings: Settings) -> list[dict]:
     """The landing files behind this version: the latest ledger entry of each file."""
-    if not settings.work_db.exists():
-        return []
-    con = duckdb.connect(str(settings.work_db), read_only=True)
-    try:
-        rows = con.execute("""
-            select source, path, rows_loaded, rows_quarantined, status
-            from (select *, row_number() over (partition by source, path order by ingested_at desc) as rn
-                  from raw._ingest_ledger) where rn = 1 order by source, path""").fetchall()
-    except duckdb.Error:
-        return []
-    finally:
-        con.close()
-    return [{"source": s, "path": p, "rows_loaded": loaded, "rows_quarantined": quarantined, "status": status}
-            for s, p, loaded, quarantined, status in rows]
+    keep = ("source", "path", "rows_loaded", "rows_quarantined", "status")
+    return [{k: e[k] for k in keep} for e in latest_ledger_entries(settings.work_db)]
 
 
 def gate_and_publish(settings: Settings, run_id: str, *, source_files: list | None = None,

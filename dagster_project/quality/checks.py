@@ -16,8 +16,8 @@ from dagster import AssetCheckExecutionContext
 
 from dagster_project.config import EXPECTATIONS_DIR, Settings
 from dagster_project.quality.validate import SuiteResult, list_suites, load_suite_dict
+from dagster_project.instance import WORK_DB_POOL
 
-WORK_DB_POOL = "work_duckdb"
 
 
 def check_result_from_suite(result: SuiteResult) -> dg.AssetCheckResult:

@@ -10,6 +10,7 @@ import os
 import dagster as dg
 
 from dagster_project.config import Settings
+from dagster_project.instance import OWNERS, WORK_DB_POOL
 
 RESEND_TAG = "cswh/resend"
 
@@ -24,10 +25,10 @@ SNAPSHOT_PARTITIONS = dg.MonthlyPartitionsDefinition(
     name="kpi_snapshot",
     group_name="reporting",
     kinds={"python", "duckdb"},
-    owners=["team:data-platform"],
+    owners=OWNERS,
     partitions_def=SNAPSHOT_PARTITIONS,
     deps=[dg.AssetKey(["published", "marts"])],
-    pool="work_duckdb",
+    pool=WORK_DB_POOL,
     description=(
         "Monthly KPI snapshot for management (客服质量月报): appends the period's headline KPIs per "
         "branch and company-wide to marts.kpi_snapshots (append-only; late data adds a flagged "

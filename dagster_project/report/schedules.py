@@ -20,13 +20,13 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from dagster_project.instance import RANGE_END_TAG, RANGE_START_TAG
+
 SCHEDULE_TIMEZONE = "Asia/Shanghai"
 DAILY_CRON = "0 2 * * *"
 MONTHLY_CRON = "0 8 1 * *"
 DAILY_JOB_NAME = "daily_pipeline"
 SNAPSHOT_JOB_NAME = "monthly_snapshot"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def _local_date(moment: datetime) -> date:

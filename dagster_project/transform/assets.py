@@ -29,8 +29,8 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_project.config import DBT_PROJECT_DIR
 from dagster_project.resources import WarehouseResource
 from dagster_project.transform.dbt_project import dbt_target_dir, prepare_manifest
+from dagster_project.instance import OWNERS, WORK_DB_POOL
 
-OWNERS = ["team:data-engineering"]
 
 # Marts feed BI and the daily publish (02:00): a mart older than 30 hours means a missed daily run.
 MART_FRESHNESS = dg.FreshnessPolicy.time_window(
@@ -100,7 +100,7 @@ DBT_RESOURCE = DbtCliResource(
     manifest=prepare_manifest(),
     dagster_dbt_translator=CsDbtTranslator(),
     name="cs_dbt_assets",
-    pool="work_duckdb",
+    pool=WORK_DB_POOL,
 )
 def cs_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """dbt build: seeds, staging views, intermediate and mart tables, data and unit tests."""
