@@ -337,11 +337,32 @@ def model_sql(node: dict) -> list[str]:
     contract = (config.get("contract") or {}).get("enforced")
     columns = node.get("columns") or {}
     if contract and columns and all(c.get("data_type") for c in columns.values()):
-        # An enforced contract fixes names, order and types of the table (dbt-duckdb creates the
-        # table from the contract and inserts the model's rows into it).
-        select = ", ".join(f"CAST({q(c['name'])} AS {c['data_type']}) AS {q(c['name'])}" for c in columns.values())
-        return [f"CREATE OR REPLACE TABLE {relation} AS SELECT {select} FROM (\n{code}\n) AS model_subq"]
+        # An enforced contract fixes names, order and types of the table, and its constraints
+        # (not null, checks) are the table's: dbt-duckdb creates the table from the contract and
+        # inserts the model's rows into it, so DuckDB checks every row. The floor does the same.
+        names = ", ".join(q(c["name"]) for c in columns.values())
+        return [f"CREATE OR REPLACE TABLE {relation} ({contract_table_elements(node)})",
+                f"INSERT INTO {relation} ({names}) SELECT {names} FROM (\n{code}\n) AS model_subq"]
     return [f"CREATE OR REPLACE TABLE {relation} AS (\n{code}\n)"]
+
+
+def contract_table_elements(node: dict) -> str:
+    """Column definitions and constraints of an enforced contract, as DDL (pure)."""
+    def rendered(constraint: dict) -> str:
+        kind = constraint["type"]
+        if kind == "not_null":
+            return "NOT NULL"
+        if kind == "check":
+            return f"CHECK ({constraint['expression']})"
+        if kind in ("unique", "primary_key"):
+            return kind.replace("_", " ").upper() + (f" ({', '.join(map(q, constraint['columns']))})"
+                                                      if constraint.get("columns") else "")
+        raise ValueError(f"model {node['unique_id']}: constraint type {kind!r} is not supported by the floor")
+
+    elements = [" ".join([q(c["name"]), c["data_type"], *map(rendered, c.get("constraints") or [])])
+                for c in node["columns"].values()]
+    elements += [rendered(c) for c in node.get("constraints") or []]
+    return ", ".join(elements)
 
 
 def seed_sql(node: dict, project_dir: Path) -> list[str]:
@@ -368,9 +389,10 @@ _ENV_VAR = re.compile(r"""\{\{\s*env_var\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
 
 
 def profile_settings(project_dir: Path, env: dict | None = None) -> dict[str, str]:
-    """The DuckDB ``settings`` of the project's dbt profile (dbt-duckdb issues ``SET <key> =
-    <value>`` for each on every connection), with ``env_var()`` resolved — e.g. the PII salt
-    session variable the customer-key macro reads."""
+    """The session variables among the DuckDB ``settings`` of the project's dbt profile
+    (dbt-duckdb issues ``SET <key> = <value>`` for each on every connection), with ``env_var()``
+    resolved — e.g. the PII salt the customer-key macro reads. Resource settings (memory_limit)
+    are left out: the floor is DuckDB at its defaults, its fastest."""
     import yaml
 
     env = os.environ if env is None else env
@@ -380,7 +402,8 @@ def profile_settings(project_dir: Path, env: dict | None = None) -> dict[str, st
     output = profile["outputs"][profile.get("target", "dev")]
     out = {}
     for key, value in (output.get("settings") or {}).items():
-        out[key] = _ENV_VAR.sub(lambda m: env[m.group(1)], str(value))
+        if key.upper().startswith("VARIABLE "):
+            out[key] = _ENV_VAR.sub(lambda m: env[m.group(1)], str(value))
     return out
 
 
@@ -526,7 +549,7 @@ def schema_expectation_ok(con: duckdb.DuckDBPyConnection, table: str, expectatio
 
 
 def run_gates(con: duckdb.DuckDBPyConnection, expectations_dir: Path = EXPECTATIONS_DIR) -> dict:
-    from dagster_project.quality.validate import expand_suite, list_suites, load_suite_dict
+    from dagster_project.quality.validate import expand_suite, list_suites, load_suite_dict, scope_suite
 
     suites = expectations = untranslated = 0
     scanned_rows = 0
@@ -541,7 +564,7 @@ def run_gates(con: duckdb.DuckDBPyConnection, expectations_dir: Path = EXPECTATI
         if not exists:
             failed.append(f"{suite_name}: table {table} missing")
             continue
-        data = expand_suite(data, con)
+        data, _ = scope_suite(expand_suite(data, con), None)  # the full run validates whole tables
         suites += 1
         aggregates: list[tuple[int, str]] = []
         for index, expectation in enumerate(data["expectations"]):

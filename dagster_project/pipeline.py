@@ -123,7 +123,7 @@ def run_pipeline(settings: Settings) -> int:
 
     from dagster_project.ingest import CONTRACTS
     from dagster_project.ingest.assets import partitions_with_files
-    from dagster_project.ingest.landing import candidate_paths, sha256_of
+    from dagster_project.ingest.landing import Fingerprints, candidate_paths
     from dagster_project.instance import prepare_dagster_home
 
     prepare_dagster_home(settings)
@@ -143,23 +143,28 @@ def run_pipeline(settings: Settings) -> int:
     log_path = log_dir / f"run-{time.strftime('%Y%m%dT%H%M%S')}.log"
 
     landed = ledger_hashes(settings)
+    # Hashes of unchanged files come from the fingerprint cache; the ingest steps read the same
+    # cache, so a file is hashed at most once per change.
+    fingerprints = Fingerprints(settings.landing_dir, settings.fingerprints_file)
 
     def keys(partitioning: str) -> list[str]:
         """Partitions with a new or changed file; if there are none, the last partition with a file
         (its ingest is a no-op, and the build, gate and publish still run)."""
         contracts = [c for c in CONTRACTS.values() if c.partitioning == partitioning]
         pending = sorted({key for c in contracts for key, path in candidate_paths(settings.landing_dir, c)
-                          if landed.get(path.relative_to(settings.landing_dir).as_posix()) != sha256_of(path)})
+                          if landed.get(path.relative_to(settings.landing_dir).as_posix())
+                          != fingerprints.sha256(path)})
         if pending or partitioning == "monthly":
             return pending
         present = sorted({key for c in contracts for key in partitions_with_files(settings.landing_dir, c.source)})
         return present[-1:]
 
     months = _partition_range(keys("monthly"))
+    days = _partition_range(keys("daily"))
+    fingerprints.save()
     if months:
         outcomes.append(_run_job("ingest_audits", months, instance, log_path))
 
-    days = _partition_range(keys("daily"))
     if not days:
         eprint(f"error: no daily landing files under {settings.landing_dir}")
         return 2

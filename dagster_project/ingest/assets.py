@@ -26,7 +26,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from dagster_project.config import Settings
+from dagster_project.config import Settings, connect_work_db
 from dagster_project.ingest import CONTRACTS
 from dagster_project.ingest.contract import LINEAGE_COLUMNS, SourceContract
 from dagster_project.ingest.landing import candidate_paths, sha256_of
@@ -79,7 +79,7 @@ class IngestConfig(dg.Config):
 def preview_markdown(settings: Settings, contract: SourceContract, partitions: list[str]) -> str:
     """A few loaded rows of the materialized partitions, PII columns left out."""
     columns = [c.name for c in contract.columns if not c.pii][:10]
-    con = duckdb.connect(str(settings.work_db))  # read-write: same config as the loader in this process
+    con = connect_work_db(settings.work_db)  # read-write: same config as the loader in this process
     try:
         rows = con.execute(
             f"SELECT {', '.join(columns)} FROM {contract.raw_table} WHERE _partition IN "
@@ -95,7 +95,7 @@ def preview_markdown(settings: Settings, contract: SourceContract, partitions: l
 
 
 def table_row_count(settings: Settings, contract: SourceContract) -> int:
-    con = duckdb.connect(str(settings.work_db))  # read-write: same config as the loader in this process
+    con = connect_work_db(settings.work_db)  # read-write: same config as the loader in this process
     try:
         return int(con.execute(f"SELECT count(*) FROM {contract.raw_table}").fetchall()[0][0])
     finally:

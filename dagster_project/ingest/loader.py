@@ -42,10 +42,10 @@ from typing import Iterable
 
 import duckdb
 
-from dagster_project.config import Settings, eprint
+from dagster_project.config import Settings, connect_work_db, eprint
 from dagster_project.ingest import CONTRACTS, SOURCE_MODULES
 from dagster_project.ingest.contract import LINEAGE_COLUMNS, SourceContract
-from dagster_project.ingest.landing import LandingFile, discover, unexpected_files
+from dagster_project.ingest.landing import Fingerprints, LandingFile, discover, unexpected_files
 from dagster_project.ingest.readers import BATCH_BYTES, batches, insert_rows
 from dagster_project.ingest.validate import (
     csv_record_expr, duplicate_update_sql, quarantine_table_ddl, quote_ident, raw_table_ddl, validation_sql,
@@ -185,7 +185,7 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     # Create the file under a private umask so it is never readable by others, not even briefly.
     old_umask = os.umask(0o077)
     try:
-        con = duckdb.connect(str(settings.work_db))
+        con = connect_work_db(settings.work_db)
     finally:
         os.umask(old_umask)
     restrict_work_file(settings.work_db)
@@ -216,13 +216,14 @@ def ingest_all_files(settings: Settings, run_id: str | None = None, *, sources: 
     run_id = run_id or new_run_id()
     summary = IngestSummary(run_id)
     started = time.perf_counter()
+    fingerprints = Fingerprints(settings.landing_dir, settings.fingerprints_file)
     con = connect(settings)
     try:
         with tempfile.TemporaryDirectory(prefix="cswh-ingest-") as workdir:
             for source in (list(sources) if sources is not None else SOURCES):
                 contract = _contract(source)
                 t0 = time.perf_counter()
-                files = discover(settings.landing_dir, contract)
+                files = discover(settings.landing_dir, contract, fingerprints=fingerprints)
                 summary.ignored_files += [p.relative_to(settings.landing_dir).as_posix()
                                           for p in unexpected_files(settings.landing_dir, contract)]
                 results = ingest_files(con, contract, files, run_id, Path(workdir))
@@ -239,6 +240,7 @@ def ingest_all_files(settings: Settings, run_id: str | None = None, *, sources: 
                             eprint(f"[ingest]   FAILED {f.message}")
     finally:
         con.close()
+        fingerprints.save()
     summary.elapsed_seconds = time.perf_counter() - started
     return summary
 
@@ -247,7 +249,9 @@ def ingest_partitions(settings: Settings, source: str, partition_keys: Iterable[
     """Load the file(s) of the given partitions of one source (one connection, batched)."""
     contract = _contract(source)
     keys = sorted(set(partition_keys))
-    files = discover(settings.landing_dir, contract, partitions=set(keys))
+    fingerprints = Fingerprints(settings.landing_dir, settings.fingerprints_file)
+    files = discover(settings.landing_dir, contract, partitions=set(keys), fingerprints=fingerprints)
+    fingerprints.save()
     con = connect(settings)
     try:
         with tempfile.TemporaryDirectory(prefix="cswh-ingest-") as workdir:

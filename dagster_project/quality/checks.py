@@ -4,8 +4,18 @@ A check validates its suite inside the work DuckDB file (GX SQL mode) and report
 expectations, failed ones, unexpected counts and samples as check metadata (visible in the UI).
 Critical failures fail the check with severity ERROR, which blocks every downstream asset of the
 same run (raw checks block dbt, mart checks block ``published/marts``). Warning-only failures pass
-with severity WARN. Each check also refreshes the self-contained summary under
-``reports/validation``.
+with severity WARN.
+
+The checks of suites that run together are executed by one step (a multi-asset check): the five
+daily raw sources, the monthly audit workbooks, and the marts. One step opens one GX context and
+one connection for all its suites instead of one each (GX's context, engine and table reflection
+cost about 0.2 s per suite), and refreshes the summary under ``reports/validation`` once. Each
+suite still reports as its own check, ``gx_<suite>``, on its own asset, and a run that selects
+only some of the assets (the sensor requests only sources with new files) runs only their checks.
+
+Raw checks validate the partitions of the run (``meta.partition_column`` suites; see
+``validate.scope_suite``): a daily run checks the day it loaded, not two years again. Mart checks
+always validate the whole mart, because every build rewrites it.
 """
 
 
@@ -15,9 +25,10 @@ import dagster as dg
 from dagster import AssetCheckExecutionContext
 
 from dagster_project.config import EXPECTATIONS_DIR, Settings
+from dagster_project.instance import RANGE_END_TAG, RANGE_START_TAG, WORK_DB_POOL
 from dagster_project.quality.validate import SuiteResult, list_suites, load_suite_dict
-from dagster_project.instance import WORK_DB_POOL
 
+PARTITION_TAG = "dagster/partition"
 
 
 def check_result_from_suite(result: SuiteResult) -> dg.AssetCheckResult:
@@ -49,37 +60,87 @@ def check_result_from_suite(result: SuiteResult) -> dg.AssetCheckResult:
     severity = dg.AssetCheckSeverity.ERROR if not passed else (
         dg.AssetCheckSeverity.WARN if result.failed_warning else dg.AssetCheckSeverity.ERROR)
     description = None if passed and not failed else result.describe_failures()[:2000]
-    return dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata,
-                               description=description)
+    return dg.AssetCheckResult(asset_key=dg.AssetKey(list(result.asset_key)), check_name=check_name(result.suite_name),
+                               passed=passed, severity=severity, metadata=metadata, description=description)
 
 
-def _make_check(suite_name: str) -> dg.AssetChecksDefinition:
+def check_name(suite_name: str) -> str:
+    return f"gx_{suite_name}"
+
+
+def run_partition_keys(tags: dict[str, str], partitions_def: dg.PartitionsDefinition | None) -> list[str] | None:
+    """The partition keys a run materializes, from its tags (a single partition, or a range of a
+    single-run backfill); None for an unpartitioned run. Pure, unit-tested."""
+    if partitions_def is None:
+        return None
+    if tags.get(PARTITION_TAG):
+        return [tags[PARTITION_TAG]]
+    if tags.get(RANGE_START_TAG) and tags.get(RANGE_END_TAG):
+        return list(partitions_def.get_partition_keys_in_range(
+            dg.PartitionKeyRange(tags[RANGE_START_TAG], tags[RANGE_END_TAG])))
+    return None
+
+
+def suite_check_spec(suite_name: str) -> dg.AssetCheckSpec:
     data = load_suite_dict(suite_name)
     meta = data["meta"]
-    asset_key = dg.AssetKey(list(meta["asset_key"]))
-
-    @dg.asset_check(
-        asset=asset_key,
-        name=f"gx_{suite_name}",
-        description=f"Great Expectations suite expectations/{suite_name}.json on {meta['table']} "
+    scope = " (the run's partitions)" if meta.get("partition_column") else ""
+    return dg.AssetCheckSpec(
+        name=check_name(suite_name),
+        asset=dg.AssetKey(list(meta["asset_key"])),
+        description=f"Great Expectations suite expectations/{suite_name}.json on {meta['table']}{scope} "
                     f"({len(data['expectations'])} expectations; critical ones block downstream).",
         blocking=True,
-        pool=WORK_DB_POOL,
         metadata={"suite_file": f"expectations/{suite_name}.json", "table": meta["table"]},
     )
-    def _gx_check(context: AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        from dagster_project.quality.validate import record_suite_result, validate_suite
+
+
+def build_suite_checks(name: str, suite_names: list[str], description: str,
+                       partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetChecksDefinition:
+    """One step that validates ``suite_names`` together and reports one check per suite."""
+    specs = [suite_check_spec(s) for s in suite_names]
+    suite_of = {dg.AssetCheckKey(spec.asset_key, spec.name): s for spec, s in zip(specs, suite_names)}
+
+    @dg.multi_asset_check(name=name, specs=specs, description=description, can_subset=True, pool=WORK_DB_POOL)
+    def _checks(context: AssetCheckExecutionContext):
+        from dagster_project.quality.validate import record_suite_results, validate_suites
 
         settings = Settings.from_env()
-        result = validate_suite(settings.work_db, suite_name, settings=settings)
-        record_suite_result(result, settings)
-        if not result.success:
-            context.log.error(result.describe_failures())
-        elif result.failed_warning:
-            context.log.warning(result.describe_failures())
-        return check_result_from_suite(result)
+        selected = [suite_of[key] for key in suite_of if key in context.selected_asset_check_keys]
+        partitions = run_partition_keys(dict(context.run.tags), partitions_def)
+        results = validate_suites(settings.work_db, selected, partitions=partitions)
+        record_suite_results(results, settings)
+        for result in results:
+            if not result.success:
+                context.log.error(result.describe_failures())
+            elif result.failed_warning:
+                context.log.warning(result.describe_failures())
+            yield check_result_from_suite(result)
 
-    return _gx_check
+    return _checks
 
 
-GX_ASSET_CHECKS: list[dg.AssetChecksDefinition] = [_make_check(name) for name in list_suites(None, EXPECTATIONS_DIR)]
+def _raw_suites(partitioning: str) -> list[str]:
+    """The raw suites whose source has this partitioning (the suite's asset is raw/<source>)."""
+    from dagster_project.ingest import CONTRACTS
+
+    return [n for n in list_suites("raw", EXPECTATIONS_DIR)
+            if CONTRACTS[load_suite_dict(n)["meta"]["asset_key"][1]].partitioning == partitioning]
+
+
+def _gx_asset_checks() -> list[dg.AssetChecksDefinition]:
+    from dagster_project.ingest.assets import DAILY_PARTITIONS, MONTHLY_PARTITIONS
+
+    return [
+        build_suite_checks("gx_raw_daily_sources", _raw_suites("daily"),
+                           "Great Expectations suites of the five daily raw sources, on the days the run loaded.",
+                           DAILY_PARTITIONS),
+        build_suite_checks("gx_raw_audits", _raw_suites("monthly"),
+                           "Great Expectations suite of the monthly mystery-shopping audit workbooks.",
+                           MONTHLY_PARTITIONS),
+        build_suite_checks("gx_marts", list_suites("marts", EXPECTATIONS_DIR),
+                           "Great Expectations suites of the marts BI reads; they gate the publish."),
+    ]
+
+
+GX_ASSET_CHECKS: list[dg.AssetChecksDefinition] = _gx_asset_checks()

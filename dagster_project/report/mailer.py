@@ -29,6 +29,8 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from dagster_project.config import connect_work_db
+
 LEDGER_TABLE = "reporting.snapshot_deliveries"
 DELIVERED, FAILED = "DELIVERED", "FAILED"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -204,7 +206,7 @@ def deliver(work_db: Path, outbox_dir: Path, *, period: str, revision: int, html
             csv_bytes: bytes, csv_filename: str, resend: bool = False,
             env: Mapping[str, str] | None = None) -> DeliveryOutcome:
     """Send (or write to the outbox) the period's report unless it was delivered before."""
-    with duckdb.connect(str(work_db)) as con:
+    with connect_work_db(work_db) as con:
         history = attempts(con, period)
     if not should_send(history, resend):
         first = next(a for a in history if a.status == DELIVERED)
@@ -245,7 +247,7 @@ def deliver(work_db: Path, outbox_dir: Path, *, period: str, revision: int, html
         outcome = DeliveryOutcome("failed", transport, detail, location)
         message_id, subject = None, subject_for(period, revision)
 
-    with duckdb.connect(str(work_db)) as con:
+    with connect_work_db(work_db) as con:
         record_attempt(con, Attempt(period, attempt_no, revision, now,
                                     DELIVERED if outcome.ok else FAILED, transport,
                                     ", ".join(recipients), subject, message_id, location,

@@ -29,7 +29,7 @@ from typing import Mapping
 
 import duckdb
 
-from dagster_project.config import Settings, eprint
+from dagster_project.config import Settings, connect_work_db, eprint
 from dagster_project.report import csv_export, mailer
 from dagster_project.report.html import ReportInput, branch_label, plain_text_summary, render_report
 from dagster_project.report.marts import PeriodData, is_as_of_metric, read_period, table_columns
@@ -248,7 +248,7 @@ def run_snapshot(settings: Settings, period: str, resend: bool = False, *, run_i
         raise SnapshotError(f"the published marts in {settings.published_db} hold no KPI rows for {period} "
                             "(no satisfaction, complaint or call rows for that month)")
 
-    with duckdb.connect(str(settings.work_db)) as con:
+    with connect_work_db(settings.work_db) as con:
         revision = record_revision(con, period, current.rows, _now())
 
     publish_status = "up to date"

@@ -19,16 +19,18 @@ column; it is off by default because it roughly doubles the dbt step on the tiny
 import os
 import sys
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from packaging import version
 
 from dagster_project.config import DBT_PROJECT_DIR
 from dagster_project.resources import WarehouseResource
-from dagster_project.transform.dbt_project import dbt_target_dir, prepare_manifest
+from dagster_project.transform.dbt_project import BUILD_COMMAND, dbt_target_dir, prepare_manifest
 from dagster_project.instance import OWNERS, WORK_DB_POOL
 
 
@@ -89,7 +91,34 @@ def column_lineage_enabled() -> bool:
     return os.environ.get("CSWH_DBT_COLUMN_LINEAGE", "").strip().lower() in {"1", "true", "yes"}
 
 
-DBT_RESOURCE = DbtCliResource(
+class WarehouseDbtCliResource(DbtCliResource):
+    """dagster-dbt's CLI resource without two costs paid before every invocation.
+
+    - ``DbtCliResource`` asks the executable for its version with a ``dbt --version`` subprocess
+      (1.8 s measured here: a second interpreter start, plus dbt's update check). The executable is
+      the dbt of this interpreter's environment, so its version is the installed dbt-core's.
+    - It opens a dbt adapter in this process (0.6 s) that is only used to fetch column metadata
+      afterwards; without column lineage nothing reads it.
+
+    Both rely on private members of dagster-dbt 0.29; ``tests/transform/test_dbt_project.py`` fails
+    if they move, so an upgrade cannot silently bring the costs back.
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        if Path(self.dbt_executable).resolve() != DBT_EXECUTABLE.resolve():
+            return super()._cli_version
+        from dbt.version import __version__ as installed
+
+        return version.parse(installed)
+
+    def _initialize_dbt_core_adapter(self, args):
+        if column_lineage_enabled():
+            return super()._initialize_dbt_core_adapter(args)
+        return None
+
+
+DBT_RESOURCE = WarehouseDbtCliResource(
     project_dir=str(DBT_PROJECT_DIR),
     profiles_dir=str(DBT_PROJECT_DIR),
     dbt_executable=str(DBT_EXECUTABLE) if DBT_EXECUTABLE.exists() else "dbt",
@@ -107,7 +136,7 @@ def cs_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
     settings = warehouse.settings()
     # The dbt subprocess inherits the environment: its profile reads CSWH_WORK_DB and CSWH_PII_SALT.
     settings.apply_to_environ()
-    invocation = dbt.cli(["build"], context=context, target_path=dbt_target_dir(settings))
+    invocation = dbt.cli(BUILD_COMMAND, context=context, target_path=dbt_target_dir(settings))
     events = invocation.stream()
     if column_lineage_enabled():
         # Built column schema + column lineage (sqlglot over the compiled SQL) per materialization.

@@ -100,10 +100,10 @@ policy_facts as (
         min(window_start_date) as window_start_date,
         count(*) as policies,
         count(distinct line_of_business) as lines_held,
-        sum(case when is_written_in_window then net_premium else 0 end) as written_premium,
-        sum(earned_premium) as earned_premium,
-        sum(latest_year_earned_premium) as annual_premium,
-        sum(earned_exposure_years) as earned_exposure_years,
+        {{ exact_sum('case when is_written_in_window then net_premium else 0 end') }} as written_premium,
+        {{ exact_sum('earned_premium') }} as earned_premium,
+        {{ exact_sum('latest_year_earned_premium') }} as annual_premium,
+        {{ exact_sum('earned_exposure_years') }} as earned_exposure_years,
         max(vehicle_price) as max_vehicle_price,
         greatest(min(start_date), min(window_start_date)) as first_cover_date
     from window_policies
