@@ -707,10 +707,16 @@ class TableComparison:
             and self.only_in_pipeline == 0 and self.only_in_floor == 0
 
 
+# Lineage columns that say when a row was loaded or computed, not what it holds: two warehouses
+# built from the same files at different times (or one incrementally) differ there and nowhere else.
+LOAD_TIME_COLUMNS = frozenset({"_ingested_at", "_source_ingested_at", "_computed_as_of", "_run_id"})
+
+
 def compare_marts(pipeline_db: Path, floor_db: Path, schema: str = "marts",
                   tables: list[str] | None = None) -> list[TableComparison]:
     """Every table of ``schema`` in the pipeline's file (or the given ones) against the floor's:
-    same columns, same row count, same multiset of rows (EXCEPT ALL both ways)."""
+    same columns, same row count, same multiset of rows (EXCEPT ALL both ways), load-time lineage
+    columns left out."""
     con = duckdb.connect()
     try:
         con.execute(f"ATTACH {lit(str(pipeline_db))} AS p (READ_ONLY)")
@@ -718,9 +724,10 @@ def compare_marts(pipeline_db: Path, floor_db: Path, schema: str = "marts",
         out = []
 
         def columns(db: str, table: str) -> list[tuple[str, str]]:
-            return con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? "
-                               "AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-                               [db, schema, table]).fetchall()
+            return [(c, t) for c, t in con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = ? "
+                "AND table_schema = ? AND table_name = ? ORDER BY ordinal_position", [db, schema, table]).fetchall()
+                    if c not in LOAD_TIME_COLUMNS]
 
         tables = [r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'p' AND table_schema = ? "

@@ -40,3 +40,28 @@ def test_cli_help_lists_every_subcommand():
                          text=True, check=True, cwd=REPO_ROOT).stdout
     for command in ("generate", "run", "publish-status", "rollback", "snapshot", "bench", "dev", "docs"):
         assert command in out
+
+
+def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt():
+    import re
+
+    from dagster_project.config import DEFAULT_DUCKDB_MEMORY_LIMIT, duckdb_memory_limit
+
+    profile = (REPO_ROOT / "dbt" / "profiles.yml").read_text(encoding="utf-8")
+    default = re.search(r"env_var\('CSWH_DUCKDB_MEMORY_LIMIT', '([^']+)'\)", profile).group(1)
+    assert default == DEFAULT_DUCKDB_MEMORY_LIMIT
+    assert duckdb_memory_limit({}) == DEFAULT_DUCKDB_MEMORY_LIMIT
+    assert duckdb_memory_limit({"CSWH_DUCKDB_MEMORY_LIMIT": "1GB"}) == "1GB"
+    assert Settings.from_env({"CSWH_PII_SALT": "s"}).export_env()["CSWH_DUCKDB_MEMORY_LIMIT"]
+
+
+def test_work_file_connections_carry_the_memory_budget(tmp_path, monkeypatch):
+    from dagster_project.config import connect_work_db
+
+    monkeypatch.setenv("CSWH_DUCKDB_MEMORY_LIMIT", "700MB")
+    con = connect_work_db(tmp_path / "w.duckdb")
+    try:
+        limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    finally:
+        con.close()
+    assert limit == "667.5 MiB"  # DuckDB reports 700 MB in MiB

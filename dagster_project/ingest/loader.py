@@ -61,6 +61,13 @@ LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
     run_id VARCHAR, ingested_at TIMESTAMP, status VARCHAR, message VARCHAR
 )"""
 COMPLAINTS_HISTORY = "raw.complaints_history"
+# Partitions whose earlier rows a re-sent file replaced. Incremental dbt models see new and changed
+# keys, not keys a re-sent day no longer holds, so the next dbt build after a replacement is a
+# full refresh; that build clears these rows (transform/dbt_project.py).
+REPLACEMENTS_TABLE = "raw._ingest_replacements"
+REPLACEMENTS_DDL = f"""CREATE TABLE IF NOT EXISTS {REPLACEMENTS_TABLE} (
+    source VARCHAR, partition VARCHAR, rows_replaced BIGINT, replaced_at TIMESTAMP, run_id VARCHAR
+)"""
 
 
 @dataclass
@@ -201,6 +208,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(quarantine_table_ddl(contract))
     con.execute(raw_table_ddl(CONTRACTS["complaints"], COMPLAINTS_HISTORY))
     con.execute(LEDGER_DDL)
+    con.execute(REPLACEMENTS_DDL)
 
 
 def new_run_id() -> str:
@@ -440,6 +448,11 @@ def _replace_partitions(con, contract: SourceContract, run_id: str, ingested_at:
             SELECT complaint_no FROM {COMPLAINTS_HISTORY} WHERE _partition IN {partitions}
             UNION SELECT complaint_no FROM _checked WHERE reason_code IS NULL"""
         )
+    con.execute(
+        f"""INSERT INTO {REPLACEMENTS_TABLE}
+        SELECT ?, _partition, count(*), CAST(? AS TIMESTAMP), ? FROM {target}
+        WHERE _partition IN {partitions} GROUP BY _partition""",
+        [contract.source, ingested_at, run_id])
     con.execute(f"DELETE FROM {target} WHERE _partition IN {partitions}")
     con.execute(f"DELETE FROM {contract.quarantine_table} WHERE _partition IN {partitions}")
     con.execute(f"INSERT INTO {target} ({columns}, {lineage}) {select_valid}", [ingested_at, run_id])

@@ -30,7 +30,10 @@ from packaging import version
 
 from dagster_project.config import DBT_PROJECT_DIR
 from dagster_project.resources import WarehouseResource
-from dagster_project.transform.dbt_project import BUILD_COMMAND, dbt_target_dir, prepare_manifest
+from dagster_project.transform.dbt_child import PARENT_PID_VARIABLE
+from dagster_project.transform.dbt_project import (
+    build_command, clear_replaced_partitions, dbt_target_dir, prepare_manifest, replaced_partitions,
+)
 from dagster_project.instance import OWNERS, WORK_DB_POOL
 
 
@@ -84,8 +87,10 @@ class CsDbtTranslator(DagsterDbtTranslator):
         return {**super().get_tags(dbt_resource_props), "layer": layer_of(dbt_resource_props)}
 
 
-# The dbt next to this interpreter (the virtualenv's), whether or not the venv is on PATH.
+# The dbt next to this interpreter (the virtualenv's), whether or not the venv is on PATH, started
+# through the project's launcher so that it dies with the step that started it (dbt_child.py).
 DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
+DBT_LAUNCHER = Path(sys.executable).with_name("cs-warehouse-dbt")
 
 def column_lineage_enabled() -> bool:
     return os.environ.get("CSWH_DBT_COLUMN_LINEAGE", "").strip().lower() in {"1", "true", "yes"}
@@ -106,7 +111,7 @@ class WarehouseDbtCliResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable).resolve() != DBT_EXECUTABLE.resolve():
+        if Path(self.dbt_executable).resolve() not in (DBT_EXECUTABLE.resolve(), DBT_LAUNCHER.resolve()):
             return super()._cli_version
         from dbt.version import __version__ as installed
 
@@ -121,7 +126,7 @@ class WarehouseDbtCliResource(DbtCliResource):
 DBT_RESOURCE = WarehouseDbtCliResource(
     project_dir=str(DBT_PROJECT_DIR),
     profiles_dir=str(DBT_PROJECT_DIR),
-    dbt_executable=str(DBT_EXECUTABLE) if DBT_EXECUTABLE.exists() else "dbt",
+    dbt_executable=next((str(p) for p in (DBT_LAUNCHER, DBT_EXECUTABLE) if p.exists()), "dbt"),
 )
 
 
@@ -136,9 +141,17 @@ def cs_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
     settings = warehouse.settings()
     # The dbt subprocess inherits the environment: its profile reads CSWH_WORK_DB and CSWH_PII_SALT.
     settings.apply_to_environ()
-    invocation = dbt.cli(BUILD_COMMAND, context=context, target_path=dbt_target_dir(settings))
+    os.environ[PARENT_PID_VARIABLE] = str(os.getpid())
+    replaced = replaced_partitions(settings.work_db)
+    if replaced:
+        context.log.info(f"full refresh: ingest replaced {len(replaced)} partition(s) since the last build "
+                         f"(first: {replaced[0][0]} {replaced[0][1]}); incremental models are rebuilt whole")
+    invocation = dbt.cli(build_command(replaced), context=context, target_path=dbt_target_dir(settings))
     events = invocation.stream()
     if column_lineage_enabled():
         # Built column schema + column lineage (sqlglot over the compiled SQL) per materialization.
         events = events.fetch_column_metadata(with_column_lineage=True)
     yield from events
+    # Only a full selection rebuilds every incremental model whole.
+    if replaced and len(context.selected_asset_keys) == len(context.assets_def.keys):
+        clear_replaced_partitions(settings.work_db, replaced)

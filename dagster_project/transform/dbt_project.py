@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+import duckdb
+
 from dagster_project.config import DBT_PROJECT_DIR, Settings, eprint
 
 DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
@@ -33,6 +35,47 @@ _PROJECT_INPUT_DIRS = ("models", "macros", "seeds", "tests")
 # fixed inputs, not the data, so they run in the test suite (tests/transform), not in every
 # production build, where they cost a node each (20 of them, about 10 s at scale 1).
 BUILD_COMMAND = ["build", "--exclude-resource-type", "unit_test"]
+
+
+def replaced_partitions(work_db: Path) -> list[tuple[str, str]]:
+    """(source, partition) of every partition a re-sent file replaced since the last full build.
+
+    The incremental models see the keys a run adds or changes, not the keys a re-sent day no
+    longer holds, so after a replacement the next build is a full refresh (``build_command``)."""
+    from dagster_project.config import connect_work_db
+    from dagster_project.ingest.loader import REPLACEMENTS_TABLE
+
+    if not Path(work_db).exists():
+        return []
+    con = connect_work_db(work_db)
+    try:
+        return [tuple(r) for r in con.execute(
+            f"SELECT DISTINCT source, partition FROM {REPLACEMENTS_TABLE} ORDER BY 1, 2").fetchall()]
+    except duckdb.CatalogException:  # no ingest yet: nothing was replaced
+        return []
+    finally:
+        con.close()
+
+
+def clear_replaced_partitions(work_db: Path, replaced: list[tuple[str, str]]) -> None:
+    """After a successful full refresh: the replacements it covered are consumed."""
+    from dagster_project.config import connect_work_db
+    from dagster_project.ingest.loader import REPLACEMENTS_TABLE
+
+    if not replaced:
+        return
+    con = connect_work_db(work_db)
+    try:
+        con.execute(f"DELETE FROM {REPLACEMENTS_TABLE} WHERE (source, partition) IN "
+                    "(SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]))",
+                    [[s for s, _ in replaced], [p for _, p in replaced]])
+    finally:
+        con.close()
+
+
+def build_command(replaced: list[tuple[str, str]]) -> list[str]:
+    """``BUILD_COMMAND``, as a full refresh when ingest replaced partitions since the last one."""
+    return [*BUILD_COMMAND, "--full-refresh"] if replaced else list(BUILD_COMMAND)
 
 
 class DbtBuildError(RuntimeError):
@@ -148,17 +191,22 @@ def run_dbt(settings: Settings, command: Iterable[str], *, quiet: bool = True) -
 
 
 def run_dbt_build(settings: Settings, select: str | None = None, full_refresh: bool = False) -> dict:
-    """``dbt build`` (seeds, models, snapshots and data tests; see BUILD_COMMAND) on the settings' work file.
+    """``dbt build`` (seeds, models and data tests; see BUILD_COMMAND) on the settings' work file:
+    incremental, or a full refresh if asked or if ingest replaced partitions since the last one.
 
     Returns {"success", "elapsed_seconds", "statuses": {status: count}, ...}; raises
     DbtBuildError with the failing node names when any node errors or any error-severity test fails.
     """
-    command = list(BUILD_COMMAND)
+    replaced = replaced_partitions(settings.work_db)
+    command = build_command(replaced)
+    if full_refresh and "--full-refresh" not in command:
+        command.append("--full-refresh")
     if select:
         command += ["--select", select]
-    if full_refresh:
-        command.append("--full-refresh")
-    return run_dbt(settings, command)
+    result = run_dbt(settings, command)
+    if not select:  # a partial build does not refresh every incremental model
+        clear_replaced_partitions(settings.work_db, replaced)
+    return result
 
 
 def _newest_input_mtime() -> float:

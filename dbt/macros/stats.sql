@@ -72,3 +72,9 @@
 {% macro last_by(value, order_by) -%}
     arg_max({{ value }}, {{ order_by }})
 {%- endmacro %}
+
+{#- A composite ordering key for first_by / last_by: rows compare on the first expression, then the
+    next (DuckDB row values compare lexicographically; Spark would use struct(...)). -#}
+{% macro ordering_key(expressions) -%}
+    ({{ expressions | join(', ') }})
+{%- endmacro %}

@@ -13,3 +13,37 @@
         ) as version_rank
     from {{ relation }}
 {% endmacro %}
+
+{#
+  One row per key: the version that wins (ranked_versions' rule), from a staging view that holds
+  every landed version. `carry` adds window expressions evaluated over all versions of the key
+  (e.g. the first day a policy was seen cancelled).
+
+  Materialized incrementally (delete+insert on the key): an incremental build recomputes only the
+  keys with a version ingested at or after the newest `_ingested_at` already in the table, from
+  all their versions, so a late re-send of an older day cannot beat a newer version. The filter
+  sits on the raw rows, below the ranking, so DuckDB reads only those keys' rows. A key that a
+  re-sent day no longer holds would linger; ingest records every replaced partition and the
+  pipeline then builds with --full-refresh (dagster_project/transform/assets.py).
+#}
+{% macro current_versions(relation, key, carry=[]) %}
+    select * exclude (version_rank)
+    from (
+        select
+            *,
+            {%- for expression in carry %}
+            {{ expression }},
+            {%- endfor %}
+            row_number() over (
+                partition by {{ key }} order by _partition desc, _source_line desc
+            ) as version_rank
+        from {{ relation }}
+        {%- if is_incremental() %}
+        where {{ key }} in (
+            select {{ key }} from {{ relation }}
+            where _ingested_at >= (select coalesce(max(_ingested_at), '-infinity'::timestamp) from {{ this }})
+        )
+        {%- endif %}
+    ) as versions
+    where version_rank = 1
+{% endmacro %}

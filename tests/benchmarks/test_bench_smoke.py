@@ -120,9 +120,22 @@ def test_model_sql_by_materialization():
     base = {"unique_id": "model.x.m", "relation_name": '"work"."marts"."m"', "compiled_code": "select 1 as a"}
     assert floor.model_sql({**base, "config": {"materialized": "view"}})[0].startswith('CREATE OR REPLACE VIEW "work"')
     assert floor.model_sql({**base, "config": {"materialized": "ephemeral"}}) == []
-    contracted = floor.model_sql({**base, "config": {"materialized": "table", "contract": {"enforced": True}},
-                                  "columns": {"a": {"name": "a", "data_type": "bigint"}}})[0]
-    assert 'CAST("a" AS bigint)' in contracted
+    contracted = {**base, "config": {"materialized": "table", "contract": {"enforced": True}},
+                  "columns": {"a": {"name": "a", "data_type": "bigint",
+                                    "constraints": [{"type": "not_null"}, {"type": "check", "expression": "a >= 0"}]}},
+                  "constraints": [{"type": "check", "expression": "a < 10"}]}
+    create, insert = floor.model_sql(contracted)
+    assert create == 'CREATE OR REPLACE TABLE "work"."marts"."m" ("a" bigint NOT NULL CHECK (a >= 0), CHECK (a < 10))'
+    con = duckdb.connect()
+    con.execute("attach ':memory:' as work; create schema work.marts")
+    con.execute(create)
+    con.execute(insert)
+    assert con.execute('select a from "work"."marts"."m"').fetchall() == [(1,)]
+    # the floor checks the contract's constraints as the pipeline does: a violating row fails the model
+    for code in ("select 12 as a", "select -1 as a", "select null::bigint as a"):
+        with pytest.raises(duckdb.ConstraintException):
+            for statement in floor.model_sql({**contracted, "compiled_code": code}):
+                con.execute(statement)
 
 
 def test_gate_aggregates_count_unexpected_rows():

@@ -10,7 +10,7 @@ import duckdb
 HASH = "sha256(k::varchar)"  # 64 lowercase hex characters, like the salted customer keys
 
 BUILD_SQL = f"""
-create schema raw; create schema staging; create schema marts;
+create schema raw; create schema staging; create schema intermediate; create schema marts;
 create table raw.complaints as
   select 'CPJL' || lpad(i::varchar, 8, '0') as complaint_no, '张' || chr((19968 + i)::integer) || '明' as complainant_name,
          '1381234' || lpad(i::varchar, 4, '0') as complainant_phone
@@ -18,7 +18,7 @@ create table raw.complaints as
 create table staging.stg_complaints__complaints as
   select complaint_no, i % 3 <> 2 as is_accepted
   from (select complaint_no, row_number() over () - 1 as i from raw.complaints);
-create table staging.stg_claim_events__events as
+create table intermediate.int_claim_events__current as
   select 'CLJL' || lpad((i // 2)::varchar, 10, '0') as claim_no,
          case when i % 2 = 0 then 'REPORTED' else 'PAID' end as event_type
   from range(20) r(i);
@@ -100,7 +100,7 @@ DEFECTS = {
         "update marts.fct_complaint_winback set branch_code = (select min(complainant_name) from raw.complaints) where complaint_no = 'CPJL00000000'",
         "marts_fct_complaint_winback"),
     "claims_reconciliation_mismatch": (
-        "delete from staging.stg_claim_events__events where claim_no = 'CLJL0000000000'",
+        "delete from intermediate.int_claim_events__current where claim_no = 'CLJL0000000000'",
         "marts_mart_claim_cycle"),
 }
 

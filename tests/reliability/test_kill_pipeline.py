@@ -72,7 +72,7 @@ def test_kill_during_dbt_and_gate_then_the_next_run_publishes(kill_landing, tmp_
     interrupted += kill_at(settings, "[step] cs_dbt_assets ...", rng, max_delay=3.0)
     assert not settings.published_db.exists()
     # 2. Killed while the gate validates the marts.
-    interrupted += kill_at(settings, "_gx_marts_", rng, max_delay=0.5)
+    interrupted += kill_at(settings, "[step] gx_marts ...", rng, max_delay=0.5)
     assert not settings.published_db.exists()
     # 3. The next run completes and publishes.
     run_to_completion(settings)
@@ -89,3 +89,35 @@ def test_kill_during_dbt_and_gate_then_the_next_run_publishes(kill_landing, tmp_
     # The work file reopens after the kills and raw holds exactly what the ledger committed.
     assert assert_raw_matches_ledger(settings) == raw_totals
     assert interrupted >= 3, "the kills should interrupt running pipelines"
+
+
+def test_the_dbt_child_dies_with_the_process_that_started_it():
+    """dbt runs as a subprocess of the pipeline; killed with -9, the pipeline must not leave it
+    behind, building on (and locking) the work file (transform/dbt_child.py)."""
+    import os
+    import signal
+
+    parent_code = (
+        "import os, subprocess, sys, time\n"
+        "os.environ['CSWH_DBT_PARENT_PID'] = str(os.getpid())\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'from dagster_project.transform.dbt_child import "
+        "die_with_parent; import time; die_with_parent(); time.sleep(120)'])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())
+    time.sleep(1.0)  # the child has made its request
+    os.kill(child_pid, 0)  # alive while its parent lives
+    parent.kill()
+    parent.wait()
+    parent.stdout.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(child_pid, signal.SIGKILL)
+    raise AssertionError("the child outlived its killed parent")

@@ -187,3 +187,26 @@ def test_dagster_dbt_assets_hang_under_the_ingest_assets():
     assert layer_of({"resource_type": "source", "name": "x"}) == "raw"
     assert layer_of({"resource_type": "model", "fqn": ["cs_warehouse", "marts", "customers", "dim"]}) == "marts"
     assert CsDbtTranslator().get_asset_key({"resource_type": "source", "name": "surveys"}) == dg.AssetKey(["raw", "surveys"])
+
+
+def test_dbt_resource_skips_the_version_subprocess_and_the_idle_adapter():
+    """The resource overrides two private members of dagster-dbt's DbtCliResource: they must still
+    exist (an upgrade that renames them would bring the costs back silently), the version must be
+    what the executable reports, and the executable is the launcher that dies with its parent."""
+    import subprocess
+    from functools import cached_property
+
+    import dbt.version
+    from dagster_dbt import DbtCliResource
+    from packaging import version
+
+    from dagster_project.transform.assets import DBT_LAUNCHER, DBT_RESOURCE
+
+    assert isinstance(DbtCliResource.__dict__["_cli_version"], cached_property)
+    assert callable(DbtCliResource.__dict__["_initialize_dbt_core_adapter"])
+    assert DBT_RESOURCE.dbt_executable == str(DBT_LAUNCHER)
+    assert DBT_RESOURCE._cli_version == version.parse(dbt.version.__version__)
+    reported = subprocess.run([DBT_RESOURCE.dbt_executable, "--version"], capture_output=True, text=True,
+                              timeout=120).stdout
+    assert f"installed: {dbt.version.__version__}" in reported
+    assert DBT_RESOURCE._initialize_dbt_core_adapter(["build"]) is None  # no column lineage: no adapter

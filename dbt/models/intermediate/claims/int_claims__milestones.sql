@@ -3,8 +3,33 @@
 -- code embedded in the claim number (CL<branch>...) is used so that no claim loses its branch.
 -- Milestones take the first occurrence (the first report, the first arrival ...), except that a
 -- claim counts as closed only when its last CLOSED event is not followed by a REOPENED event.
-with events as (
-    select * from {{ ref('stg_claim_events__events') }}
+-- Built incrementally: a build recomputes the claims with an event version ingested since the last
+-- build, and the claims whose policy changed since (branch and customer come from the policy).
+{{ config(materialized='incremental', unique_key='claim_no', incremental_strategy='delete+insert') }}
+
+with
+{%- if is_incremental() %}
+watermark as (
+    select coalesce(max(_source_ingested_at), '-infinity'::timestamp) as ingested_at from {{ this }}
+),
+
+touched_claims as (
+    select claim_no from {{ ref('int_claim_events__current') }}
+    where _ingested_at >= (select ingested_at from watermark)
+    union
+    select claim_no from {{ this }}
+    where policy_no in (
+        select policy_no from {{ ref('int_policies__current') }}
+        where _ingested_at >= (select ingested_at from watermark)
+    )
+),
+{%- endif %}
+
+events as (
+    select * from {{ ref('int_claim_events__current') }}
+    {%- if is_incremental() %}
+    where claim_no in (select claim_no from touched_claims)
+    {%- endif %}
 ),
 
 pivoted as (
@@ -31,13 +56,14 @@ pivoted as (
         -- the estimate on the first report; the latest assessment; all payments summed
         {{ first_by('amount', 'event_ts') }} filter (where event_type = 'REPORTED') as estimate_amount,
         {{ last_by('amount', 'event_ts') }} filter (where event_type = 'ASSESSED') as assessed_amount,
-        sum(case when event_type = 'PAID' then amount end) as paid_amount
+        sum(case when event_type = 'PAID' then amount end) as paid_amount,
+        max(_ingested_at) as events_ingested_at
     from events
     group by claim_no
 ),
 
 policies as (
-    select * from {{ ref('stg_policies__policies') }}
+    select * from {{ ref('int_policies__current') }}
 ),
 
 flagged as (
@@ -99,6 +125,8 @@ select
     {{ duration_hours('f.reported_ts', 'f.assessed_ts') }} as report_to_assessment_hours,
     {{ duration_days('f.reported_ts', 'f.paid_ts') }} as report_to_payment_days,
     {{ duration_days('f.agreed_ts', 'f.paid_ts') }} as agreement_to_payment_days,
-    {{ duration_days('f.reported_ts', 'least(f.agreed_ts, f.rejected_ts)') }} as report_to_decision_days
+    {{ duration_days('f.reported_ts', 'least(f.agreed_ts, f.rejected_ts)') }} as report_to_decision_days,
+    -- lineage: the newest ingest behind the row (its events or its policy), the incremental watermark
+    greatest(f.events_ingested_at, p._ingested_at) as _source_ingested_at
 from flagged as f
 left join policies as p on p.policy_no = f.policy_no

@@ -10,7 +10,7 @@ with complaints as (
 ),
 
 policies as (
-    select policy_no, customer_key, line_of_business from {{ ref('stg_policies__policies') }}
+    select policy_no, customer_key, line_of_business from {{ ref('int_policies__current') }}
 ),
 
 with_deadline as (

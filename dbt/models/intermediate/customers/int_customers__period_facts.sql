@@ -19,17 +19,9 @@ params as (
     from as_of
 ),
 
--- The staging model keeps only the latest state of a policy; the day it became CANCELLED is the
--- partition of the first file that shows it cancelled. Cover (and earned premium) stops there:
--- the unearned part is refunded (按日退费).
-cancellations as (
-    select policy_no, min(cast(_partition as date)) as cancelled_date
-    from {{ source('raw', 'policies') }}
-    where status = 'CANCELLED'
-    group by policy_no
-),
-
 policies as (
+    -- cover (and earned premium) of a cancelled policy stops on the first day a file showed it
+    -- cancelled (int_policies__current.cancelled_date); the unearned part is refunded (按日退费)
     select
         p.policy_no,
         p.customer_key,
@@ -43,11 +35,10 @@ policies as (
         p.end_date,
         case
             when p.is_cancelled
-            then least(p.end_date, greatest(p.start_date, coalesce(c.cancelled_date, p.start_date)))
+            then least(p.end_date, greatest(p.start_date, coalesce(p.cancelled_date, p.start_date)))
             else p.end_date
         end as cover_end_date
-    from {{ ref('stg_policies__policies') }} as p
-    left join cancellations as c on c.policy_no = p.policy_no
+    from {{ ref('int_policies__current') }} as p
 ),
 
 window_policies as (
@@ -78,21 +69,6 @@ window_policies as (
       and policies.cover_end_date > params.window_start_date
 ),
 
-primary_policy as (
-    -- the customer's largest-premium policy (after any cancellation refund) decides branch, primary line and business source
-    select customer_key, branch_code, line_of_business as primary_line, business_source
-    from (
-        select
-            customer_key, branch_code, line_of_business, business_source,
-            row_number() over (
-                partition by customer_key
-                order by net_premium desc, issue_date desc, policy_no desc
-            ) as premium_order
-        from window_policies
-    ) as ranked
-    where premium_order = 1
-),
-
 policy_facts as (
     select
         customer_key,
@@ -105,7 +81,13 @@ policy_facts as (
         {{ exact_sum('latest_year_earned_premium') }} as annual_premium,
         {{ exact_sum('earned_exposure_years') }} as earned_exposure_years,
         max(vehicle_price) as max_vehicle_price,
-        greatest(min(start_date), min(window_start_date)) as first_cover_date
+        greatest(min(start_date), min(window_start_date)) as first_cover_date,
+        -- the customer's largest-premium policy (after any cancellation refund; then the latest
+        -- issued, then the highest number) decides branch, primary line and business source
+        {%- set primary = ordering_key(['net_premium', 'issue_date', 'policy_no']) %}
+        {{ last_by('branch_code', primary) }} as branch_code,
+        {{ last_by('line_of_business', primary) }} as primary_line,
+        {{ last_by('business_source', primary) }} as business_source
     from window_policies
     group by customer_key
 ),
@@ -144,9 +126,9 @@ joined as (
         pf.customer_key,
         pf.as_of_date,
         pf.window_start_date,
-        pp.branch_code,
-        pp.primary_line,
-        pp.business_source,
+        pf.branch_code,
+        pf.primary_line,
+        pf.business_source,
         pf.policies,
         pf.lines_held,
         cast(pf.written_premium as double) as written_premium,
@@ -161,7 +143,6 @@ joined as (
         cf.last_claim_date,
         pf.first_cover_date
     from policy_facts as pf
-    inner join primary_policy as pp on pp.customer_key = pf.customer_key
     left join claim_facts as cf on cf.customer_key = pf.customer_key
 )
 

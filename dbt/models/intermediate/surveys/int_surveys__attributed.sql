@@ -3,7 +3,7 @@
 -- Fallbacks keep every response attributed: the survey's own policy, then the branch code
 -- embedded in the claim / complaint / policy number.
 with responses as (
-    select * from {{ ref('stg_surveys__responses') }}
+    select * from {{ ref('int_surveys__current') }}
 ),
 
 claims as (
@@ -15,7 +15,7 @@ complaints as (
 ),
 
 policies as (
-    select policy_no, branch_code from {{ ref('stg_policies__policies') }}
+    select policy_no, branch_code from {{ ref('int_policies__current') }}
 )
 
 select

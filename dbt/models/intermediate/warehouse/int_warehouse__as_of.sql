@@ -5,13 +5,13 @@
 -- audits) starts the monthly calendar of the marts; policies issued earlier (the in-force book at
 -- the start of the data) extend first_data_date but would only add empty months to the marts.
 with source_days as (
-    select true as is_activity, min(event_date) as first_day, max(event_date) as last_day from {{ ref('stg_claim_events__events') }}
+    select true as is_activity, min(event_date) as first_day, max(event_date) as last_day from {{ ref('int_claim_events__current') }}
     union all
-    select false, min(issue_date), max(issue_date) from {{ ref('stg_policies__policies') }}
+    select false, min(issue_date), max(issue_date) from {{ ref('int_policies__current') }}
     union all
-    select true, min(offered_date), max(offered_date) from {{ ref('stg_call_logs__calls') }}
+    select true, min(offered_date), max(offered_date) from {{ ref('int_calls__current') }}
     union all
-    select true, min(cast(responded_ts as date)), max(cast(responded_ts as date)) from {{ ref('stg_surveys__responses') }}
+    select true, min(cast(responded_ts as date)), max(cast(responded_ts as date)) from {{ ref('int_surveys__current') }}
     union all
     select true, min(received_date), max(cast(updated_ts as date)) from {{ ref('stg_complaints__complaints') }}
     union all

@@ -2,7 +2,7 @@
 -- closed_claims is the number of claims (company-wide) first closed that day, the basis of
 -- follow-ups per closed claim (target: a follow-up call on every closed claim).
 with calls as (
-    select * from {{ ref('stg_call_logs__calls') }}
+    select * from {{ ref('int_calls__current') }}
 ),
 
 daily as (

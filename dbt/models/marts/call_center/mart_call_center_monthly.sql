@@ -1,7 +1,7 @@
 -- Call centre per branch x month (by offered_ts; a call belongs to its branch_code).
 -- Definitions: macros/call_center.sql. closed_claims: claims of the branch first closed in the month.
 with calls as (
-    select *, {{ month_start('offered_ts') }} as month from {{ ref('stg_call_logs__calls') }}
+    select *, {{ month_start('offered_ts') }} as month from {{ ref('int_calls__current') }}
 ),
 
 spine as (

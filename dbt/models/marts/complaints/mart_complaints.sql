@@ -15,7 +15,7 @@ spine as (
 ),
 
 policies as (
-    select * from {{ ref('stg_policies__policies') }}
+    select * from {{ ref('int_policies__current') }}
 ),
 
 received as (

@@ -20,7 +20,7 @@ due_policies as (
         as_of.as_of_date,
         {{ dbt.datediff('as_of.as_of_date', 'r.end_date', 'day') }} as days_to_expiry
     from {{ ref('int_policies__renewals') }} as r
-    inner join {{ ref('stg_policies__policies') }} as p on p.policy_no = r.policy_no
+    inner join {{ ref('int_policies__current') }} as p on p.policy_no = r.policy_no
     cross join as_of
     where not p.is_cancelled
       and not coalesce(r.renewed, false)

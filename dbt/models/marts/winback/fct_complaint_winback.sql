@@ -19,7 +19,7 @@ post_survey as (
         complaint_no,
         {{ first_by('score', 'responded_ts') }} as post_handling_score,
         {{ first_by('is_satisfied', 'responded_ts') }} as satisfied_after
-    from {{ ref('stg_surveys__responses') }}
+    from {{ ref('int_surveys__current') }}
     where stage = 'COMPLAINT' and complaint_no is not null
     group by complaint_no
 ),

@@ -1,8 +1,6 @@
--- One row per call. The CTI writes Chinese code values (呼入/呼出, 报案, 是/否, 接通 ...);
--- they are decoded here to English codes via the code seeds. The caller's phone is not selected.
-with ranked as (
-    {{ ranked_versions(source('raw', 'call_logs'), 'call_id') }}
-)
+-- Every landed version of every call; int_calls__current picks the version that wins. The CTI
+-- writes Chinese code values (呼入/呼出, 报案, 是/否, 接通 ...); they are decoded here to English codes
+-- via the code seeds. The caller's phone is not selected.
 
 select
     c.call_id,
@@ -30,9 +28,10 @@ select
     oc.code as outcome,
     coalesce(oc.is_reached, false) as is_reached,
     c._source_file,
-    c._partition
-from ranked as c
+    c._source_line,
+    c._partition,
+    c._ingested_at
+from {{ source('raw', 'call_logs') }} as c
 left join {{ ref('codes_call_directions') }} as dir on dir.source_value = c.direction
 left join {{ ref('codes_call_types') }} as ct on ct.source_value = c.call_type
 left join {{ ref('codes_call_outcomes') }} as oc on oc.source_value = c.outcome
-where c.version_rank = 1

@@ -1,7 +1,5 @@
--- One row per event_id (a re-sent event in a later file replaces the earlier one).
-with ranked as (
-    {{ ranked_versions(source('raw', 'claim_events'), 'event_id') }}
-)
+-- Every landed version of every claim event (a re-sent event in a later file is a new version);
+-- int_claim_events__current picks the version that wins.
 
 select
     e.event_id,
@@ -19,7 +17,8 @@ select
     e.location_type,
     e.report_channel,
     e._source_file,
-    e._partition
-from ranked as e
+    e._source_line,
+    e._partition,
+    e._ingested_at
+from {{ source('raw', 'claim_events') }} as e
 left join {{ ref('codes_claim_event_types') }} as et on et.code = e.event_type
-where e.version_rank = 1

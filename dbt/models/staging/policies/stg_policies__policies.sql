@@ -1,9 +1,6 @@
--- One row per policy_no. A policy reappears in a later file when it changes (e.g. is cancelled):
--- the latest file wins (by _partition, then the last line within it). Customer PII stops here:
+-- Every landed version of every policy (a policy reappears in a later file when it changes, e.g. is
+-- cancelled); int_policies__current picks the version that wins. Customer PII stops here:
 -- customer_id becomes a salted hash; name, ID number and phone are not selected.
-with ranked as (
-    {{ ranked_versions(source('raw', 'policies'), 'policy_no') }}
-)
 
 select
     p.policy_no,
@@ -25,8 +22,9 @@ select
     p.status,
     p.status = 'CANCELLED' as is_cancelled,
     p._source_file,
-    p._partition
-from ranked as p
+    p._source_line,
+    p._partition,
+    p._ingested_at
+from {{ source('raw', 'policies') }} as p
 left join {{ ref('lines_of_business') }} as lob on lob.code = p.line_of_business
 left join {{ ref('business_sources') }} as bs on bs.code = p.business_source
-where p.version_rank = 1

@@ -1,8 +1,5 @@
--- One row per response_id. Free-text comments are scrubbed of phone and ID numbers here, so
--- nothing downstream can leak them.
-with ranked as (
-    {{ ranked_versions(source('raw', 'surveys'), 'response_id') }}
-)
+-- Every landed version of every survey response; int_surveys__current picks the version that wins.
+-- Free-text comments are scrubbed of phone and ID numbers here, so nothing downstream can leak them.
 
 select
     s.response_id,
@@ -21,7 +18,8 @@ select
     {{ scrub_pii('s.comment') }} as comment,
     s.agent_id,
     s._source_file,
-    s._partition
-from ranked as s
+    s._source_line,
+    s._partition,
+    s._ingested_at
+from {{ source('raw', 'surveys') }} as s
 left join {{ ref('stages') }} as st on st.code = s.stage
-where s.version_rank = 1
