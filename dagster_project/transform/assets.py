@@ -32,7 +32,8 @@ from dagster_project.config import DBT_PROJECT_DIR
 from dagster_project.resources import WarehouseResource
 from dagster_project.transform.dbt_child import PARENT_PID_VARIABLE
 from dagster_project.transform.dbt_project import (
-    build_command, clear_replaced_partitions, dbt_target_dir, prepare_manifest, replaced_partitions,
+    build_command, clear_replaced_partitions, dbt_target_dir, full_refresh_reasons, prepare_manifest,
+    replaced_partitions,
 )
 from dagster_project.instance import OWNERS, WORK_DB_POOL
 
@@ -143,10 +144,10 @@ def cs_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
     settings.apply_to_environ()
     os.environ[PARENT_PID_VARIABLE] = str(os.getpid())
     replaced = replaced_partitions(settings.work_db)
-    if replaced:
-        context.log.info(f"full refresh: ingest replaced {len(replaced)} partition(s) since the last build "
-                         f"(first: {replaced[0][0]} {replaced[0][1]}); incremental models are rebuilt whole")
-    invocation = dbt.cli(build_command(replaced), context=context, target_path=dbt_target_dir(settings))
+    reasons = full_refresh_reasons(settings, replaced)
+    if reasons:
+        context.log.info("full refresh, incremental models are rebuilt whole: " + "; ".join(reasons))
+    invocation = dbt.cli(build_command(bool(reasons)), context=context, target_path=dbt_target_dir(settings))
     events = invocation.stream()
     if column_lineage_enabled():
         # Built column schema + column lineage (sqlglot over the compiled SQL) per materialization.

@@ -73,9 +73,52 @@ def clear_replaced_partitions(work_db: Path, replaced: list[tuple[str, str]]) ->
         con.close()
 
 
-def build_command(replaced: list[tuple[str, str]]) -> list[str]:
-    """``BUILD_COMMAND``, as a full refresh when ingest replaced partitions since the last one."""
-    return [*BUILD_COMMAND, "--full-refresh"] if replaced else list(BUILD_COMMAND)
+def build_command(full_refresh: bool) -> list[str]:
+    return [*BUILD_COMMAND, "--full-refresh"] if full_refresh else list(BUILD_COMMAND)
+
+
+def incremental_model_fingerprints(manifest: dict) -> dict[str, str]:
+    """name -> fingerprint of every incremental model: its SQL, its config, its columns and the
+    SQL of the macros it calls (pure). A change to any of them changes what the table holds."""
+    import hashlib
+
+    macros = manifest.get("macros") or {}
+    out = {}
+    for node in (manifest.get("nodes") or {}).values():
+        if node.get("resource_type") != "model":
+            continue
+        config = node.get("config") or {}
+        parts = [node.get("raw_code") or "", json.dumps(config, sort_keys=True, default=str),
+                 json.dumps(sorted(node.get("columns") or {}))]
+        parts += [macros.get(m, {}).get("macro_sql", m) for m in sorted((node.get("depends_on") or {}).get("macros") or [])]
+        fingerprint = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+        out[node["name"]] = fingerprint if config.get("materialized") == "incremental" else "not incremental"
+    return out
+
+
+def changed_incremental_models(settings: Settings) -> list[str]:
+    """Incremental models whose definition changed since the last build on this warehouse (its
+    manifest is in the build's target folder): their tables were built by the old definition,
+    so the build is a full refresh. A new model needs none: it has no table yet."""
+    previous = dbt_target_dir(settings) / "manifest.json"
+    if not previous.exists() or not settings.work_db.exists() or not MANIFEST_PATH.exists():
+        return []
+    before = incremental_model_fingerprints(json.loads(previous.read_text(encoding="utf-8")))
+    now = incremental_model_fingerprints(json.loads(MANIFEST_PATH.read_text(encoding="utf-8")))
+    return sorted(name for name, fp in now.items()
+                  if fp != "not incremental" and name in before and before[name] != fp)
+
+
+def full_refresh_reasons(settings: Settings, replaced: list[tuple[str, str]]) -> list[str]:
+    """Why the next build must rebuild the incremental models whole (empty: it need not)."""
+    reasons = []
+    if replaced:
+        reasons.append(f"ingest replaced {len(replaced)} partition(s) since the last full build "
+                       f"(first: {replaced[0][0]} {replaced[0][1]})")
+    changed = changed_incremental_models(settings)
+    if changed:
+        reasons.append(f"incremental model(s) changed since the last build: {', '.join(changed)}")
+    return reasons
 
 
 class DbtBuildError(RuntimeError):
@@ -198,9 +241,7 @@ def run_dbt_build(settings: Settings, select: str | None = None, full_refresh: b
     DbtBuildError with the failing node names when any node errors or any error-severity test fails.
     """
     replaced = replaced_partitions(settings.work_db)
-    command = build_command(replaced)
-    if full_refresh and "--full-refresh" not in command:
-        command.append("--full-refresh")
+    command = build_command(full_refresh or bool(full_refresh_reasons(settings, replaced)))
     if select:
         command += ["--select", select]
     result = run_dbt(settings, command)

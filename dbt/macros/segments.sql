@@ -40,9 +40,10 @@
 {#- Sum of pro-rata amounts that is the same however the rows are split across threads: each
     floating-point term is fixed to 10 decimals and added as a DECIMAL (exact, order-free). A plain
     sum of doubles can differ in its last bits between two builds of the same data, which is
-    enough to flip a half-cent rounding and with it a premium rank (value tier). -#}
+    enough to flip a half-cent rounding and with it a premium rank (value tier). A term above
+    ¥100M (DECIMAL(18, 10)) fails the build loudly rather than round. -#}
 {% macro exact_sum(expr) -%}
-    sum(cast({{ expr }} as decimal(38, 10)))
+    sum(cast({{ expr }} as decimal(18, 10)))
 {%- endmacro %}
 
 {#- A claim counts towards the claim count k (出险次数) when it is paid, or still open and not

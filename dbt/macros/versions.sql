@@ -20,8 +20,11 @@
   (e.g. the first day a policy was seen cancelled).
 
   Materialized incrementally (delete+insert on the key): an incremental build recomputes only the
-  keys with a version ingested at or after the newest `_ingested_at` already in the table, from
-  all their versions, so a late re-send of an older day cannot beat a newer version. The filter
+  keys with a version ingested after the newest `_ingested_at` already in the table, from all
+  their versions, so a late re-send of an older day cannot beat a newer version. "After", not "at
+  or after": a whole backlog is stamped with one ingest time, and ingest stamps rows when it
+  starts while a build runs only after it committed, so a later ingest always carries a later
+  second than anything a build has seen. The filter
   sits on the raw rows, below the ranking, so DuckDB reads only those keys' rows. A key that a
   re-sent day no longer holds would linger; ingest records every replaced partition and the
   pipeline then builds with --full-refresh (dagster_project/transform/assets.py).
@@ -41,7 +44,7 @@
         {%- if is_incremental() %}
         where {{ key }} in (
             select {{ key }} from {{ relation }}
-            where _ingested_at >= (select coalesce(max(_ingested_at), '-infinity'::timestamp) from {{ this }})
+            where _ingested_at > (select coalesce(max(_ingested_at), '-infinity'::timestamp) from {{ this }})
         )
         {%- endif %}
     ) as versions

@@ -26,7 +26,8 @@ from benchmarks.floor import compare_marts  # noqa: E402
 
 LAST_DAY = TINY["start"] + timedelta(days=TINY["days"] - 1)
 INCREMENTAL_MODELS = ("int_policies__current", "int_claim_events__current", "int_calls__current",
-                      "int_surveys__current", "int_claims__milestones", "int_policies__renewals")
+                      "int_surveys__current", "int_claims__milestones", "int_policies__renewals",
+                      "int_surveys__attributed")
 
 
 def _days_landing(full, target, last_day: date):
@@ -89,7 +90,7 @@ def test_incremental_models_recompute_only_the_new_days_keys(day_by_day):
     compiled = {r["unique_id"].split(".")[-1]: r.get("compiled_code") or ""
                 for r in load_run_results(settings)["results"]}
     for model in INCREMENTAL_MODELS:
-        assert "_ingested_at >=" in compiled[model], f"{model} was not built incrementally"
+        assert "_ingested_at >" in compiled[model], f"{model} was not built incrementally"
     with duckdb.connect(str(settings.work_db), read_only=True) as con:
         newest = con.execute("select max(_ingested_at) from raw.claim_events").fetchone()[0]
         rebuilt, total = con.execute(
@@ -122,3 +123,31 @@ def test_a_re_sent_day_makes_the_next_build_a_full_refresh(day_by_day, tmp_path_
     settings.apply_to_environ()
     for schema in ("intermediate", "marts"):
         assert not _differences(settings.work_db, fresh.work_db, schema), schema
+
+
+def test_a_changed_incremental_model_makes_the_next_build_a_full_refresh(day_by_day):
+    """Tables of an incremental model were built by its old definition: after a change to its SQL,
+    config or a macro it calls, the next build rebuilds them whole."""
+    import json
+
+    from dagster_project.transform.dbt_project import (
+        MANIFEST_PATH, dbt_target_dir, full_refresh_reasons, incremental_model_fingerprints,
+    )
+
+    settings, _ = day_by_day
+    previous = dbt_target_dir(settings) / "manifest.json"
+    assert full_refresh_reasons(settings, []) == []  # the last build ran the current definitions
+    manifest = json.loads(MANIFEST_PATH.read_text(encoding="utf-8"))
+    fingerprints = incremental_model_fingerprints(manifest)
+    assert fingerprints["mart_complaints"] == "not incremental"
+    assert set(INCREMENTAL_MODELS) <= {n for n, f in fingerprints.items() if f != "not incremental"}
+    original = previous.read_text(encoding="utf-8")
+    try:
+        old = json.loads(original)
+        macro = "macro.cs_warehouse.current_versions"
+        old["macros"][macro]["macro_sql"] += "\n-- an older version of the macro"
+        previous.write_text(json.dumps(old), encoding="utf-8")
+        reasons = full_refresh_reasons(settings, [])
+        assert len(reasons) == 1 and "int_calls__current" in reasons[0] and "int_claims__milestones" not in reasons[0]
+    finally:
+        previous.write_text(original, encoding="utf-8")

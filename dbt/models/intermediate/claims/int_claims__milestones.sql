@@ -15,12 +15,12 @@ watermark as (
 
 touched_claims as (
     select claim_no from {{ ref('int_claim_events__current') }}
-    where _ingested_at >= (select ingested_at from watermark)
+    where _ingested_at > (select ingested_at from watermark)
     union
     select claim_no from {{ this }}
     where policy_no in (
         select policy_no from {{ ref('int_policies__current') }}
-        where _ingested_at >= (select ingested_at from watermark)
+        where _ingested_at > (select ingested_at from watermark)
     )
 ),
 {%- endif %}

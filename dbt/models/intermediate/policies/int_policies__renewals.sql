@@ -19,7 +19,7 @@ previous_build as (
 
 changed_policies as (
     select policy_no, renewal_of from {{ ref('int_policies__current') }}
-    where _ingested_at >= (select ingested_at from previous_build)
+    where _ingested_at > (select ingested_at from previous_build)
 ),
 
 touched_policies as (

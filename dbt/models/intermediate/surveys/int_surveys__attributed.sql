@@ -2,20 +2,54 @@
 -- to the branch of the claim's policy, a COMPLAINT-stage response to the complaint's branch.
 -- Fallbacks keep every response attributed: the survey's own policy, then the branch code
 -- embedded in the claim / complaint / policy number.
-with responses as (
+-- Built incrementally: a build recomputes the responses with a new version, and the responses
+-- attributed through a claim, complaint or policy that changed since the last build.
+{{ config(materialized='incremental', unique_key='response_id', incremental_strategy='delete+insert') }}
+
+with
+{%- if is_incremental() %}
+watermark as (
+    select coalesce(max(_source_ingested_at), '-infinity'::timestamp) as ingested_at from {{ this }}
+),
+
+touched_responses as (
+    select response_id from {{ ref('int_surveys__current') }}
+    where _ingested_at > (select ingested_at from watermark)
+    union
+    select response_id from {{ this }}
+    where claim_no in (
+        select claim_no from {{ ref('int_claims__milestones') }}
+        where _source_ingested_at > (select ingested_at from watermark))
+    union
+    select response_id from {{ this }}
+    where complaint_no in (
+        select complaint_no from {{ ref('stg_complaints__complaints') }}
+        where _ingested_at > (select ingested_at from watermark))
+    union
+    select response_id from {{ this }}
+    where policy_no in (
+        select policy_no from {{ ref('int_policies__current') }}
+        where _ingested_at > (select ingested_at from watermark))
+),
+{%- endif %}
+
+responses as (
     select * from {{ ref('int_surveys__current') }}
+    {%- if is_incremental() %}
+    where response_id in (select response_id from touched_responses)
+    {%- endif %}
 ),
 
 claims as (
-    select claim_no, branch_code from {{ ref('int_claims__milestones') }}
+    select claim_no, branch_code, _source_ingested_at from {{ ref('int_claims__milestones') }}
 ),
 
 complaints as (
-    select complaint_no, branch_code from {{ ref('stg_complaints__complaints') }}
+    select complaint_no, branch_code, _ingested_at from {{ ref('stg_complaints__complaints') }}
 ),
 
 policies as (
-    select policy_no, branch_code from {{ ref('int_policies__current') }}
+    select policy_no, branch_code, _ingested_at from {{ ref('int_policies__current') }}
 )
 
 select
@@ -34,7 +68,9 @@ select
     case
         when r.stage = 'COMPLAINT' then coalesce(cp.branch_code, substr(r.complaint_no, 3, 2))
         else coalesce(cl.branch_code, po.branch_code, substr(r.claim_no, 3, 2), substr(r.policy_no, 2, 2))
-    end as branch_code
+    end as branch_code,
+    -- lineage: the newest ingest behind the row (the response or what it is attributed through)
+    greatest(r._ingested_at, cl._source_ingested_at, cp._ingested_at, po._ingested_at) as _source_ingested_at
 from responses as r
 left join claims as cl on cl.claim_no = r.claim_no
 left join complaints as cp on cp.complaint_no = r.complaint_no

@@ -30,7 +30,8 @@ select
     c.resolution,
     cast(c.updated_ts as timestamp) as updated_ts,
     c._source_file,
-    c._partition
+    c._partition,
+    c._ingested_at
 from ranked as c
 left join {{ ref('codes_complaint_channels') }} as ch on ch.code = c.channel
 left join {{ ref('codes_complaint_categories') }} as cat on cat.code = c.category
