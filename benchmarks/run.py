@@ -28,7 +28,7 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.measure import CommandFailed, Measurement, measure_command
-from dagster_project.config import REPO_ROOT, TELEMETRY_OFF, eprint, resolve_path
+from dagster_project.config import MEMORY_BUDGET_VARIABLE, REPO_ROOT, TELEMETRY_OFF, eprint, resolve_path
 
 BENCH_SALT = "bench-salt-not-secret"
 DEFAULT_START = date(2024, 1, 1)
@@ -103,6 +103,9 @@ def child_env(landing: Path, home: Path) -> dict[str, str]:
     # An SMTP server configured in the caller's shell must not receive benchmark snapshot mails.
     for key in [k for k in env if k.startswith("CSWH_SMTP")]:
         del env[key]
+    # The DuckDB budget follows the landing folder; this process's own (for its empty default
+    # landing) must not leak into a run on another one. A user's CSWH_DUCKDB_MEMORY_LIMIT stays.
+    env.pop(MEMORY_BUDGET_VARIABLE, None)
     return env
 
 

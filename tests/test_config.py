@@ -42,17 +42,30 @@ def test_cli_help_lists_every_subcommand():
         assert command in out
 
 
-def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt():
+def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt(tmp_path):
     import re
 
-    from dagster_project.config import DEFAULT_DUCKDB_MEMORY_LIMIT, duckdb_memory_limit
+    from dagster_project.config import (
+        DEFAULT_DUCKDB_MEMORY_LIMIT, MEMORY_BUDGET_VARIABLE, duckdb_memory_limit, sized_memory_limit,
+    )
 
     profile = (REPO_ROOT / "dbt" / "profiles.yml").read_text(encoding="utf-8")
-    default = re.search(r"env_var\('CSWH_DUCKDB_MEMORY_LIMIT', '([^']+)'\)", profile).group(1)
+    default = re.search(rf"env_var\('{MEMORY_BUDGET_VARIABLE}', '([^']+)'\)", profile).group(1)
     assert default == DEFAULT_DUCKDB_MEMORY_LIMIT
     assert duckdb_memory_limit({}) == DEFAULT_DUCKDB_MEMORY_LIMIT
-    assert duckdb_memory_limit({"CSWH_DUCKDB_MEMORY_LIMIT": "1GB"}) == "1GB"
-    assert Settings.from_env({"CSWH_PII_SALT": "s"}).export_env()["CSWH_DUCKDB_MEMORY_LIMIT"]
+    assert duckdb_memory_limit({MEMORY_BUDGET_VARIABLE: "5GB"}) == "5GB"  # what the run passed down
+    assert duckdb_memory_limit({"CSWH_DUCKDB_MEMORY_LIMIT": "1GB", MEMORY_BUDGET_VARIABLE: "5GB"}) == "1GB"
+    # the budget follows the landing files: half their size, at least 3 GiB, at most half the machine
+    gib = 1024 ** 3
+    assert sized_memory_limit(1 * gib, 24 * gib) == "3072MiB"
+    assert sized_memory_limit(14 * gib, 24 * gib) == "7168MiB"
+    assert sized_memory_limit(100 * gib, 24 * gib) == "12288MiB"
+    landing = tmp_path / "landing" / "claims"
+    landing.mkdir(parents=True)
+    (landing / "2024-01-01.csv").write_bytes(b"x" * 1000)
+    assert duckdb_memory_limit({}, landing_dir=tmp_path / "landing") == "3072MiB"
+    exported = Settings.from_env({"CSWH_PII_SALT": "s", "CSWH_LANDING_DIR": str(tmp_path / "landing")}).export_env()
+    assert exported[MEMORY_BUDGET_VARIABLE] == "3072MiB"
 
 
 def test_work_file_connections_carry_the_memory_budget(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import duckdb
 
-from dagster_project.config import EXPECTATIONS_DIR, Settings
+from dagster_project.config import EXPECTATIONS_DIR, Settings, connect_work_db
 from dagster_project.quality import gx_duckdb
 
 SEVERITIES = ("critical", "warning")
@@ -326,6 +326,18 @@ def scope_suite(data: dict, partitions: Sequence[str] | None) -> tuple[dict, str
     return data, f"select * from {data['meta']['table']} where {quote_ident(column)} in ({in_list})"
 
 
+def covers_every_partition(con: duckdb.DuckDBPyConnection, meta: dict, partitions: Sequence[str]) -> bool:
+    """Whether ``partitions`` include every partition the suite's table holds (a backlog run over
+    the whole range): then validating the whole table is the same check, without a long IN list
+    in every GX query."""
+    column = meta.get("partition_column")
+    if column is None:
+        return False
+    present = {r[0] for r in con.execute(
+        f"select distinct {quote_ident(column)} from {meta['table']}").fetchall()}
+    return present <= set(partitions)
+
+
 # Passing expectations are evaluated with BOOLEAN_ONLY: GX then bundles the column metrics of a
 # table into one query. Samples of unexpected values cost one more scan per expectation (about
 # a third of the suite's time on a 3M-row table), so only failed expectations are re-run for
@@ -357,13 +369,16 @@ def validate_suites(con_or_path, suite_names: Sequence[str], *, expectations_dir
             result.error = f"{path}: the DuckDB file does not exist"
         return [r for r, _, _ in prepared]
     else:
-        inspect_con, own = duckdb.connect(str(path), read_only=True), True
+        inspect_con, own = connect_work_db(path, read_only=True), True
     try:
         for i, (result, data, _) in enumerate(prepared):
             if not _table_exists(inspect_con, result.table):
                 result.error = f"table {result.table} does not exist in {path}"
                 continue
-            prepared[i] = (result, *scope_suite(expand_suite(data, inspect_con), partitions))
+            scope = partitions
+            if partitions and covers_every_partition(inspect_con, data["meta"], partitions):
+                scope = None  # the run loaded every partition the table has: the batch is the table
+            prepared[i] = (result, *scope_suite(expand_suite(data, inspect_con), scope))
     finally:
         if own:
             inspect_con.close()

@@ -25,6 +25,7 @@ from dagster_project.config import DBT_PROJECT_DIR, Settings, eprint
 
 DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
 MANIFEST_PATH = DBT_TARGET_DIR / "manifest.json"
+DBT_PACKAGE = "cs_warehouse"
 
 # Files whose change makes a stored manifest stale.
 _PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml")
@@ -79,20 +80,24 @@ def build_command(full_refresh: bool) -> list[str]:
 
 def incremental_model_fingerprints(manifest: dict) -> dict[str, str]:
     """name -> fingerprint of every incremental model: its SQL, its config, its columns and the
-    SQL of the macros it calls (pure). A change to any of them changes what the table holds."""
+    project's macros (pure). A change to any of them can change what the table holds. All the
+    project's macros rather than the model's own: dbt lists a model's macros as the build that
+    wrote the manifest rendered them, so an incremental build lists more than a full one."""
     import hashlib
 
-    macros = manifest.get("macros") or {}
+    macros = "\x00".join(m.get("macro_sql", "") for uid, m in sorted((manifest.get("macros") or {}).items())
+                         if m.get("package_name") == DBT_PACKAGE)
     out = {}
     for node in (manifest.get("nodes") or {}).values():
         if node.get("resource_type") != "model":
             continue
         config = node.get("config") or {}
+        if config.get("materialized") != "incremental":
+            out[node["name"]] = "not incremental"
+            continue
         parts = [node.get("raw_code") or "", json.dumps(config, sort_keys=True, default=str),
-                 json.dumps(sorted(node.get("columns") or {}))]
-        parts += [macros.get(m, {}).get("macro_sql", m) for m in sorted((node.get("depends_on") or {}).get("macros") or [])]
-        fingerprint = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
-        out[node["name"]] = fingerprint if config.get("materialized") == "incremental" else "not incremental"
+                 json.dumps(sorted(node.get("columns") or {})), macros]
+        out[node["name"]] = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
     return out
 
 
@@ -101,10 +106,10 @@ def changed_incremental_models(settings: Settings) -> list[str]:
     manifest is in the build's target folder): their tables were built by the old definition,
     so the build is a full refresh. A new model needs none: it has no table yet."""
     previous = dbt_target_dir(settings) / "manifest.json"
-    if not previous.exists() or not settings.work_db.exists() or not MANIFEST_PATH.exists():
+    if not previous.exists() or not settings.work_db.exists():
         return []
     before = incremental_model_fingerprints(json.loads(previous.read_text(encoding="utf-8")))
-    now = incremental_model_fingerprints(json.loads(MANIFEST_PATH.read_text(encoding="utf-8")))
+    now = incremental_model_fingerprints(json.loads(prepare_manifest().read_text(encoding="utf-8")))
     return sorted(name for name, fp in now.items()
                   if fp != "not incremental" and name in before and before[name] != fp)
 

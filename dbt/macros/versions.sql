@@ -43,10 +43,23 @@
         from {{ relation }}
         {%- if is_incremental() %}
         where {{ key }} in (
-            select {{ key }} from {{ relation }}
-            where _ingested_at > (select coalesce(max(_ingested_at), '-infinity'::timestamp) from {{ this }})
+            select {{ key }} from {{ relation }} where _ingested_at > {{ incremental_watermark('_ingested_at') }}
         )
         {%- endif %}
     ) as versions
     where version_rank = 1
 {% endmacro %}
+
+{#
+  Incremental builds of models downstream of the current-version tables. The watermark is the
+  newest ingest time behind any row of the model's table ({{ this }}, column `_source_ingested_at`);
+  `changed_since_watermark` selects the keys of an input with a row ingested after it (strictly:
+  see current_versions). Only meaningful inside `{% if is_incremental() %}`.
+#}
+{% macro incremental_watermark(column='_source_ingested_at') -%}
+    (select coalesce(max({{ column }}), '-infinity'::timestamp) from {{ this }})
+{%- endmacro %}
+
+{% macro changed_since_watermark(relation, key, ingested_column='_ingested_at') -%}
+    select {{ key }} from {{ relation }} where {{ ingested_column }} > {{ incremental_watermark() }}
+{%- endmacro %}

@@ -9,19 +9,11 @@
 
 with
 {%- if is_incremental() %}
-watermark as (
-    select coalesce(max(_source_ingested_at), '-infinity'::timestamp) as ingested_at from {{ this }}
-),
-
 touched_claims as (
-    select claim_no from {{ ref('int_claim_events__current') }}
-    where _ingested_at > (select ingested_at from watermark)
+    {{ changed_since_watermark(ref('int_claim_events__current'), 'claim_no') }}
     union
     select claim_no from {{ this }}
-    where policy_no in (
-        select policy_no from {{ ref('int_policies__current') }}
-        where _ingested_at > (select ingested_at from watermark)
-    )
+    where policy_no in ({{ changed_since_watermark(ref('int_policies__current'), 'policy_no') }})
 ),
 {%- endif %}
 

@@ -10,16 +10,13 @@ with as_of as (
 ),
 
 {%- if is_incremental() %}
-previous_build as (
-    select
-        coalesce(max(_source_ingested_at), '-infinity'::timestamp) as ingested_at,
-        max(_computed_as_of) as as_of_date
-    from {{ this }}
+previous_as_of as (
+    select max(_computed_as_of) as as_of_date from {{ this }}
 ),
 
 changed_policies as (
     select policy_no, renewal_of from {{ ref('int_policies__current') }}
-    where _ingested_at > (select ingested_at from previous_build)
+    where _ingested_at > {{ incremental_watermark() }}
 ),
 
 touched_policies as (
@@ -28,7 +25,7 @@ touched_policies as (
     select renewal_of from changed_policies where renewal_of is not null
     union
     select r.policy_no
-    from {{ this }} as r, previous_build as b, as_of as a
+    from {{ this }} as r, previous_as_of as b, as_of as a
     where r.end_date > least(b.as_of_date, a.as_of_date) and r.end_date <= greatest(b.as_of_date, a.as_of_date)
 ),
 {%- endif %}

@@ -8,28 +8,17 @@
 
 with
 {%- if is_incremental() %}
-watermark as (
-    select coalesce(max(_source_ingested_at), '-infinity'::timestamp) as ingested_at from {{ this }}
-),
-
 touched_responses as (
-    select response_id from {{ ref('int_surveys__current') }}
-    where _ingested_at > (select ingested_at from watermark)
+    {{ changed_since_watermark(ref('int_surveys__current'), 'response_id') }}
     union
     select response_id from {{ this }}
-    where claim_no in (
-        select claim_no from {{ ref('int_claims__milestones') }}
-        where _source_ingested_at > (select ingested_at from watermark))
+    where claim_no in ({{ changed_since_watermark(ref('int_claims__milestones'), 'claim_no', '_source_ingested_at') }})
     union
     select response_id from {{ this }}
-    where complaint_no in (
-        select complaint_no from {{ ref('stg_complaints__complaints') }}
-        where _ingested_at > (select ingested_at from watermark))
+    where complaint_no in ({{ changed_since_watermark(ref('stg_complaints__complaints'), 'complaint_no') }})
     union
     select response_id from {{ this }}
-    where policy_no in (
-        select policy_no from {{ ref('int_policies__current') }}
-        where _ingested_at > (select ingested_at from watermark))
+    where policy_no in ({{ changed_since_watermark(ref('int_policies__current'), 'policy_no') }})
 ),
 {%- endif %}
 
