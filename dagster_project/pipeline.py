@@ -123,8 +123,8 @@ def warm_up_great_expectations() -> threading.Thread:
     """Import Great Expectations in the background while ingest and dbt run.
 
     Importing GX takes 2.5-4 s (pandas, scipy, SQLAlchemy dialects); the quality checks need it
-    only after the ingest steps. The main thread spends those seconds in DuckDB and in the dbt
-    subprocess, which leave the interpreter free, so the import overlaps them. A check that
+    only after the ingest steps. The main thread spends those seconds in DuckDB, which leaves the
+    interpreter free, so the import overlaps them. A check that
     starts before the import is done simply waits for it (Python's per-module import lock)."""
     def _import() -> None:
         import great_expectations  # noqa: F401
@@ -146,7 +146,6 @@ def run_pipeline(settings: Settings) -> int:
 
     prepare_dagster_home(settings)
     settings.apply_to_environ()
-    warm_up_great_expectations()
     # By default a CLI run keeps its Dagster event log in memory: the local SQLite event log costs
     # 15-250 ms per event, and a run over two years of daily partitions writes thousands of events
     # (one materialization per source per day, one planned event per check), which measured as
@@ -181,6 +180,8 @@ def run_pipeline(settings: Settings) -> int:
     months = _partition_range(keys("monthly"))
     days = _partition_range(keys("daily"))
     fingerprints.save()
+    # After planning (imports and hashing want the interpreter), before the ingest runs (DuckDB).
+    warm_up_great_expectations()
     if months:
         outcomes.append(_run_job("ingest_audits", months, instance, log_path))
 

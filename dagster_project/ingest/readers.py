@@ -346,8 +346,13 @@ def _json_paths(contract: SourceContract) -> str:
     return "[" + ", ".join(sql_literal(p) for p in paths) + "]"
 
 
-def _json_record_select(contract: SourceContract, source: str, record: str, note: str = "NULL") -> str:
-    """Staging rows from ``source`` which has _file, _line, _partition and a JSON text ``record``."""
+def _json_record_select(contract: SourceContract, source: str, record: str, note: str = "NULL",
+                        is_object: str | None = None) -> str:
+    """Staging rows from ``source`` which has _file, _line, _partition and a JSON text ``record``;
+    ``is_object`` names a column of ``source`` that already says whether the record is a JSON
+    object (each test parses the text once more)."""
+    object_test = is_object or (f"coalesce(CASE WHEN json_valid({record}) THEN json_type({record}) = 'OBJECT' END, "
+                                "FALSE)")
     cols = ", ".join(f"vals[{i + 1}] AS {quote_ident(c)}" for i, c in enumerate(contract.column_names))
     return f"""
         SELECT _file, _line, _partition, {record} AS raw_text,
@@ -358,11 +363,7 @@ def _json_record_select(contract: SourceContract, source: str, record: str, note
                {cols}
         FROM (
             SELECT *, CASE WHEN is_object THEN json_extract_string({record}, {_json_paths(contract)}) END AS vals
-            FROM (
-                SELECT *, coalesce(CASE WHEN json_valid({record}) THEN json_type({record}) = 'OBJECT' END, FALSE)
-                          AS is_object
-                FROM {source}
-            )
+            FROM (SELECT *, {object_test} AS is_object FROM {source})
         )"""
 
 
@@ -400,13 +401,13 @@ def stage_jsonl(con, contract: SourceContract, files: list[LandingFile], table: 
               ON b._file = a._file AND b._line = a._line + 1 AND NOT a.ok AND NOT b.ok
             WHERE {joined_ok}""")
         records = """(
-            SELECT _file, _line, _partition, line, NULL AS note FROM _jsonl_lines l
+            SELECT _file, _line, _partition, line, NULL AS note, ok FROM _jsonl_lines l
             WHERE l.ok OR NOT EXISTS (SELECT 1 FROM _jsonl_joined j
                                       WHERE j._file = l._file AND l._line IN (j._line, j._line + 1))
             UNION ALL
-            SELECT _file, _line, _partition, line, note FROM _jsonl_joined
+            SELECT _file, _line, _partition, line, note, TRUE AS ok FROM _jsonl_joined
         )"""
-        con.execute(f"INSERT INTO {table} BY NAME {_json_record_select(contract, records, 'line', 'note')}")
+        con.execute(f"INSERT INTO {table} BY NAME {_json_record_select(contract, records, 'line', 'note', 'ok')}")
         con.execute("DROP TABLE _jsonl_lines")
         con.execute("DROP TABLE _jsonl_joined")
 

@@ -53,6 +53,15 @@ def test_stage_of_step():
     assert stage_of_step("something_else") == "other:something_else"
 
 
+def test_warm_page_cache_reads_every_file(tmp_path):
+    from benchmarks.run import warm_page_cache
+
+    (tmp_path / "calls").mkdir()
+    (tmp_path / "calls" / "2024-01-01.csv").write_bytes(b"x" * 70_000)
+    (tmp_path / "_truth.json").write_bytes(b"{}")
+    assert warm_page_cache(tmp_path) == 70_002
+
+
 def test_is_new_day_file():
     assert is_new_day_file("claims/2024-01-31.csv", date(2024, 1, 31))
     assert is_new_day_file("calls/2024-01-31.csv", date(2024, 1, 31))
