@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -28,7 +27,7 @@ import duckdb
 from dagster_project.config import Settings, eprint
 from dagster_project.ingest.loader import latest_ledger_entries
 from dagster_project.instance import RANGE_END_TAG, RANGE_START_TAG
-
+from dagster_project.quality import gx_duckdb
 
 
 @dataclass
@@ -119,23 +118,6 @@ def ledger_hashes(settings: Settings) -> dict[str, str]:
     return {e["path"]: e["sha256"] for e in latest_ledger_entries(settings.work_db)}
 
 
-def warm_up_great_expectations() -> threading.Thread:
-    """Import Great Expectations in the background while ingest and dbt run.
-
-    Importing GX takes 2.5-4 s (pandas, scipy, SQLAlchemy dialects); the quality checks need it
-    only after the ingest steps. The main thread spends those seconds in DuckDB, which leaves the
-    interpreter free, so the import overlaps them. A check that
-    starts before the import is done simply waits for it (Python's per-module import lock)."""
-    def _import() -> None:
-        import great_expectations  # noqa: F401
-        import sqlalchemy.dialects.postgresql  # noqa: F401
-        from great_expectations.execution_engine import sqlalchemy_execution_engine  # noqa: F401
-
-    thread = threading.Thread(target=_import, name="warm-up-great-expectations", daemon=True)
-    thread.start()
-    return thread
-
-
 def run_pipeline(settings: Settings) -> int:
     from dagster import DagsterInstance
 
@@ -181,7 +163,7 @@ def run_pipeline(settings: Settings) -> int:
     days = _partition_range(keys("daily"))
     fingerprints.save()
     # After planning (imports and hashing want the interpreter), before the ingest runs (DuckDB).
-    warm_up_great_expectations()
+    gx_duckdb.warm_up_in_background()
     if months:
         outcomes.append(_run_job("ingest_audits", months, instance, log_path))
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -37,7 +38,39 @@ class GXCompatibilityError(RuntimeError):
     """The GX internals this layer patches have changed; the layer must be revisited."""
 
 
+_warm_up_thread: threading.Thread | None = None
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Import Great Expectations in a background thread while the pipeline does DuckDB work.
+
+    Importing GX takes 2.5-4 s (pandas, scipy, SQLAlchemy dialects) and the checks need it only
+    after the ingest steps; DuckDB releases the interpreter, so the import overlaps them. GX's
+    package has import cycles: a second thread importing it at the same time can get a partially
+    initialised module (``ImportError: cannot import name ...``), so every use of GX in this
+    module first waits for the warm-up (``wait_for_warm_up``)."""
+    global _warm_up_thread
+
+    def _import() -> None:
+        with contextlib.suppress(Exception):  # a failure shows again, with its cause, on first use
+            import great_expectations  # noqa: F401
+            import sqlalchemy.dialects.postgresql  # noqa: F401
+            from great_expectations.execution_engine import sqlalchemy_execution_engine  # noqa: F401
+
+    if _warm_up_thread is None or not _warm_up_thread.is_alive():
+        _warm_up_thread = threading.Thread(target=_import, name="warm-up-great-expectations", daemon=True)
+        _warm_up_thread.start()
+    return _warm_up_thread
+
+
+def wait_for_warm_up() -> None:
+    thread = _warm_up_thread
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
+
+
 def _engine_class():
+    wait_for_warm_up()
     try:
         from great_expectations.execution_engine import sqlalchemy_execution_engine as module
     except ImportError as exc:  # pragma: no cover - GX is a hard dependency

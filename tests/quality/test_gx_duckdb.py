@@ -138,3 +138,33 @@ def test_pii_scan_query_finds_phones_ids_and_names_but_not_hashes_or_business_id
     query = pii_scan_query("v", names_table="raw.complaints").format(batch="t")
     found = sorted(r[0] for r in con.execute(query).fetchall())
     assert found == sorted(["call 13912345678", "22010119800101123X", "王小明"])
+
+
+def test_a_check_started_during_the_background_import_waits_for_it(tmp_path):
+    """The pipeline imports GX in a thread while ingest runs; a check step that starts while the
+    import is half done (the audits run's gate starts ~1 s in) must get a complete GX, not
+    ``ImportError: cannot import name ... partially initialized module``. A fresh interpreter,
+    because this one has GX imported already."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    table_db = tmp_path / "t.duckdb"
+    with duckdb.connect(str(table_db)) as con:
+        con.execute("create table t as select range as x from range(5)")
+    script = (
+        "import time\n"
+        "from dagster_project.quality import gx_duckdb\n"
+        "gx_duckdb.warm_up_in_background()\n"
+        "time.sleep(0.3)\n"
+        f"with gx_duckdb.duckdb_datasource({str(table_db)!r}) as (context, datasource):\n"
+        "    import great_expectations as gx\n"
+        "    asset = datasource.add_table_asset(name='t', table_name='t')\n"
+        "    batch = asset.add_batch_definition_whole_table('all').get_batch()\n"
+        "    result = batch.validate(gx.expectations.ExpectColumnValuesToBeBetween(column='x', min_value=0, max_value=3))\n"
+        "    print('unexpected', result.result['unexpected_count'])\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "unexpected 1"
