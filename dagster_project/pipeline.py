@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from dagster_project.config import Settings, eprint
+from dagster_project.config import MEMORY_BUDGET_VARIABLE, Settings, eprint
 from dagster_project.ingest.loader import latest_ledger_entries
 from dagster_project.instance import RANGE_END_TAG, RANGE_START_TAG
 from dagster_project.quality import gx_duckdb
@@ -128,6 +128,9 @@ def run_pipeline(settings: Settings) -> int:
 
     prepare_dagster_home(settings)
     settings.apply_to_environ()
+    budget_source = ("CSWH_DUCKDB_MEMORY_LIMIT" if os.environ.get("CSWH_DUCKDB_MEMORY_LIMIT")
+                     else "sized from the landing files")
+    eprint(f"[run] DuckDB memory budget {os.environ.get(MEMORY_BUDGET_VARIABLE)} per database ({budget_source})")
     # By default a CLI run keeps its Dagster event log in memory: the local SQLite event log costs
     # 15-250 ms per event, and a run over two years of daily partitions writes thousands of events
     # (one materialization per source per day, one planned event per check), which measured as

@@ -12,7 +12,7 @@ import pytest
 from dagster_project.config import EXPECTATIONS_DIR
 from dagster_project.quality import gx_duckdb
 from dagster_project.quality.validate import (
-    check_suite_dict, list_suites, load_suite_dict, pii_scan_query,
+    check_suite_dict, duplicate_keys_query, list_suites, load_suite_dict, pii_scan_query, validate_suites,
 )
 
 
@@ -168,3 +168,37 @@ def test_a_check_started_during_the_background_import_waits_for_it(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "unexpected 1"
+
+
+def test_uniqueness_expectations_find_the_planted_duplicate_keys(tmp_path):
+    """The suites' uniqueness expectations run as duplicate-key queries (GX's own SQL joins every
+    column of the table); the outcome keeps the suite's expectation type and counts the keys held
+    by more than one row, ignoring all-null keys as GX does."""
+    db = tmp_path / "dups.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("""create schema raw; create table raw.t as
+            select * from (values ('a.csv', 'P1'), ('a.csv', 'P1'), ('a.csv', 'P1'), ('b.csv', 'P1'),
+                                  ('a.csv', 'P2'), ('b.csv', 'P2'), ('b.csv', 'P2'),
+                                  (null, null), (null, null), ('c.csv', null)) v(_source_file, policy_no)""")
+        found = con.execute(duplicate_keys_query(["_source_file", "policy_no"]).format(batch="raw.t")).fetchall()
+    assert sorted(found) == [("a.csv", "P1", 3), ("b.csv", "P2", 2)]
+    suites = tmp_path / "expectations"
+    suites.mkdir()
+    (suites / "raw_t.json").write_text(json.dumps({
+        "name": "raw_t", "meta": {"table": "raw.t", "layer": "raw", "asset_key": ["raw", "t"]},
+        "expectations": [
+            {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["_source_file", "policy_no"]},
+             "meta": {"severity": "critical", "why": "one row per key and file"}},
+            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "_source_file"},
+             "meta": {"severity": "warning", "why": "planted: files repeat"}},
+            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "policy_no"},
+             "meta": {"severity": "critical", "why": "planted: P1 and P2 repeat"}},
+        ]}))
+    [result] = validate_suites(db, ["raw_t"], expectations_dir=suites)
+    compound, files, policies = result.outcomes
+    assert (compound.expectation_type, compound.success, compound.unexpected_count) == \
+        ("expect_compound_columns_to_be_unique", False, 2)
+    assert compound.column == "_source_file,policy_no" and compound.severity == "critical"
+    assert (files.success, files.unexpected_count, files.severity) == (False, 2, "warning")
+    assert (policies.success, policies.unexpected_count) == (False, 2)
+    assert not result.success
