@@ -63,3 +63,14 @@
 {% macro changed_since_watermark(relation, key, ingested_column='_ingested_at') -%}
     select {{ key }} from {{ relation }} where {{ ingested_column }} > {{ incremental_watermark() }}
 {%- endmacro %}
+
+{#
+  The rows of `relation` an incremental build recomputes: those whose `key` is in the CTE
+  `touched` (the model's own list of changed keys); every row on a full build.
+#}
+{% macro touched_rows(relation, key, touched) -%}
+    select * from {{ relation }}
+    {%- if is_incremental() %}
+    where {{ key }} in (select {{ key }} from {{ touched }})
+    {%- endif %}
+{%- endmacro %}

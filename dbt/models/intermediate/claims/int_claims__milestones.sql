@@ -18,10 +18,7 @@ touched_claims as (
 {%- endif %}
 
 events as (
-    select * from {{ ref('int_claim_events__current') }}
-    {%- if is_incremental() %}
-    where claim_no in (select claim_no from touched_claims)
-    {%- endif %}
+    {{ touched_rows(ref('int_claim_events__current'), 'claim_no', 'touched_claims') }}
 ),
 
 pivoted as (

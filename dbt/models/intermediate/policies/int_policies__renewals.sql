@@ -31,10 +31,7 @@ touched_policies as (
 {%- endif %}
 
 policies as (
-    select * from {{ ref('int_policies__current') }}
-    {%- if is_incremental() %}
-    where policy_no in (select policy_no from touched_policies)
-    {%- endif %}
+    {{ touched_rows(ref('int_policies__current'), 'policy_no', 'touched_policies') }}
 ),
 
 renewals as (

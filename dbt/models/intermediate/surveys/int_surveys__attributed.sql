@@ -23,10 +23,7 @@ touched_responses as (
 {%- endif %}
 
 responses as (
-    select * from {{ ref('int_surveys__current') }}
-    {%- if is_incremental() %}
-    where response_id in (select response_id from touched_responses)
-    {%- endif %}
+    {{ touched_rows(ref('int_surveys__current'), 'response_id', 'touched_responses') }}
 ),
 
 claims as (
