@@ -143,12 +143,14 @@ def sized_memory_limit(landing_bytes: int, machine_bytes: int) -> str:
 
 def landing_bytes(landing_dir: Path) -> int:
     """Total size of the files in the landing folder (one level of source folders, no reading)."""
-    total = 0
     if not landing_dir.is_dir():
         return 0
-    for folder in landing_dir.iterdir():
-        if folder.is_dir():
-            total += sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    total = 0
+    with os.scandir(landing_dir) as folders:  # scandir: the file type comes with the listing
+        for folder in folders:
+            if folder.is_dir():
+                with os.scandir(folder.path) as files:
+                    total += sum(f.stat().st_size for f in files if f.is_file())
     return total
 
 

@@ -24,10 +24,10 @@
   their versions, so a late re-send of an older day cannot beat a newer version. "After", not "at
   or after": a whole backlog is stamped with one ingest time, and ingest stamps rows when it
   starts while a build runs only after it committed, so a later ingest always carries a later
-  second than anything a build has seen. The filter
-  sits on the raw rows, below the ranking, so DuckDB reads only those keys' rows. A key that a
-  re-sent day no longer holds would linger; ingest records every replaced partition and the
-  pipeline then builds with --full-refresh (dagster_project/transform/assets.py).
+  second than anything a build has seen. The filter sits on the raw rows, below the ranking,
+  so DuckDB reads only those keys' rows. A key that a re-sent day no longer holds would linger;
+  ingest records every replaced partition and the pipeline then builds with --full-refresh
+  (dagster_project/transform/assets.py).
 #}
 {% macro current_versions(relation, key, carry=[]) %}
     select * exclude (version_rank)
