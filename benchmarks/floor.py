@@ -5,7 +5,7 @@ It is the yardstick the pipeline is measured against (DESIGN §10, issue 8), so 
 
 1. **ingest** — read every landing file (CSV via ``read_csv``, JSON via ``read_json``, xlsx via
    openpyxl, the GBK call logs transcoded to UTF-8 first, which is necessary work), validate every
-   row with the ingest's own contract SQL (``dagster_project.ingest.validate``: the same checks,
+   row with the ingest's own contract SQL (``dagster_project.lib.ingest.validate``: the same checks,
    the same first-failing reason), drop within-file duplicate keys, and write ``raw.<source>`` and
    ``raw.quarantine_<source>`` with the lineage columns;
 2. **dbt** — load the seeds from their CSVs, then run the compiled SQL of every model in
@@ -40,8 +40,8 @@ from typing import Iterator
 
 import duckdb
 
-from dagster_project.config import EXPECTATIONS_DIR, REPO_ROOT
-from dagster_project.ingest.contract import LINEAGE_COLUMNS, QUARANTINE_COLUMNS, SourceContract
+from dagster_project.settings import EXPECTATIONS_DIR, REPO_ROOT
+from dagster_project.lib.ingest.contract import LINEAGE_COLUMNS, QUARANTINE_COLUMNS, SourceContract
 
 # The compiled SQL names relations "work"."schema"."name" after the pipeline's file name, so the
 # floor's file must carry the same name.
@@ -102,7 +102,7 @@ def files_values_sql(files: list[tuple[str, str, str]]) -> str:
 
 def staging_meta_columns() -> tuple[str, ...]:
     """The ingest's staging meta columns (``_file, _line, _partition, raw_text, _pre_*``)."""
-    from dagster_project.ingest import validate as ingest_validate
+    from dagster_project.lib.ingest import validate as ingest_validate
 
     return tuple(getattr(ingest_validate, "STAGING_META_COLUMNS",
                          ("_file", "_line", "_partition", "raw_text", "_pre_reason", "_pre_message")))
@@ -165,7 +165,7 @@ def xlsx_rows(path: Path, contract: SourceContract) -> list[list[object]]:
     as [sheet_row, values...] in contract column order, values as the ingest renders them."""
     import openpyxl
 
-    from dagster_project.ingest.audits import cell_text
+    from dagster_project.lib.ingest.audits import cell_text
 
     wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
@@ -193,9 +193,9 @@ def xlsx_rows(path: Path, contract: SourceContract) -> list[list[object]]:
 def ingest_source(con: duckdb.DuckDBPyConnection, contract: SourceContract, landing_dir: Path,
                   scratch: Path) -> dict:
     """Load one source; returns landed/loaded/quarantined counts."""
-    from dagster_project.ingest.landing import candidate_paths
-    from dagster_project.ingest import validate as ingest_validate
-    from dagster_project.ingest.validate import quarantine_table_ddl, raw_table_ddl, validation_sql
+    from dagster_project.lib.ingest.landing import candidate_paths
+    from dagster_project.lib.ingest import validate as ingest_validate
+    from dagster_project.lib.ingest.validate import quarantine_table_ddl, raw_table_ddl, validation_sql
 
     con.execute(raw_table_ddl(contract))
     con.execute(quarantine_table_ddl(contract))
@@ -265,7 +265,7 @@ def write_ledger(con: duckdb.DuckDBPyConnection, contract: SourceContract, check
                  found: list[tuple[str, Path]], landing_dir: Path) -> None:
     """One ledger row per file, with its sha256 (the pipeline hashes every file to skip unchanged
     ones on the next run, so the floor does that work too)."""
-    from dagster_project.ingest.landing import sha256_of
+    from dagster_project.lib.ingest.landing import sha256_of
 
     con.execute(LEDGER_DDL)
     counts = {f: (n, bad) for f, n, bad in con.execute(
@@ -549,7 +549,7 @@ def schema_expectation_ok(con: duckdb.DuckDBPyConnection, table: str, expectatio
 
 
 def run_gates(con: duckdb.DuckDBPyConnection, expectations_dir: Path = EXPECTATIONS_DIR) -> dict:
-    from dagster_project.quality.validate import expand_suite, list_suites, load_suite_dict, scope_suite
+    from dagster_project.lib.quality.validate import expand_suite, list_suites, load_suite_dict, scope_suite
 
     suites = expectations = untranslated = 0
     scanned_rows = 0
@@ -630,8 +630,8 @@ def publish_marts(con: duckdb.DuckDBPyConnection, out_dir: Path, tables: list[st
     version, so DuckDB 1.x BI drivers can read it), audit it read-only — row counts and a PII scan
     of every text column, as publish does — and rename it into place. ``tables`` are the published
     mart names (from the pipeline's published file); None means every table in ``marts``."""
-    from dagster_project.publish.publish import STORAGE_VERSION
-    from dagster_project.quality.validate import HASH_REGEX, ID_CARD_REGEX, PHONE_REGEX
+    from dagster_project.lib.publish.publish import STORAGE_VERSION
+    from dagster_project.lib.quality.validate import HASH_REGEX, ID_CARD_REGEX, PHONE_REGEX
 
     if tables is None:
         tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
@@ -802,7 +802,7 @@ def differing_columns(pipeline_db: Path, floor_db: Path, table: str, schema: str
 def run_floor(landing_dir: Path, out_dir: Path, manifest_path: Path, *, published_tables: list[str] | None = None,
               project_dir: Path = REPO_ROOT / "dbt", expectations_dir: Path = EXPECTATIONS_DIR,
               threads: int | None = None) -> dict:
-    from dagster_project.ingest import CONTRACTS
+    from dagster_project.lib.ingest import CONTRACTS
 
     out_dir.mkdir(parents=True, exist_ok=True)
     db = out_dir / FLOOR_DB_NAME

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.measure import CommandFailed, Measurement, measure_command
-from dagster_project.config import MEMORY_BUDGET_VARIABLE, REPO_ROOT, TELEMETRY_OFF, eprint, resolve_path
+from dagster_project.settings import MEMORY_BUDGET_VARIABLE, REPO_ROOT, TELEMETRY_OFF, eprint, resolve_path
 
 BENCH_SALT = "bench-salt-not-secret"
 DEFAULT_START = date(2024, 1, 1)
@@ -214,7 +214,7 @@ def compile_manifest(target: Path, work_db: Path, env: dict, logs: Path) -> tupl
 def dbt_vars_args() -> list[str]:
     """The ``--vars`` the pipeline passes to dbt, if its dbt module exposes them."""
     try:
-        from dagster_project.transform import dbt_project
+        from dagster_project.lib.transform import dbt_project
     except ImportError:
         return []
     fn = getattr(dbt_project, "dbt_vars", None)
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # dbt's parse of the project (the manifest Dagster's definitions load) is setup, like the floor's
     # `dbt compile`: a checkout parses once and every later run reuses it, so neither is timed.
-    from dagster_project.transform.dbt_project import prepare_manifest
+    from dagster_project.lib.transform.dbt_project import prepare_manifest
 
     prepare_manifest()
     warm_page_cache(landing)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.config import Settings
+from dagster_project.settings import Settings
 
 # Small enough for a fast suite, large enough that the planted effects are statistically visible.
 TINY = {"scale": 0.2, "start": date(2024, 1, 1), "days": 550, "seed": 7, "complaints_per_10k": 100}
@@ -32,7 +32,7 @@ def make_settings(root: Path, landing: Path | None = None) -> Settings:
 
 @pytest.fixture(scope="session")
 def tiny_landing(tmp_path_factory) -> Path:
-    from dagster_project.generate.generator import generate
+    from dagster_project.tools.sample_data.generator import generate
 
     out = tmp_path_factory.mktemp("tiny") / "landing"
     generate(out, progress=False, **TINY)
@@ -51,7 +51,7 @@ def tiny_settings(tiny_landing, tmp_path_factory) -> Settings:
 @pytest.fixture(scope="session")
 def ingested_settings(tiny_settings) -> Settings:
     """The tiny landing data loaded into raw.* of the session's work file."""
-    from dagster_project.ingest.loader import ingest_all_files
+    from dagster_project.lib.ingest.loader import ingest_all_files
 
     ingest_all_files(tiny_settings, run_id="test-session")
     return tiny_settings
@@ -60,7 +60,7 @@ def ingested_settings(tiny_settings) -> Settings:
 @pytest.fixture(scope="session")
 def built_settings(ingested_settings) -> Settings:
     """raw.* plus every dbt model and seed built in the session's work file."""
-    from dagster_project.transform.dbt_project import run_dbt_build
+    from dagster_project.lib.transform.dbt_project import run_dbt_build
 
     run_dbt_build(ingested_settings)
     return ingested_settings

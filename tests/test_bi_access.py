@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.config import REPO_ROOT
-from dagster_project.publish.publish import MART_SCHEMA, PUBLISHED_MARTS
+from dagster_project.settings import REPO_ROOT
+from dagster_project.lib.publish.publish import MART_SCHEMA, PUBLISHED_MARTS
 from tests.conftest import make_settings
 
 BI_DOC = REPO_ROOT / "docs" / "bi.md"
@@ -62,10 +62,10 @@ def published(built_settings, tmp_path_factory):
     """A copy of the session warehouse, published, then snapshotted once: the snapshot writes the
     ``kpi_snapshots`` history and republishes through the full gate (dbt-described comments,
     Great Expectations suites, audit, atomic swap), so the file checked here is a real publish."""
-    from dagster_project.publish.assets import ledger_source_files
-    from dagster_project.publish.publish import publish
-    from dagster_project.report.snapshot import run_snapshot
-    from dagster_project.transform.dbt_project import dbt_target_dir, prepare_manifest
+    from dagster_project.defs.publish.assets import ledger_source_files
+    from dagster_project.lib.publish.publish import publish
+    from dagster_project.lib.report.snapshot import run_snapshot
+    from dagster_project.lib.transform.dbt_project import dbt_target_dir, prepare_manifest
 
     settings = make_settings(tmp_path_factory.mktemp("bi"), landing=built_settings.landing_dir)
     for path in (settings.warehouse_dir, settings.reports_dir, settings.outbox_dir):
@@ -208,7 +208,7 @@ def test_every_sql_block_of_the_doc_runs(published):
 
 
 def test_doc_manifest_query_reports_this_version(published):
-    from dagster_project.publish.versions import current_manifest
+    from dagster_project.lib.publish.versions import current_manifest
 
     manifest_sql = next(sql for _, sql in sql_blocks(BI_DOC.read_text(encoding="utf-8"))
                         if "FROM meta.publish_manifest;" in sql)

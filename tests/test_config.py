@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from dagster_project.config import REPO_ROOT, Settings
+from dagster_project.settings import REPO_ROOT, Settings
 
 
 def test_defaults_live_under_data():
@@ -45,7 +45,7 @@ def test_cli_help_lists_every_subcommand():
 def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt(tmp_path):
     import re
 
-    from dagster_project.config import (
+    from dagster_project.settings import (
         DEFAULT_DUCKDB_MEMORY_LIMIT, MEMORY_BUDGET_VARIABLE, duckdb_memory_limit, sized_memory_limit,
     )
 
@@ -69,7 +69,7 @@ def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt(tmp_path):
 
 
 def test_work_file_connections_carry_the_memory_budget(tmp_path, monkeypatch):
-    from dagster_project.config import connect_work_db
+    from dagster_project.settings import connect_work_db
 
     monkeypatch.setenv("CSWH_DUCKDB_MEMORY_LIMIT", "700MB")
     con = connect_work_db(tmp_path / "w.duckdb")

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.config import REPO_ROOT
+from dagster_project.settings import REPO_ROOT
 
 # `benchmarks` is a top-level folder of the repository, not part of the installed package; pytest
 # would otherwise resolve the name to this tests/benchmarks folder.

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dagster_project.config import REPO_ROOT
-from dagster_project.generate import names
-from dagster_project.generate.book import ColumnTable
-from dagster_project.generate.generator import generate
-from dagster_project.generate.seeds import seed_texts, write_seeds
-from dagster_project.generate.writers import Clock, LineBuckets
+from dagster_project.settings import REPO_ROOT
+from dagster_project.tools.sample_data import names
+from dagster_project.tools.sample_data.book import ColumnTable
+from dagster_project.tools.sample_data.generator import generate
+from dagster_project.tools.sample_data.seeds import seed_texts, write_seeds
+from dagster_project.tools.sample_data.writers import Clock, LineBuckets
 
 ARGS = {"scale": 0.03, "start": date(2024, 2, 20), "days": 40, "progress": False}
 

@@ -12,9 +12,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from dagster_project.generate import params as P
-from dagster_project.generate.generator import _Generator, generate
-from dagster_project.ingest.call_logs import HEADER_MAP
+from dagster_project.tools.sample_data import params as P
+from dagster_project.tools.sample_data.generator import _Generator, generate
+from dagster_project.lib.ingest.call_logs import HEADER_MAP
 
 
 def _connect(root) -> duckdb.DuckDBPyConnection:

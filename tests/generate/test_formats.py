@@ -13,9 +13,9 @@ from datetime import date, datetime
 import pytest
 from openpyxl import load_workbook
 
-from dagster_project.generate.generator import generate, print_summary
-from dagster_project.ingest import audits, call_logs, claim_events, complaints, policies, surveys
-from dagster_project.ingest.contract import CALL_TS_FORMAT, DATE_FORMAT, TS_FORMAT
+from dagster_project.tools.sample_data.generator import generate, print_summary
+from dagster_project.lib.ingest import audits, call_logs, claim_events, complaints, policies, surveys
+from dagster_project.lib.ingest.contract import CALL_TS_FORMAT, DATE_FORMAT, TS_FORMAT
 
 START = date(2024, 1, 20)  # crosses two month ends: three audit workbooks, the last partial
 DAYS = 45

@@ -13,10 +13,10 @@ import json
 from datetime import date, datetime
 from pathlib import Path
 
-from dagster_project.ingest import call_logs
-from dagster_project.ingest.contract import CALL_TS_FORMAT
+from dagster_project.lib.ingest import call_logs
+from dagster_project.lib.ingest.contract import CALL_TS_FORMAT
 
-from dagster_project.config import Settings
+from dagster_project.settings import Settings
 
 
 def policy_row(n: int = 1, day: str = "2024-01-05", **changes) -> dict:
@@ -100,7 +100,7 @@ def csv_text(columns: list[str], rows: list[dict]) -> str:
 
 
 def write_policies(landing: Path, day: str, rows: list[dict]) -> Path:
-    from dagster_project.ingest.policies import CONTRACT
+    from dagster_project.lib.ingest.policies import CONTRACT
 
     path = landing / "policies" / f"{day}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +109,7 @@ def write_policies(landing: Path, day: str, rows: list[dict]) -> Path:
 
 
 def write_claims(landing: Path, day: str, rows: list[dict]) -> Path:
-    from dagster_project.ingest.claim_events import CONTRACT
+    from dagster_project.lib.ingest.claim_events import CONTRACT
 
     path = landing / "claims" / f"{day}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +147,7 @@ def write_complaints(landing: Path, day: str, rows: list[dict]) -> Path:
 def write_audits(landing: Path, month: str, rows: list[dict], *, title: bool = True) -> Path:
     from openpyxl import Workbook
 
-    from dagster_project.ingest.audits import CONTRACT
+    from dagster_project.lib.ingest.audits import CONTRACT
 
     path = landing / "audits" / f"{month}.xlsx"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,11 +8,11 @@ import dagster as dg
 import duckdb
 from ingest_helpers import policy_row, write_policies
 
-from dagster_project.ingest.assets import (
+from dagster_project.defs.ingest.assets import (
     DAILY_PARTITIONS, INGEST_ASSETS, MONTHLY_PARTITIONS, RANGE_END_TAG, RANGE_START_TAG, ingest_all,
     ingest_audits, ingest_run_requests, landing_sensor, partitions_with_files, plan_ingest_runs,
 )
-from dagster_project.resources import WarehouseResource
+from dagster_project.defs.resources import WarehouseResource
 
 
 def make_defs(settings):

@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.ingest import CONTRACTS, call_logs
-from dagster_project.ingest.landing import candidate_paths
-from dagster_project.ingest.loader import SOURCES, ingest_all_files
+from dagster_project.lib.ingest import CONTRACTS, call_logs
+from dagster_project.lib.ingest.landing import candidate_paths
+from dagster_project.lib.ingest.loader import SOURCES, ingest_all_files
 
 
 def records_in_file(source: str, path: Path) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 from ingest_helpers import complaint_row, policy_row, write_complaints, write_policies
 
-from dagster_project.ingest.loader import SOURCES, ingest_all_files, ingest_partition
+from dagster_project.lib.ingest.loader import SOURCES, ingest_all_files, ingest_partition
 
 
 def counts(settings):
@@ -109,7 +109,7 @@ def test_ingest_partition_loads_one_day(hand_landing):
 
 
 def test_a_failing_statement_fails_that_batch_only(hand_landing, monkeypatch):
-    from dagster_project.ingest import surveys
+    from dagster_project.lib.ingest import surveys
 
     def broken(con, files, table, workdir):
         raise duckdb.IOException("IO Error: No space left on device")

@@ -11,7 +11,7 @@ from ingest_helpers import (
     write_claims, write_complaints, write_policies, write_surveys,
 )
 
-from dagster_project.ingest.loader import ingest_all_files
+from dagster_project.lib.ingest.loader import ingest_all_files
 
 DAY, OTHER_DAY = "2024-01-05", "2024-01-06"
 

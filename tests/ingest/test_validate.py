@@ -8,11 +8,11 @@ from datetime import date
 import duckdb
 import pytest
 
-from dagster_project.ingest import CONTRACTS
-from dagster_project.ingest.contract import Column, SourceContract
-from dagster_project.ingest.landing import file_name_for, partition_of
-from dagster_project.ingest.readers import create_staging_table, insert_rows
-from dagster_project.ingest.validate import duplicate_update_sql, raw_table_ddl, validation_sql
+from dagster_project.lib.ingest import CONTRACTS
+from dagster_project.lib.ingest.contract import Column, SourceContract
+from dagster_project.lib.ingest.landing import file_name_for, partition_of
+from dagster_project.lib.ingest.readers import create_staging_table, insert_rows
+from dagster_project.lib.ingest.validate import duplicate_update_sql, raw_table_ddl, validation_sql
 
 TOY = SourceContract(
     source="toy", folder="toy", file_suffix=".csv", partitioning="daily", file_format="csv", encoding="utf-8",

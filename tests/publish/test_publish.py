@@ -13,13 +13,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.config import REPO_ROOT
-from dagster_project.publish.publish import (
+from dagster_project.settings import REPO_ROOT
+from dagster_project.lib.publish.publish import (
     KEEP_VERSIONS, PUBLISHED_MARTS, PublishError, failed_blocking_checks, gate_and_publish,
     list_versions, publish, sha256_of,
 )
-from dagster_project.publish.versions import current_manifest, print_publish_status, rollback
-from dagster_project.quality.validate import validate_suite
+from dagster_project.lib.publish.versions import current_manifest, print_publish_status, rollback
+from dagster_project.lib.quality.validate import validate_suite
 from tests.conftest import make_settings
 from tests.publish.fake_warehouse import DEFECTS, apply_sql, build_work_db
 

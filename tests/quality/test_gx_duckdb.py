@@ -9,9 +9,9 @@ import duckdb
 import great_expectations as gx
 import pytest
 
-from dagster_project.config import EXPECTATIONS_DIR
-from dagster_project.quality import gx_duckdb
-from dagster_project.quality.validate import (
+from dagster_project.settings import EXPECTATIONS_DIR
+from dagster_project.lib.quality import gx_duckdb
+from dagster_project.lib.quality.validate import (
     check_suite_dict, duplicate_keys_query, list_suites, load_suite_dict, pii_scan_query, validate_suites,
 )
 
@@ -154,7 +154,7 @@ def test_a_check_started_during_the_background_import_waits_for_it(tmp_path):
         con.execute("create table t as select range as x from range(5)")
     script = (
         "import time\n"
-        "from dagster_project.quality import gx_duckdb\n"
+        "from dagster_project.lib.quality import gx_duckdb\n"
         "gx_duckdb.warm_up_in_background()\n"
         "time.sleep(0.3)\n"
         f"with gx_duckdb.duckdb_datasource({str(table_db)!r}) as (context, datasource):\n"

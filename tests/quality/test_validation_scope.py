@@ -12,7 +12,7 @@ import json
 import duckdb
 import pytest
 
-from dagster_project.quality.validate import covers_every_partition, scope_suite, validate_suites
+from dagster_project.lib.quality.validate import covers_every_partition, scope_suite, validate_suites
 
 SUITE = {
     "name": "raw_things",

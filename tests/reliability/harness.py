@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.config import REPO_ROOT, Settings
+from dagster_project.settings import REPO_ROOT, Settings
 
 
 def child_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -61,13 +61,13 @@ def read_published(path: Path) -> tuple[str, dict[str, int], dict[str, int]]:
 
 PUBLISH_CODE = """
 import sys
-from dagster_project.config import Settings
-from dagster_project.publish.publish import publish
+from dagster_project.settings import Settings
+from dagster_project.lib.publish.publish import publish
 publish(Settings.from_env(), sys.argv[1] if len(sys.argv) > 1 else {run_id!r}, {{"checks": []}}, [])
 """
 
 INGEST_CODE = """
-from dagster_project.config import Settings
-from dagster_project.ingest.loader import ingest_all_files
+from dagster_project.settings import Settings
+from dagster_project.lib.ingest.loader import ingest_all_files
 ingest_all_files(Settings.from_env(), run_id={run_id!r}, progress=True)
 """

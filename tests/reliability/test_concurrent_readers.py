@@ -8,7 +8,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 
-from dagster_project.publish.publish import publish
+from dagster_project.lib.publish.publish import publish
 
 from tests.conftest import make_settings
 from tests.publish.fake_warehouse import apply_sql, build_work_db

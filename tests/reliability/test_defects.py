@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.generate.defects import MANIFEST_NAME, load_manifest, write_defects
-from dagster_project.ingest import CONTRACTS
-from dagster_project.ingest.loader import ingest_all_files, unknown_references
+from dagster_project.tools.sample_data.defects import MANIFEST_NAME, load_manifest, write_defects
+from dagster_project.lib.ingest import CONTRACTS
+from dagster_project.lib.ingest.loader import ingest_all_files, unknown_references
 
 from tests.conftest import make_settings
 
@@ -32,7 +32,7 @@ DEFECT_IDS = _catalogue_ids()
 
 @pytest.fixture(scope="module")
 def defects_loaded(tmp_path_factory):
-    from dagster_project.generate.generator import generate
+    from dagster_project.tools.sample_data.generator import generate
 
     root = tmp_path_factory.mktemp("defects")
     settings = make_settings(root)

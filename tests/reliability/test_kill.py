@@ -13,9 +13,9 @@ from datetime import date
 import duckdb
 import pytest
 
-from dagster_project.ingest import CONTRACTS
-from dagster_project.ingest.loader import LEDGER_TABLE, ingest_all_files
-from dagster_project.publish.publish import list_versions, publish
+from dagster_project.lib.ingest import CONTRACTS
+from dagster_project.lib.ingest.loader import LEDGER_TABLE, ingest_all_files
+from dagster_project.lib.publish.publish import list_versions, publish
 
 from tests.conftest import make_settings
 from tests.publish.fake_warehouse import apply_sql, build_work_db
@@ -26,7 +26,7 @@ KILL_DATA = {"scale": 0.02, "start": date(2024, 1, 1), "days": 45, "seed": 5, "c
 
 @pytest.fixture(scope="module")
 def kill_landing(tmp_path_factory):
-    from dagster_project.generate.generator import generate
+    from dagster_project.tools.sample_data.generator import generate
 
     landing = tmp_path_factory.mktemp("kill") / "landing"
     generate(landing, progress=False, **KILL_DATA)

@@ -15,7 +15,7 @@ import time
 
 import duckdb
 
-from dagster_project.config import REPO_ROOT
+from dagster_project.settings import REPO_ROOT
 from tests.conftest import make_settings
 from tests.reliability.harness import child_env, kill, read_published, wait_for_line
 from tests.reliability.test_kill import assert_raw_matches_ledger, kill_landing  # noqa: F401 (fixture)
@@ -100,7 +100,7 @@ def test_the_dbt_child_dies_with_the_process_that_started_it():
     parent_code = (
         "import os, subprocess, sys, time\n"
         "os.environ['CSWH_DBT_PARENT_PID'] = str(os.getpid())\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'from dagster_project.transform.dbt_child import "
+        "child = subprocess.Popen([sys.executable, '-c', 'from dagster_project.lib.transform.dbt_child import "
         "die_with_parent; import time; die_with_parent(); time.sleep(120)'])\n"
         "print(child.pid, flush=True)\n"
         "time.sleep(120)\n"

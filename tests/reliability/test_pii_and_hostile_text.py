@@ -18,8 +18,8 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from dagster_project.config import REPO_ROOT
-from dagster_project.generate.defects import HOSTILE_TEXT
+from dagster_project.settings import REPO_ROOT
+from dagster_project.tools.sample_data.defects import HOSTILE_TEXT
 
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 ID_NUMBER = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
@@ -30,7 +30,7 @@ def published(built_settings, tmp_path_factory):
     """The tiny session warehouse, gated and published into a copy of its warehouse folder."""
     import shutil
 
-    from dagster_project.publish.publish import gate_and_publish
+    from dagster_project.lib.publish.publish import gate_and_publish
 
     settings = built_settings.with_overrides(warehouse_dir=tmp_path_factory.mktemp("pii_wh"))
     shutil.copyfile(built_settings.work_db, settings.work_db)
@@ -85,7 +85,7 @@ def test_customer_keys_are_salted_hashes_of_the_customer_id(published):
 def test_default_salt_is_generated_outside_the_repository_with_a_warning(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CSWH_PII_SALT"}
     env["HOME"] = str(tmp_path)
-    code = "from dagster_project.config import Settings; print(Settings.from_env().pii_salt)"
+    code = "from dagster_project.settings import Settings; print(Settings.from_env().pii_salt)"
     first = subprocess.run([sys.executable, "-W", "always", "-c", code], cwd=REPO_ROOT, env=env,
                            capture_output=True, text=True, check=True)
     salt_file = tmp_path / ".config" / "cs-warehouse" / "pii_salt"
@@ -126,7 +126,7 @@ def test_work_file_is_private_and_published_file_is_world_readable(published, bu
 
 
 def test_new_work_file_is_created_0600(tmp_path):
-    from dagster_project.ingest.loader import connect
+    from dagster_project.lib.ingest.loader import connect
 
     from tests.conftest import make_settings
 
@@ -138,9 +138,9 @@ def test_new_work_file_is_created_0600(tmp_path):
 # ------------------------------------------------------------------------------- hostile text
 
 def test_hostile_text_is_escaped_in_the_report():
-    from dagster_project.report.html import ReportInput, render_report
-    from dagster_project.report.marts import SatisfactionCell
-    from dagster_project.report.metrics import KpiRow
+    from dagster_project.lib.report.html import ReportInput, render_report
+    from dagster_project.lib.report.marts import SatisfactionCell
+    from dagster_project.lib.report.metrics import KpiRow
 
     branch = '<b onmouseover="x">JL\'; DROP TABLE t;--=HYPERLINK("http://evil")'
     cell = SatisfactionCell(branch, "SURVEY", 120, 60, 0.5, 0.41, 0.59, 0.52, False, True)
@@ -154,7 +154,7 @@ def test_hostile_text_is_escaped_in_the_report():
 
 
 def test_hostile_text_is_neutralized_in_csv_exports():
-    from dagster_project.report.csv_export import to_csv
+    from dagster_project.lib.report.csv_export import to_csv
 
     hostile = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", HOSTILE_TEXT, "普通文本", 12.5]
     text = to_csv(["value"], [[v] for v in hostile])

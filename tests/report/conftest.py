@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.report import snapshot
-from dagster_project.config import Settings
+from dagster_project.lib.report import snapshot
+from dagster_project.settings import Settings
 
 EVIL = "<script>alert(1)</script>"
 BRANCHES = ("JL", "SC", EVIL)
@@ -58,7 +58,7 @@ WATCHLIST = {"JL": 7, "SC": 5, EVIL: 1}
 
 
 def _wilson(x, n, z=1.96):
-    from dagster_project.report.metrics import wilson_interval
+    from dagster_project.lib.report.metrics import wilson_interval
 
     return wilson_interval(x, n, z)
 

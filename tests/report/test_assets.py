@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 
-from dagster_project.report.assets import SNAPSHOT_PARTITIONS, kpi_snapshot
+from dagster_project.defs.report.assets import SNAPSHOT_PARTITIONS, kpi_snapshot
 
 
 def test_asset_definition():
@@ -21,7 +21,7 @@ def test_same_partitions_as_the_monthly_ingest():
     import pytest
 
     try:
-        from dagster_project.ingest.assets import MONTHLY_PARTITIONS
+        from dagster_project.defs.ingest.assets import MONTHLY_PARTITIONS
     except ImportError as exc:
         pytest.skip(f"ingest assets not importable yet: {exc}")
     assert MONTHLY_PARTITIONS == SNAPSHOT_PARTITIONS

@@ -11,8 +11,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from dagster_project.cli import main as cli_main
-from dagster_project.report.mailer import SmtpConfig, SmtpConfigError, subject_for
-from dagster_project.report.snapshot import run_snapshot
+from dagster_project.lib.report.mailer import SmtpConfig, SmtpConfigError, subject_for
+from dagster_project.lib.report.snapshot import run_snapshot
 
 SUBJECT = "客服质量月报 Customer-service KPI snapshot 2024-06"
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from dagster_project.report.csv_export import guard_cell, to_csv
-from dagster_project.report.metrics import (
+from dagster_project.lib.report.csv_export import guard_cell, to_csv
+from dagster_project.lib.report.metrics import (
     COMPANY,
     KpiRow,
     benjamini_hochberg,

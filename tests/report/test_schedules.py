@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from dagster_project.report.schedules import (
+from dagster_project.defs.report.schedules import (
     build_schedules,
     daily_pipeline_schedule,
     daily_run_request,
@@ -45,7 +45,7 @@ def test_previous_month_in_shanghai_time():
 
 
 def test_monthly_tick_requests_the_previous_month_once():
-    from dagster_project.report.assets import SNAPSHOT_PARTITIONS, kpi_snapshot
+    from dagster_project.defs.report.assets import SNAPSHOT_PARTITIONS, kpi_snapshot
 
     job = dg.define_asset_job("monthly_snapshot", selection=[kpi_snapshot], partitions_def=SNAPSHOT_PARTITIONS)
     defs = dg.Definitions(assets=[kpi_snapshot], jobs=[job], schedules=[monthly_snapshot_schedule])

@@ -9,9 +9,9 @@ import re
 import duckdb
 import pytest
 
-from dagster_project.report import snapshot
-from dagster_project.report.metrics import COMPANY
-from dagster_project.report.snapshot import SnapshotError, run_snapshot
+from dagster_project.lib.report import snapshot
+from dagster_project.lib.report.metrics import COMPANY
+from dagster_project.lib.report.snapshot import SnapshotError, run_snapshot
 
 from .conftest import COMPLAINTS, EVIL, SATISFACTION, STAGES, WINBACK, change_published, fake_publish
 

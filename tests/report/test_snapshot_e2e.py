@@ -7,8 +7,8 @@ import re
 import duckdb
 import pytest
 
-from dagster_project.report.metrics import COMPANY
-from dagster_project.report.snapshot import run_snapshot
+from dagster_project.lib.report.metrics import COMPANY
+from dagster_project.lib.report.snapshot import run_snapshot
 
 pytestmark = pytest.mark.slow
 PERIOD = "2025-03"
@@ -16,7 +16,7 @@ PERIOD = "2025-03"
 
 @pytest.fixture()
 def published_settings(built_settings, copy_settings):
-    from dagster_project.publish.publish import gate_and_publish
+    from dagster_project.lib.publish.publish import gate_and_publish
 
     settings = copy_settings(built_settings, with_landing=False)
     gate_and_publish(settings, run_id="e2e-initial")
@@ -67,14 +67,14 @@ def test_snapshot_on_the_real_marts(published_settings):
 
 
 def test_late_data_through_the_pipeline_adds_revision_2(published_settings):
-    from dagster_project.publish.publish import gate_and_publish
+    from dagster_project.lib.publish.publish import gate_and_publish
 
     settings = published_settings
     run_snapshot(settings, PERIOD, env={})
     before = _published(settings, "SELECT * FROM marts.kpi_snapshots ORDER BY ALL")
     # Late data: three more JL complaint tickets received in the period land in raw; dbt rebuilds the
     # complaint models and the next gated publish carries the changed numbers.
-    from dagster_project.transform.dbt_project import run_dbt_build
+    from dagster_project.lib.transform.dbt_project import run_dbt_build
 
     with duckdb.connect(str(settings.work_db)) as con:
         con.execute(

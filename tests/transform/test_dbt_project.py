@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.transform.dbt_project import (
+from dagster_project.lib.transform.dbt_project import (
     DbtBuildError, generate_docs, prepare_manifest, run_dbt, run_dbt_build,
 )
 
@@ -168,7 +168,7 @@ def test_docs_generate_offline(built_settings, copy_settings):
 
 
 def test_dagster_dbt_assets_hang_under_the_ingest_assets():
-    from dagster_project.transform.assets import CsDbtTranslator, cs_dbt_assets, layer_of
+    from dagster_project.defs.transform.assets import CsDbtTranslator, cs_dbt_assets, layer_of
 
     keys = {key.path[0] + "/" + key.path[1] for key in cs_dbt_assets.keys}
     for name in H3_MARTS:
@@ -200,7 +200,7 @@ def test_dbt_resource_skips_the_version_subprocess_and_the_idle_adapter():
     from dagster_dbt import DbtCliResource
     from packaging import version
 
-    from dagster_project.transform.assets import DBT_LAUNCHER, DBT_RESOURCE
+    from dagster_project.defs.transform.assets import DBT_LAUNCHER, DBT_RESOURCE
 
     assert isinstance(DbtCliResource.__dict__["_cli_version"], cached_property)
     assert callable(DbtCliResource.__dict__["_initialize_dbt_core_adapter"])

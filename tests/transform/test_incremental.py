@@ -15,9 +15,9 @@ from datetime import date, timedelta
 import duckdb
 import pytest
 
-from dagster_project.config import REPO_ROOT
-from dagster_project.ingest.loader import ingest_all_files
-from dagster_project.transform.dbt_project import replaced_partitions, run_dbt_build
+from dagster_project.settings import REPO_ROOT
+from dagster_project.lib.ingest.loader import ingest_all_files
+from dagster_project.lib.transform.dbt_project import replaced_partitions, run_dbt_build
 from tests.conftest import TINY, make_settings
 
 if str(REPO_ROOT) not in sys.path:
@@ -84,7 +84,7 @@ def test_day_by_day_incremental_builds_equal_the_full_build(day_by_day, built_se
 def test_incremental_models_recompute_only_the_new_days_keys(day_by_day):
     """The last build ran the incremental branch of every incremental model, and what it swapped
     in (the last day's claims) is a small part of the table."""
-    from dagster_project.transform.dbt_project import load_run_results
+    from dagster_project.lib.transform.dbt_project import load_run_results
 
     settings, _ = day_by_day
     compiled = {r["unique_id"].split(".")[-1]: r.get("compiled_code") or ""
@@ -130,7 +130,7 @@ def test_a_changed_incremental_model_makes_the_next_build_a_full_refresh(day_by_
     config or a macro it calls, the next build rebuilds them whole."""
     import json
 
-    from dagster_project.transform.dbt_project import (
+    from dagster_project.lib.transform.dbt_project import (
         MANIFEST_PATH, dbt_target_dir, full_refresh_reasons, incremental_model_fingerprints,
     )
 

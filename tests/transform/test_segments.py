@@ -288,7 +288,7 @@ SEGMENT_MODELS = ("int_customers__period_facts",) + SEGMENT_MARTS
 def test_segment_dbt_unit_tests_pass(built_settings):
     """The dbt unit tests of the segment and scorecard formulas (one per rule table). Runs before
     any test of this module opens the work file read-only: dbt needs it read-write."""
-    from dagster_project.transform.dbt_project import run_dbt
+    from dagster_project.lib.transform.dbt_project import run_dbt
 
     selectors = [f"test_type:unit,{model}" for model in SEGMENT_MODELS]
     result = run_dbt(built_settings, ["test", "--select", *selectors])

@@ -1,0 +1,179 @@
+"""``cs-warehouse``: the command line of the customer-service warehouse.
+
+Each subcommand is a thin shell over a function of the package, imported lazily so that
+``cs-warehouse --help`` stays fast and a broken optional part never blocks the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from dagster_project.settings import REPO_ROOT, Settings, ensure_dirs, eprint
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {value!r}") from exc
+
+
+def _period(value: str) -> str:
+    try:
+        year, month = value.split("-")
+        if len(year) == 4 and 1 <= int(month) <= 12 and len(month) == 2:
+            return value
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected YYYY-MM, got {value!r}")
+
+
+def _add_generation_args(p: argparse.ArgumentParser, *, out_default: bool) -> None:
+    p.add_argument("--scale", type=float, default=0.1, help="1 = about 100k policies a year (default 0.1)")
+    p.add_argument("--start", type=_date, default=date(2024, 1, 1), help="first day (default 2024-01-01)")
+    p.add_argument("--days", type=int, default=730, help="number of days (default 730)")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    if out_default:
+        p.add_argument("--out", type=Path, default=None, help="landing folder (default $CSWH_LANDING_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cs-warehouse",
+        description="Customer-service warehouse: generate, ingest, build, gate, publish, report.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("generate", help="write sample landing files for all six sources")
+    _add_generation_args(p, out_default=True)
+    p.add_argument("--defects", action="store_true", help="also write the bad-input catalogue")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("run", help="ingest -> build -> gate -> publish (the main job)")
+    p.add_argument("--generate-if-empty", action="store_true",
+                   help="generate sample data first if the landing folder is empty")
+    _add_generation_args(p, out_default=False)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("publish-status", help="show the published version and its manifest")
+    p.set_defaults(func=cmd_publish_status)
+
+    p = sub.add_parser("rollback", help="restore the previous published version")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("snapshot", help="the monthly KPI snapshot: history rows, report, e-mail")
+    p.add_argument("--period", type=_period, required=True, help="YYYY-MM")
+    p.add_argument("--resend", action="store_true", help="send the e-mail again even if already sent")
+    p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("bench", help="the scale benchmark against its DuckDB-only floor")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--days", type=int, default=730)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--no-incremental", action="store_true", help="skip the one-day incremental run")
+    p.add_argument("--no-snapshot", action="store_true", help="skip the monthly snapshot")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("dev", help="open the Dagster UI on the embedded defaults")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_dev)
+
+    p = sub.add_parser("docs", help="generate dbt docs offline under data/reports/dbt-docs/")
+    p.set_defaults(func=cmd_docs)
+    return parser
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from dagster_project.tools.sample_data.generator import generate, print_summary
+
+    out = args.out.resolve() if args.out else settings.landing_dir
+    summary = generate(out, scale=args.scale, start=args.start, days=args.days, seed=args.seed,
+                       defects=args.defects, progress=True)
+    print_summary(summary)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from dagster_project.cli.run import run_pipeline
+
+    landing_empty = not settings.landing_dir.exists() or not any(settings.landing_dir.rglob("*.*"))
+    if landing_empty:
+        if not args.generate_if_empty:
+            eprint(f"error: the landing folder {settings.landing_dir} is empty. "
+                   "Run `cs-warehouse generate` (or `make data`) first.")
+            return 2
+        from dagster_project.tools.sample_data.generator import generate, print_summary
+
+        eprint(f"[run] {settings.landing_dir} is empty: generating sample data "
+               f"(scale {args.scale}, {args.days} days from {args.start})")
+        print_summary(generate(settings.landing_dir, scale=args.scale, start=args.start,
+                               days=args.days, seed=args.seed, progress=True))
+    return run_pipeline(settings)
+
+
+def cmd_publish_status(args: argparse.Namespace, settings: Settings) -> int:
+    from dagster_project.lib.publish.versions import print_publish_status
+
+    return print_publish_status(settings)
+
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    from dagster_project.lib.publish.versions import rollback
+
+    return rollback(settings)
+
+
+def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    from dagster_project.lib.report.snapshot import run_snapshot_command
+
+    return run_snapshot_command(settings, period=args.period, resend=args.resend)
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    sys.path.insert(0, str(REPO_ROOT))
+    from benchmarks.run import main as bench_main
+
+    argv = ["--scale", str(args.scale), "--days", str(args.days)]
+    argv += ["--seed", str(args.seed)] if args.seed is not None else []
+    argv += ["--no-incremental"] * args.no_incremental + ["--no-snapshot"] * args.no_snapshot
+    return bench_main(argv)
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    from dagster_project.cli.instance import prepare_dagster_home
+
+    prepare_dagster_home(settings)
+    env = {**os.environ, **settings.export_env()}
+    dagster = Path(sys.executable).with_name("dagster")
+    cmd = [str(dagster), "dev", "-m", "dagster_project.definitions", "-p", str(args.port)]
+    eprint(f"[dev] Dagster UI on http://127.0.0.1:{args.port}  (DAGSTER_HOME={settings.dagster_home})")
+    return subprocess.call(cmd, env=env, cwd=REPO_ROOT)
+
+
+def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
+    from dagster_project.lib.transform.dbt_project import generate_docs
+
+    out = generate_docs(settings)
+    print(f"dbt docs written to {out} (open index.html in a browser; no network needed)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    ensure_dirs(settings)
+    settings.apply_to_environ()
+    try:
+        return int(args.func(args, settings) or 0)
+    except KeyboardInterrupt:
+        eprint("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

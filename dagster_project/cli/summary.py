@@ -1,0 +1,132 @@
+"""The end-of-run summary of ``cs-warehouse run``: what was loaded, what the gate said, what was
+published, and a few headline numbers a manager would ask about first."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from dagster_project.settings import Settings
+from dagster_project.lib.ingest.loader import latest_ledger_entries
+
+if TYPE_CHECKING:
+    from dagster_project.cli.run import RunOutcome
+
+# (label, SQL over the published file). Company-wide over the last 12 months of data, pooled from
+# numerators and denominators (never an average of branch rates), so one quiet month cannot swing
+# the headline.
+def _trailing_year(table: str, numerator: str, denominator: str) -> str:
+    return (f"select sum({numerator}) / nullif(sum({denominator}), 0), "
+            f"strftime(min(month), '%Y-%m') || '..' || strftime(max(month), '%Y-%m') from marts.{table} "
+            f"where month > (select max(month) from marts.{table}) - interval 12 month")
+
+
+HEADLINE_KPIS: tuple[tuple[str, str], ...] = (
+    ("CSAT, all stages (满意度)", _trailing_year("mart_stage_satisfaction", "satisfied", "responses")),
+    ("Valid complaint rate (有效投诉率)", _trailing_year("mart_complaints", "valid", "received")),
+    ("Complaints within deadline (投诉办理及时率)",
+     _trailing_year("mart_complaints", "closed_within_deadline", "closed")),
+    ("Manual answer rate (人工接通率)", _trailing_year("mart_call_center_monthly", "answered", "offered")),
+    ("Win-back rate (挽回率)", _trailing_year("mart_winback", "renewed", "due_for_renewal")),
+)
+
+
+def _table(rows: list[tuple], headers: tuple[str, ...]) -> str:
+    cells = [tuple(str(c) for c in headers)] + [tuple(str(c) for c in r) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def ingest_counts(settings: Settings) -> list[tuple]:
+    """Per source: files, rows landed/loaded/quarantined and failed files (latest attempt of each)."""
+    by_source: dict[str, list[int]] = {}
+    for entry in latest_ledger_entries(settings.work_db):
+        totals = by_source.setdefault(entry["source"], [0, 0, 0, 0, 0])
+        totals[0] += 1
+        for i, column in enumerate(("rows_landed", "rows_loaded", "rows_quarantined"), start=1):
+            totals[i] += entry[column] or 0
+        totals[4] += entry["status"] == "failed"
+    return [(source, *totals) for source, totals in sorted(by_source.items())]
+
+
+def failed_files(settings: Settings) -> list[tuple[str, str]]:
+    """Landing files whose latest ingest attempt failed, with the reason."""
+    return [(e["path"], e["message"]) for e in latest_ledger_entries(settings.work_db) if e["status"] == "failed"]
+
+
+def headline_kpis(settings: Settings) -> list[tuple[str, str, str]]:
+    if not settings.published_db.exists():
+        return []
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    out = []
+    try:
+        for label, sql in HEADLINE_KPIS:
+            try:
+                value, month = con.execute(sql).fetchone()
+                shown = "n/a" if value is None else f"{float(value):.1%}"
+                out.append((label, shown, month or ""))
+            except duckdb.Error as exc:
+                out.append((label, f"unavailable ({str(exc).splitlines()[0][:60]})", ""))
+    finally:
+        con.close()
+    return out
+
+
+def print_run_summary(settings: Settings, outcomes: list["RunOutcome"]) -> int:
+    from dagster_project.cli.run import published_version
+
+    print()
+    print("== Ingest (per source, latest state of every landing file) ==")
+    counts = ingest_counts(settings)
+    if counts:
+        print(_table(counts, ("source", "files", "landed", "loaded", "quarantined", "failed files")))
+    print()
+    print("== Runs ==")
+    print(_table([(o.job, "ok" if o.success else "FAILED", f"{o.seconds:.1f}s", o.checks_passed,
+                   len(o.checks_failed), o.run_id[:8]) for o in outcomes],
+                 ("job", "result", "time", "checks passed", "checks failed", "run")))
+    for outcome in outcomes:
+        for check in outcome.checks_failed:
+            print(f"  check failed: {check}")
+        for step in outcome.failed_steps:
+            print(f"  step failed: {step.splitlines()[0][:200]}")
+
+    unreadable = failed_files(settings)
+    for path, message in unreadable:
+        print(f"  unreadable landing file: {path}: {message}")
+
+    manifest = published_version(settings)
+    print()
+    print("== Published ==")
+    if manifest:
+        counts_json = manifest.get("row_counts")
+        tables = json.loads(counts_json) if isinstance(counts_json, str) else (counts_json or {})
+        print(f"  file:     {settings.published_db}")
+        print(f"  version:  {manifest.get('version_id')}  (run {str(manifest.get('run_id'))[:8]}, "
+              f"{manifest.get('published_at')})")
+        print(f"  tables:   {len(tables)} marts, {sum(int(v) for v in tables.values()):,} rows")
+    else:
+        print("  nothing published yet")
+    kpis = headline_kpis(settings)
+    if kpis:
+        print()
+        print("== Headline KPIs ==")
+        print(_table(kpis, ("KPI (last 12 months)", "value", "months")))
+    print()
+    print(f"Marts for BI (read-only): {settings.published_db}")
+    print(f"Reports:                  {settings.reports_dir}")
+    print(f"Dagster UI:               make dev  (asset graph, schedules, sensor; instance in {settings.dagster_home})")
+
+    if not all(o.success for o in outcomes):
+        print("\nFAILED: see the failed checks/steps above; the published file was left unchanged.")
+        return 1
+    if unreadable:
+        print(f"\nFAILED: {len(unreadable)} landing file(s) could not be read (listed above); the other "
+              "files were loaded and published. Fix or re-send them and run again.")
+        return 1
+    return 0

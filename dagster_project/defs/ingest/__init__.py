@@ -1,0 +1,1 @@
+"""Dagster side of ingest: one asset per landing source and the landing sensor."""

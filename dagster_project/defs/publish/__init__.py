@@ -1,0 +1,1 @@
+"""Dagster side of publish: the published-marts asset."""

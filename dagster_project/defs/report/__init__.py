@@ -1,0 +1,1 @@
+"""Dagster side of reporting: the monthly KPI snapshot asset and the schedules."""

@@ -1,0 +1,1 @@
+"""Dagster side of transform: the dbt project as assets and asset checks."""

@@ -1,6 +1,0 @@
-"""Ingest: one module per landing source, each owning its parsing, contract and quarantine rules."""
-
-from dagster_project.ingest import audits, call_logs, claim_events, complaints, policies, surveys
-
-SOURCE_MODULES = (policies, claim_events, call_logs, surveys, complaints, audits)
-CONTRACTS = {m.CONTRACT.source: m.CONTRACT for m in SOURCE_MODULES}

@@ -1,0 +1,1 @@
+"""Write-audit-publish of the BI file: candidate, audit, atomic replace, versions and rollback."""

@@ -1,0 +1,458 @@
+"""Write–audit–publish of the marts for BI (DESIGN §7).
+
+1. **Write** a candidate file in ``versions/``: the allow-listed marts copied from the work file
+   (attached read-only), table and column comments from the dbt manifest, and
+   ``meta.publish_manifest``. The candidate is written with an explicit DuckDB storage version so
+   that DuckDB 1.x readers (many BI drivers bundle 1.x) can open it.
+2. **Audit** the candidate through a separate connection that attaches it read-only: row counts
+   equal the work file's, every contract column present, no PII in any text column.
+3. **Publish**: copy the audited candidate next to ``published.duckdb`` and ``os.replace`` it
+   over the published file (atomic on POSIX: readers that already opened the old file keep it, new
+   connections see the new one). Keep the last ``KEEP_VERSIONS`` versions for rollback.
+
+Any failure before step 3 leaves ``published.duckdb`` byte-for-byte unchanged and raises
+``PublishError`` naming the check and the table.
+
+A publish killed at any moment (kill -9) leaves either the previous published file or the new
+one, never a mix: everything before ``os.replace`` happens in other files. Its debris (a
+``.partial`` candidate, a ``.published.duckdb.*.tmp`` copy) is removed by the next publish —
+publishes never run concurrently (one writer: the Dagster pool and the single pipeline run).
+``CSWH_PUBLISH_PAUSE_SECONDS`` (tests only) pauses right before ``os.replace``, after printing
+``[publish] ready to replace``, so a test can kill the process inside that window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.settings import DBT_PROJECT_DIR, Settings, eprint
+from dagster_project.lib.ingest.loader import latest_ledger_entries
+
+# BI tools that bundle DuckDB 1.x read files of storage version v1.0.0 and later.
+STORAGE_VERSION = "v1.0.0"
+KEEP_VERSIONS = 5
+MART_SCHEMA = "marts"
+VERSION_PREFIX = "published-"
+
+# The allow-list: table -> contract columns BI users rely on (issue 4). Only these tables leave
+# the work file. ``kpi_snapshots`` is optional (written by the monthly snapshot).
+PUBLISHED_MARTS: dict[str, tuple[str, ...]] = {
+    "mart_stage_satisfaction": ("branch_code", "stage", "month", "responses", "satisfied", "csat",
+                                "mean_score", "wilson_low", "wilson_high", "csat_shrunk", "company_csat",
+                                "gap_vs_company", "low_sample", "significantly_below"),
+    "mart_claim_cycle": ("branch_code", "month", "claims_reported", "claims_closed", "closure_rate",
+                         "arrival_minutes_p50", "arrival_minutes_p90", "report_to_assessment_hours_p50",
+                         "report_to_payment_days_p50", "report_to_payment_days_p90",
+                         "agreement_to_payment_days_p50", "paid_within_10d_share",
+                         "decided_within_30d_share", "acceptance_rate", "reopen_rate"),
+    "mart_complaints": ("branch_code", "month", "received", "accepted", "valid", "valid_rate",
+                        "per_10k_policies", "per_100m_premium", "handling_days_p50", "handling_days_p90",
+                        "within_deadline_share", "open_backlog", "overdue", "regulator_routed"),
+    "fct_complaint_winback": ("complaint_no", "branch_code", "post_handling_score"),
+    "mart_winback": ("branch_code", "month", "due_for_renewal", "renewed", "winback_rate",
+                     "baseline_renewal_rate", "renewal_lift"),
+    "mart_call_center_daily": ("day", "queue", "offered", "answered", "abandoned", "manual_answer_rate",
+                               "service_level_20s", "abandon_rate", "asa_seconds", "aht_seconds"),
+    "mart_call_center_monthly": ("branch_code", "month", "offered", "answered", "abandoned",
+                                 "manual_answer_rate", "service_level_20s", "abandon_rate", "asa_seconds",
+                                 "aht_seconds", "inbound_share", "followup_reach_rate",
+                                 "followups_per_closed_claim"),
+    "mart_mystery_shopping": ("branch_code", "quarter", "audits", "pass_rate", "arrival_minutes_avg",
+                              "arrival_within_sla_share", "assessment_score_avg", "payment_convenience_avg"),
+    "dim_customer_segment": ("customer_key", "branch_code", "primary_line", "business_source", "policies",
+                             "lines_held", "written_premium", "earned_premium", "claim_count",
+                             "incurred_loss", "loss_ratio", "claim_free_years", "segment", "value_tier"),
+    "mart_segment_summary": ("branch_code", "line", "segment", "value_tier"),
+    "mart_underwriting_watchlist": ("customer_key",),
+    "mart_high_risk_profile": ("attribute", "value", "high_risk_share", "lift"),
+    "mart_branch_scorecard": ("branch_code", "month"),
+    "kpi_snapshots": (),
+}
+OPTIONAL_MARTS = frozenset({"kpi_snapshots"})
+
+PHONE_REGEX = r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)"
+ID_CARD_REGEX = r"(^|[^0-9])[0-9]{17}[0-9Xx]([^0-9]|$)"
+HASH_REGEX = r"^[0-9a-f]{64}$"  # salted customer keys are not PII
+
+
+class PublishError(RuntimeError):
+    """The gate or the audit refused the candidate; the published file is unchanged."""
+
+
+@dataclass
+class PublishResult:
+    version_id: str
+    published_path: Path
+    version_path: Path
+    row_counts: dict[str, int]
+    published_at: str
+    sha256: str
+    pruned: list[Path] = field(default_factory=list)
+
+
+def new_version_id(now: datetime, run_id: str) -> str:
+    """Sortable by time; the run id makes two publishes in one second distinct."""
+    return now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + (run_id or "manual")[:8]
+
+
+def version_file_name(version_id: str) -> str:
+    return f"{VERSION_PREFIX}{version_id}.duckdb"
+
+
+def failed_blocking_checks(check_summary: dict) -> list[str]:
+    """Names of failed ERROR-severity checks in a check summary; accepts
+    ``{"checks": [{"name", "passed", "severity"}...]}``. Pure, unit-tested."""
+    failed = []
+    for check in (check_summary or {}).get("checks", []):
+        severity = str(check.get("severity", "ERROR")).upper()
+        if not check.get("passed", False) and severity.endswith("ERROR"):
+            failed.append(str(check.get("name")))
+    return failed
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def dbt_descriptions(manifest_path: Path) -> dict[str, dict]:
+    """``{model: {"description": str, "columns": {column: str}}}`` for the mart models of the
+    dbt manifest; empty if there is no manifest (comments are then left out)."""
+    if not manifest_path.exists():
+        return {}
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    out: dict[str, dict] = {}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") not in ("model", "snapshot") or node.get("name") not in PUBLISHED_MARTS:
+            continue
+        out[node["name"]] = {
+            "description": node.get("description") or "",
+            "columns": {name: (col.get("description") or "") for name, col in (node.get("columns") or {}).items()},
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# write
+# ---------------------------------------------------------------------------------------------
+
+def _work_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute("select table_name from information_schema.tables "
+                       "where table_catalog = 'work' and table_schema = ?", [MART_SCHEMA]).fetchall()
+    return {r[0] for r in rows}
+
+
+MANIFEST_COLUMN_COMMENTS = {
+    "version_id": "Identifier of this published version (UTC time + run id); also the file name in versions/.",
+    "run_id": "Dagster run that built and gated the marts in this version.",
+    "published_at": "When this version was published (UTC).",
+    "row_counts": "JSON: rows per published table.",
+    "check_summary": "JSON: the quality-gate results of the run (checks passed, failed, warnings).",
+    "source_files": "JSON: the landing files (path, sha256, rows) the marts were built from.",
+    "storage_version": "DuckDB storage version the file is written in (readable by DuckDB 1.x).",
+    "work_db": "Path of the pipeline's work file the marts were copied from.",
+}
+
+
+def _work_comments(con: duckdb.DuckDBPyConnection, table: str) -> dict | None:
+    """Table/column comments already on the work table (e.g. kpi_snapshots, which is written by
+    the snapshot step rather than dbt); None if it has none."""
+    row = con.execute("select comment from duckdb_tables() where database_name = 'work' and schema_name = ? "
+                      "and table_name = ?", [MART_SCHEMA, table]).fetchone()
+    columns = dict(con.execute("select column_name, comment from duckdb_columns() where database_name = 'work' "
+                               "and schema_name = ? and table_name = ?", [MART_SCHEMA, table]).fetchall())
+    if not (row and row[0]) and not any(columns.values()):
+        return None
+    return {"description": (row[0] if row else "") or "",
+            "columns": {name: text or "" for name, text in columns.items()}}
+
+
+def write_candidate(settings: Settings, candidate: Path, *, version_id: str, run_id: str,
+                    published_at: str, check_summary: dict, source_files: list,
+                    manifest_path: Path) -> dict[str, int]:
+    """Copy the allow-listed marts into ``candidate``; returns the work file's row counts."""
+    descriptions = dbt_descriptions(manifest_path)
+    con = duckdb.connect()
+    try:
+        # The work file is attached read-only: publish never changes it.
+        con.execute(f"ATTACH {sql_literal(str(settings.work_db))} AS work (READ_ONLY)")
+        con.execute(f"ATTACH {sql_literal(str(candidate))} AS cand (STORAGE_VERSION '{STORAGE_VERSION}')")
+        available = _work_tables(con)
+        missing = [t for t in PUBLISHED_MARTS if t not in available and t not in OPTIONAL_MARTS]
+        if missing:
+            raise PublishError(f"write: the work file {settings.work_db} has no table "
+                               + ", ".join(f"{MART_SCHEMA}.{t}" for t in missing))
+        con.execute(f"CREATE SCHEMA cand.{MART_SCHEMA}")
+        con.execute("CREATE SCHEMA cand.meta")
+        row_counts: dict[str, int] = {}
+        for table in PUBLISHED_MARTS:
+            if table not in available:
+                continue
+            source = f"work.{MART_SCHEMA}.{quote_ident(table)}"
+            target = f"cand.{MART_SCHEMA}.{quote_ident(table)}"
+            con.execute(f"CREATE TABLE {target} AS SELECT * FROM {source}")
+            row_counts[table] = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+            doc = descriptions.get(table) or _work_comments(con, table)
+            if doc:
+                if doc["description"]:
+                    con.execute(f"COMMENT ON TABLE {target} IS {sql_literal(doc['description'])}")
+                columns = {r[0] for r in con.execute(
+                    "select column_name from information_schema.columns where table_catalog = 'cand' "
+                    "and table_schema = ? and table_name = ?", [MART_SCHEMA, table]).fetchall()}
+                for column, text in doc["columns"].items():
+                    if text and column in columns:
+                        con.execute(f"COMMENT ON COLUMN {target}.{quote_ident(column)} IS {sql_literal(text)}")
+        con.execute("""
+            CREATE TABLE cand.meta.publish_manifest (
+                version_id VARCHAR, run_id VARCHAR, published_at TIMESTAMP, row_counts JSON,
+                check_summary JSON, source_files JSON, storage_version VARCHAR, work_db VARCHAR)""")
+        con.execute("COMMENT ON TABLE cand.meta.publish_manifest IS "
+                    "'One row describing this published version: run, time, row counts, checks, source files.'")
+        for column, text in MANIFEST_COLUMN_COMMENTS.items():
+            con.execute(f"COMMENT ON COLUMN cand.meta.publish_manifest.{column} IS {sql_literal(text)}")
+        con.execute("INSERT INTO cand.meta.publish_manifest VALUES (?, ?, ?::TIMESTAMP, ?, ?, ?, ?, ?)", [
+            version_id, run_id, published_at, json.dumps(row_counts),
+            json.dumps(check_summary or {}, default=str, ensure_ascii=False),
+            json.dumps(source_files or [], default=str, ensure_ascii=False),
+            STORAGE_VERSION, str(settings.work_db)])
+        con.execute("DETACH cand")
+        con.execute("DETACH work")
+    finally:
+        con.close()
+    return row_counts
+
+
+# ---------------------------------------------------------------------------------------------
+# audit
+# ---------------------------------------------------------------------------------------------
+
+def audit_candidate(candidate: Path, expected_counts: dict[str, int], *,
+                    names_db: Path | None = None) -> list[str]:
+    """Problems found in the candidate, each naming the check and the table (empty = pass).
+
+    Opens the candidate read-only in a connection of its own, so what is audited is what a BI
+    reader will see. ``names_db`` (the work file) provides complainant names for the PII scan.
+    """
+    problems: list[str] = []
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {sql_literal(str(candidate))} AS cand (READ_ONLY)")
+        names_table = None
+        if names_db is not None and names_db.exists():
+            con.execute(f"ATTACH {sql_literal(str(names_db))} AS work (READ_ONLY)")
+            has_names = con.execute(
+                "select count(*) from information_schema.columns where table_catalog = 'work' and "
+                "table_schema = 'raw' and table_name = 'complaints' and column_name = 'complainant_name'"
+            ).fetchone()[0]
+            if has_names:
+                con.execute("CREATE TEMP TABLE complainant_names AS SELECT DISTINCT complainant_name AS name "
+                            "FROM work.raw.complaints WHERE complainant_name IS NOT NULL AND complainant_name <> ''")
+                names_table = "complainant_names"
+        tables = {r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_catalog = 'cand' "
+            "and table_schema = ?", [MART_SCHEMA]).fetchall()}
+        unexpected = sorted(tables - set(PUBLISHED_MARTS))
+        if unexpected:
+            problems.append(f"allow-list: tables not on the allow-list: {', '.join(unexpected)}")
+        manifest = con.execute("select row_counts from cand.meta.publish_manifest").fetchall()
+        if len(manifest) != 1:
+            problems.append(f"manifest: meta.publish_manifest has {len(manifest)} rows, expected 1")
+        manifest_counts = json.loads(manifest[0][0]) if manifest else {}
+        for table, expected in expected_counts.items():
+            if table not in tables:
+                problems.append(f"row counts: {MART_SCHEMA}.{table} is missing from the candidate")
+                continue
+            qualified = f"cand.{MART_SCHEMA}.{quote_ident(table)}"
+            actual = con.execute(f"select count(*) from {qualified}").fetchone()[0]
+            if actual != expected or manifest_counts.get(table) != expected:
+                problems.append(f"row counts: {MART_SCHEMA}.{table} has {actual} rows in the candidate, "
+                                f"{expected} in the work file, {manifest_counts.get(table)} in the manifest")
+            columns = [r for r in con.execute(
+                "select column_name, data_type from information_schema.columns where table_catalog = 'cand' "
+                "and table_schema = ? and table_name = ? order by ordinal_position", [MART_SCHEMA, table]).fetchall()]
+            names = {c for c, _ in columns}
+            missing = [c for c in PUBLISHED_MARTS.get(table, ()) if c not in names]
+            if missing:
+                problems.append(f"contract: {MART_SCHEMA}.{table} lacks column(s) {', '.join(missing)}")
+            for column, data_type in columns:
+                if data_type != "VARCHAR":
+                    continue
+                problems.extend(_pii_problems(con, qualified, table, column, names_table))
+    finally:
+        con.close()
+    return problems
+
+
+def _pii_problems(con, qualified: str, table: str, column: str, names_table: str | None) -> list[str]:
+    col = quote_ident(column)
+    checks = [
+        ("phone number", f"regexp_matches({col}, {sql_literal(PHONE_REGEX)}) "
+                         f"and not regexp_full_match({col}, {sql_literal(HASH_REGEX)})"),
+        ("ID-card number", f"regexp_matches({col}, {sql_literal(ID_CARD_REGEX)}) "
+                           f"and not regexp_full_match({col}, {sql_literal(HASH_REGEX)})"),
+    ]
+    if names_table:
+        checks.append(("complainant name", f"{col} in (select name from {names_table})"))
+    problems = []
+    for label, condition in checks:
+        count, sample = con.execute(
+            f"select count(*), any_value({col}) from {qualified} where {col} is not null and {condition}").fetchone()
+        if count:
+            masked = (str(sample)[:3] + "…") if sample else ""
+            problems.append(f"PII scan: {MART_SCHEMA}.{table}.{column} has {count} value(s) "
+                            f"containing a {label} (e.g. {masked!r})")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# publish
+# ---------------------------------------------------------------------------------------------
+
+def list_versions(settings: Settings) -> list[Path]:
+    """Version files, oldest first (version ids sort by time)."""
+    if not settings.versions_dir.exists():
+        return []
+    return sorted(settings.versions_dir.glob(f"{VERSION_PREFIX}*.duckdb"))
+
+
+def prune_versions(settings: Settings, keep: int = KEEP_VERSIONS, *, protect: Path | None = None) -> list[Path]:
+    versions = list_versions(settings)
+    removed = []
+    for path in versions[:-keep] if len(versions) > keep else []:
+        if protect is not None and path.resolve() == protect.resolve():
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+PAUSE_ENV = "CSWH_PUBLISH_PAUSE_SECONDS"
+
+
+def remove_debris(settings: Settings) -> list[Path]:
+    """Files a killed publish left behind: partial candidates and half-copied staging files."""
+    found = []
+    if settings.versions_dir.exists():
+        found += list(settings.versions_dir.glob("*.duckdb.partial")) + list(settings.versions_dir.glob("*.partial.wal"))
+    if settings.published_db.parent.exists():
+        found += list(settings.published_db.parent.glob(f".{settings.published_db.name}.*.tmp"))
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
+
+
+def install_version(settings: Settings, version_file: Path) -> None:
+    """Atomically make ``version_file`` the published file: copy it next to the target (same
+    filesystem), fsync, then ``os.replace``. Readers holding the old file keep it."""
+    target = settings.published_db
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        shutil.copyfile(version_file, staging)
+        os.chmod(staging, 0o644)
+        with open(staging, "rb") as handle:
+            os.fsync(handle.fileno())
+        pause = float(os.environ.get(PAUSE_ENV) or 0)
+        if pause > 0:  # test hook: the window between a complete candidate and the rename
+            eprint(f"[publish] ready to replace {target}")
+            import time
+
+            time.sleep(pause)
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            staging.unlink()
+    # Make the rename itself durable.
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def publish(settings: Settings, run_id: str, check_summary: dict, source_files: list, *,
+            manifest_path: Path | None = None, now: datetime | None = None) -> PublishResult:
+    """Write, audit and atomically publish the allow-listed marts. See the module docstring."""
+    failed = failed_blocking_checks(check_summary)
+    if failed:
+        raise PublishError("gate: blocking checks failed in this run: " + ", ".join(failed))
+    if not settings.work_db.exists():
+        raise PublishError(f"write: the work file {settings.work_db} does not exist")
+    now = now or datetime.now(timezone.utc)
+    version_id = new_version_id(now, run_id)
+    settings.versions_dir.mkdir(parents=True, exist_ok=True)
+    remove_debris(settings)
+    candidate = settings.versions_dir / version_file_name(version_id)
+    partial = candidate.with_suffix(".duckdb.partial")
+    published_at = now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    try:
+        counts = write_candidate(
+            settings, partial, version_id=version_id, run_id=run_id, published_at=published_at,
+            check_summary=check_summary, source_files=source_files,
+            manifest_path=manifest_path or DBT_PROJECT_DIR / "target" / "manifest.json")
+        problems = audit_candidate(partial, counts, names_db=settings.work_db)
+        if problems:
+            raise PublishError("audit failed; published file unchanged:\n  " + "\n  ".join(problems))
+        os.replace(partial, candidate)
+        os.chmod(candidate, 0o644)
+    except BaseException:
+        for leftover in (partial, Path(str(partial) + ".wal")):
+            leftover.unlink(missing_ok=True)
+        raise
+    install_version(settings, candidate)
+    pruned = prune_versions(settings, protect=candidate)
+    eprint(f"[publish] version {version_id}: {len(counts)} tables, {sum(counts.values()):,} rows "
+           f"-> {settings.published_db}")
+    return PublishResult(version_id=version_id, published_path=settings.published_db,
+                         version_path=candidate, row_counts=counts, published_at=published_at,
+                         sha256=sha256_of(settings.published_db), pruned=pruned)
+
+
+def ledger_source_files(settings: Settings) -> list[dict]:
+    """The landing files behind this version: the latest ledger entry of each file."""
+    keep = ("source", "path", "rows_loaded", "rows_quarantined", "status")
+    return [{k: e[k] for k in keep} for e in latest_ledger_entries(settings.work_db)]
+
+
+def gate_and_publish(settings: Settings, run_id: str, *, source_files: list | None = None,
+                     manifest_path: Path | None = None) -> PublishResult:
+    """The gate without Dagster (tests, scripts): validate every mart suite, refuse to publish if
+    a critical expectation failed (naming suite, table and expectation), else publish."""
+    from dagster_project.lib.quality.validate import validate_all, write_validation_summary
+
+    results = validate_all(settings, "marts")
+    write_validation_summary(results, settings)
+    failures = [r.describe_failures() for r in results if not r.success]
+    if failures:
+        raise PublishError("gate: blocking expectations failed; published file unchanged:\n"
+                           + "\n".join(failures))
+    summary = {"run_id": run_id, "checks": [
+        {"name": f"gx_{r.suite_name}", "asset": "/".join(r.asset_key), "passed": r.success,
+         "severity": "ERROR" if not r.success else ("WARN" if r.failed_warning else "ERROR")}
+        for r in results]}
+    summary["passed"] = sum(c["passed"] for c in summary["checks"])
+    summary["failed"] = len(summary["checks"]) - summary["passed"]
+    if source_files is None:
+        source_files = ledger_source_files(settings)
+    return publish(settings, run_id, summary, source_files, manifest_path=manifest_path)

@@ -1,0 +1,1 @@
+"""Great Expectations suites validated inside DuckDB, and the validation summary page."""

@@ -1,0 +1,1 @@
+"""The monthly KPI snapshot: history rows, HTML report, CSV export and e-mail."""

@@ -1,0 +1,229 @@
+"""Read one period's KPIs from the published marts (a read-only DuckDB connection).
+
+The mart names and key columns are the BI contract of issue 4. Where issue 4 does not fix the name
+of a numerator or denominator column (e.g. complaints closed within the deadline), a short list of
+candidate names is tried; if none exists but the rate and one of its counts do, the other count is
+derived from them so that the significance tests still have their n. Marts that are missing (an
+older published file) are skipped and listed, never guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+
+from dagster_project.lib.report.metrics import COMPANY, METRICS, KpiRow, company_proportion, sort_rows
+
+SCHEMA = "marts"
+
+
+@dataclass(frozen=True)
+class RateSource:
+    """One metric read per branch from one mart row (grain branch_code × month)."""
+
+    metric: str
+    table: str
+    value: str | None  # value column; None = numerator ÷ denominator × scale
+    numerator: tuple[str, ...] = ()
+    denominator: tuple[str, ...] = ()
+    company: str = "ratio"  # "ratio" (Σnum/Σden), "sum" (Σvalue) or "none" (not additive)
+    # a denominator computed from columns, when the mart has no column for it: (SQL, columns used)
+    denominator_expr: tuple[str, tuple[str, ...]] | None = None
+
+
+RATE_SOURCES: tuple[RateSource, ...] = (
+    # closure_rate is the rolling (trailing-months) rate of metrics-research §1.1
+    RateSource("claim_closure_rate", "mart_claim_cycle", "closure_rate",
+               ("rolling_claims_closed", "claims_closed"), ("rolling_claims_base", "claims_reported")),
+    RateSource("complaints_received", "mart_complaints", "received", company="sum"),
+    RateSource("valid_complaint_rate", "mart_complaints", "valid_rate", ("valid",), ("received",)),
+    RateSource("complaints_per_10k_policies", "mart_complaints", "per_10k_policies",
+               ("received",), ("policies_in_force", "policies_in_force_month_end",
+                               "in_force_policies", "policies")),
+    RateSource("complaint_handling_days_p90", "mart_complaints", "handling_days_p90",
+               (), ("closed", "closed_in_month", "complaints_closed", "handled"), company="none"),
+    RateSource("complaint_within_deadline_share", "mart_complaints", "within_deadline_share",
+               ("closed_within_deadline", "within_deadline", "handled_within_deadline"),
+               ("closed", "closed_in_month", "complaints_closed", "handled")),
+    RateSource("winback_rate", "mart_winback", "winback_rate", ("renewed",), ("due_for_renewal",)),
+    # renewal_lift = winback_rate / baseline_renewal_rate, and the baseline is the mean over the due
+    # complaints, so lift = renewed / (baseline × due): renewals against the renewals expected if
+    # complainants renewed like comparable non-complainants. That makes the company value exact.
+    RateSource("renewal_lift", "mart_winback", "renewal_lift", ("renewed",),
+               denominator_expr=("baseline_renewal_rate * due_for_renewal",
+                                 ("baseline_renewal_rate", "due_for_renewal"))),
+    RateSource("service_level_20s", "mart_call_center_monthly", "service_level_20s",
+               ("answered_within_20s", "answered_20s", "within_20s", "answered_in_20s"),
+               ("offered", "agent_requests")),
+    RateSource("abandon_rate", "mart_call_center_monthly", "abandon_rate",
+               ("abandoned",), ("offered", "agent_requests")),
+    RateSource("manual_answer_rate", "mart_call_center_monthly", "manual_answer_rate",
+               ("answered",), ("offered", "agent_requests")),
+)
+assert all(s.metric in METRICS for s in RATE_SOURCES)
+
+
+@dataclass
+class SatisfactionCell:
+    branch_code: str
+    stage: str
+    responses: int
+    satisfied: int
+    csat: float | None
+    wilson_low: float | None
+    wilson_high: float | None
+    csat_shrunk: float | None
+    low_sample: bool
+    significantly_below: bool
+
+
+@dataclass
+class PeriodData:
+    period: str
+    rows: list[KpiRow]
+    satisfaction: list[SatisfactionCell] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # marts/columns not found in the file
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str, schema: str = SCHEMA) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, table]).fetchall()]
+
+
+def _first(columns: list[str], candidates: tuple[str, ...]) -> str | None:
+    return next((c for c in candidates if c in columns), None)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _read_rate(con, source: RateSource, month: date, missing: list[str]) -> list[KpiRow]:
+    columns = table_columns(con, source.table)
+    if not columns:
+        missing.append(f"{SCHEMA}.{source.table}")
+        return []
+    if source.value and source.value not in columns:
+        missing.append(f"{SCHEMA}.{source.table}.{source.value}")
+        return []
+    num_col = _first(columns, source.numerator)
+    den_col = _first(columns, source.denominator)
+    den_sql = f'"{den_col}"' if den_col else "NULL"
+    if den_col is None and source.denominator_expr and set(source.denominator_expr[1]) <= set(columns):
+        den_sql = source.denominator_expr[0]
+    select = ", ".join(f'"{c}"' if c else "NULL" for c in (source.value, num_col)) + f", {den_sql}"
+    result = con.execute(
+        f'SELECT branch_code, {select} FROM {SCHEMA}."{source.table}" '
+        "WHERE CAST(month AS DATE) = ? ORDER BY branch_code", [month]).fetchall()
+    scale = METRICS[source.metric].scale
+    rows = []
+    for branch, value, num, den in result:
+        value, num, den = _float(value), _float(num), _float(den)
+        # Derive the missing count from the rate and the other count (see module docstring).
+        if source.numerator and num is None and value is not None and den is not None:
+            num = value * den / scale
+        if (source.denominator or source.denominator_expr) and den is None and value and num is not None:
+            den = num * scale / value
+        rows.append(KpiRow(str(branch), source.metric, value, num, den))
+    return rows
+
+
+def _read_satisfaction(con, month: date, missing: list[str]) -> list[SatisfactionCell]:
+    columns = table_columns(con, "mart_stage_satisfaction")
+    if not columns:
+        missing.append(f"{SCHEMA}.mart_stage_satisfaction")
+        return []
+    optional = [c if c in columns else None for c in
+                ("wilson_low", "wilson_high", "csat_shrunk", "low_sample", "significantly_below")]
+    select = ", ".join(f'"{c}"' if c else "NULL" for c in optional)
+    result = con.execute(
+        f"SELECT branch_code, stage, responses, satisfied, csat, {select} "
+        f"FROM {SCHEMA}.mart_stage_satisfaction WHERE CAST(month AS DATE) = ? "
+        "ORDER BY branch_code, stage", [month]).fetchall()
+    return [SatisfactionCell(str(b), str(s), int(n or 0), int(x or 0), _float(p), _float(lo),
+                             _float(hi), _float(shr), bool(low), bool(below))
+            for b, s, n, x, p, lo, hi, shr, low, below in result]
+
+
+def _read_segments(con, missing: list[str]) -> list[KpiRow]:
+    """Segment mix per branch (as of the last day of the data, not per month: DESIGN §6)."""
+    columns = table_columns(con, "mart_segment_summary")
+    count_col = _first(columns, ("customers", "customer_count", "n_customers"))
+    if not columns or count_col is None or "segment" not in columns:
+        missing.append(f"{SCHEMA}.mart_segment_summary")
+        return []
+    result = con.execute(
+        f'SELECT branch_code, segment, SUM("{count_col}") FROM {SCHEMA}.mart_segment_summary '
+        "GROUP BY ALL ORDER BY 1, 2").fetchall()
+    per_branch: dict[str, dict[str, float]] = {}
+    for branch, segment, customers in result:
+        per_branch.setdefault(str(branch), {})[str(segment)] = float(customers or 0)
+    rows = []
+    for branch, counts in per_branch.items():
+        total = sum(counts.values())
+        for segment, customers in counts.items():
+            rows.append(KpiRow(branch, f"segment_share.{segment}",
+                               customers / total if total else None, customers, total))
+    return rows
+
+
+def _read_watchlist(con, missing: list[str]) -> list[KpiRow]:
+    columns = table_columns(con, "mart_underwriting_watchlist")
+    if not columns or "branch_code" not in columns:
+        missing.append(f"{SCHEMA}.mart_underwriting_watchlist")
+        return []
+    counted = 'COUNT(DISTINCT "customer_key")' if "customer_key" in columns else "COUNT(*)"
+    result = con.execute(
+        f"SELECT branch_code, {counted} FROM {SCHEMA}.mart_underwriting_watchlist "
+        "GROUP BY ALL ORDER BY 1").fetchall()
+    return [KpiRow(str(b), "watchlist_customers", float(n)) for b, n in result]
+
+
+def is_as_of_metric(metric: str) -> bool:
+    """Metrics that describe the state as of the last data day, not the month (segments, watch list)."""
+    return metric.startswith("segment_share.") or metric == "watchlist_customers"
+
+
+def with_company_rows(rows: list[KpiRow]) -> list[KpiRow]:
+    """Add the company-wide (branch_code 'ALL') row of every metric that adds up across branches."""
+    sources = {s.metric: s for s in RATE_SOURCES}
+    out = [r for r in rows if r.branch_code != COMPANY]
+    for metric in dict.fromkeys(r.metric for r in out):
+        mode = sources[metric].company if metric in sources else (
+            "sum" if metric == "watchlist_customers" else "ratio")
+        if mode == "ratio":
+            company = company_proportion(out, metric, METRICS[metric].scale if metric in METRICS else 1.0)
+        elif mode == "sum":
+            values = [r.value for r in out if r.metric == metric and r.value is not None]
+            company = KpiRow(COMPANY, metric, float(sum(values))) if values else None
+        else:
+            company = None
+        if company is not None:
+            out.append(company)
+    return sort_rows(out)
+
+
+def read_period(con: duckdb.DuckDBPyConnection, period: str, *, as_of_metrics: bool = True) -> PeriodData:
+    """Every snapshot KPI of `period` ('YYYY-MM') per branch plus company-wide rows.
+
+    `as_of_metrics=False` leaves out the metrics that are not per month (segment mix, watch list),
+    e.g. for the previous month, where they would only repeat today's state."""
+    from dagster_project.lib.report.metrics import parse_period
+
+    month = parse_period(period)
+    missing: list[str] = []
+    rows: list[KpiRow] = []
+    satisfaction = _read_satisfaction(con, month, missing)
+    for cell in satisfaction:
+        rows.append(KpiRow(cell.branch_code, f"csat.{cell.stage}", cell.csat,
+                           float(cell.satisfied), float(cell.responses)))
+    for source in RATE_SOURCES:
+        rows.extend(_read_rate(con, source, month, missing))
+    if as_of_metrics:
+        rows.extend(_read_segments(con, missing))
+        rows.extend(_read_watchlist(con, missing))
+    return PeriodData(period, with_company_rows(rows), satisfaction, sorted(set(missing)))

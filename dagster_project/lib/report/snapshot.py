@@ -1,0 +1,307 @@
+"""The monthly KPI snapshot: history rows, report, e-mail (DESIGN §8, issue 6).
+
+``run_snapshot(settings, "2024-06")``:
+
+1. reads the period's KPIs (and the previous month's, for month-over-month tests) from the
+   **published** marts, opened read-only — the numbers management sees are the numbers BI sees;
+2. appends them to the history ``marts.kpi_snapshots`` in the **work** file, which is authoritative:
+   an unchanged period adds nothing; if late data changed any number, the whole period is written
+   again as revision n+1 (``is_revised``, ``revision_reason``) and older revisions stay untouched
+   (the table is only ever inserted into);
+3. publishes through the normal publish step when the published file does not yet hold the
+   latest revision (so a failed publish is retried by the next run);
+4. renders ``reports/snapshots/kpi-YYYY-MM.html`` and ``.csv`` (rewritten only when the content
+   changes);
+5. delivers the e-mail once per period (``mailer.deliver``: SMTP or the outbox, with a ledger).
+
+A publish or delivery failure does not undo the earlier steps; it is reported (non-zero exit) and the
+next run retries it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Mapping
+
+import duckdb
+
+from dagster_project.settings import Settings, connect_work_db, eprint
+from dagster_project.lib.report import csv_export, mailer
+from dagster_project.lib.report.html import ReportInput, branch_label, plain_text_summary, render_report
+from dagster_project.lib.report.marts import PeriodData, is_as_of_metric, read_period, table_columns
+from dagster_project.lib.report.metrics import (
+    COMPANY,
+    KpiRow,
+    changed_keys,
+    compare_periods,
+    metric_spec,
+    parse_period,
+    previous_period,
+    revision_reason,
+    sort_rows,
+)
+
+SNAPSHOT_TABLE = "marts.kpi_snapshots"
+SNAPSHOT_COLUMNS = ("period", "branch_code", "metric", "value", "numerator", "denominator", "revision",
+                    "published_at", "is_revised", "revision_reason")
+CSV_HEADER = ("period", "branch_code", "branch_name_zh", "branch_name_en", "metric", "metric_label_zh",
+              "metric_label_en", "value", "numerator", "denominator", "revision", "published_at",
+              "is_revised", "revision_reason")
+
+
+class SnapshotError(RuntimeError):
+    """The snapshot cannot be taken at all (no published file, no data for the period)."""
+
+
+@dataclass(frozen=True)
+class Revision:
+    period: str
+    revision: int
+    published_at: datetime
+    is_new: bool  # this run recorded it
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    period: str
+    revision: int
+    new_revision: bool
+    rows: int
+    html_path: Path
+    csv_path: Path
+    publish_status: str  # "published" | "up to date" | "failed: ..."
+    delivery: mailer.DeliveryOutcome
+    revision_reason: str | None
+    missing: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.delivery.ok and not self.publish_status.startswith("failed")
+
+
+# --------------------------------------------------------------------------------------------------
+# the history table (append-only)
+
+
+def ensure_history_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    con.execute(f"""
+        CREATE TABLE IF NOT EXISTS {SNAPSHOT_TABLE} (
+            period VARCHAR NOT NULL,
+            branch_code VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            value DOUBLE,
+            numerator DOUBLE,
+            denominator DOUBLE,
+            revision INTEGER NOT NULL,
+            published_at TIMESTAMP NOT NULL,
+            is_revised BOOLEAN NOT NULL,
+            revision_reason VARCHAR,
+            PRIMARY KEY (period, branch_code, metric, revision)
+        )""")
+    con.execute(f"COMMENT ON TABLE {SNAPSHOT_TABLE} IS 'Monthly KPI snapshot history (append-only): one row "
+                "per period x branch (ALL = company) x metric x revision. A period is never overwritten: "
+                "late data adds revision n+1 with is_revised and revision_reason.'")
+    comments = {
+        "period": "Snapshot month, YYYY-MM.",
+        "branch_code": "Branch (机构) code; ALL = company-wide.",
+        "metric": "KPI key, e.g. csat.SURVEY, valid_complaint_rate, complaint_handling_days_p90.",
+        "value": "The KPI value as published (rates are fractions 0-1).",
+        "numerator": "Numerator of a rate (e.g. satisfied responses); null if not a rate.",
+        "denominator": "Denominator of a rate (e.g. responses), or the n behind a percentile.",
+        "revision": "1 for the first snapshot of the period; n+1 each time late data changed a number.",
+        "published_at": "When this revision was recorded (Asia/Shanghai local time).",
+        "is_revised": "True for revisions after the first.",
+        "revision_reason": "What changed against the previous revision.",
+    }
+    for column, text in comments.items():
+        con.execute(f"COMMENT ON COLUMN {SNAPSHOT_TABLE}.{column} IS '{text}'")
+
+
+def latest_revision_rows(con: duckdb.DuckDBPyConnection, period: str) -> tuple[int, list[KpiRow], tuple]:
+    """(revision, rows, (published_at, reason)) of the period's latest revision; revision 0 if none."""
+    latest = con.execute(f"SELECT max(revision) FROM {SNAPSHOT_TABLE} WHERE period = ?", [period]).fetchone()[0]
+    if latest is None:
+        return 0, [], (None, None)
+    result = con.execute(
+        f"SELECT branch_code, metric, value, numerator, denominator, published_at, revision_reason "
+        f"FROM {SNAPSHOT_TABLE} WHERE period = ? AND revision = ?", [period, latest]).fetchall()
+    rows = [KpiRow(b, m, v, n, d) for b, m, v, n, d, _, _ in result]
+    return latest, rows, (result[0][5], result[0][6])
+
+
+def record_revision(con: duckdb.DuckDBPyConnection, period: str, rows: list[KpiRow],
+                    now: datetime) -> Revision:
+    """Append the period's rows as a new revision if they differ from the latest one."""
+    ensure_history_table(con)
+    latest, old_rows, (old_at, old_reason) = latest_revision_rows(con, period)
+    if latest and not changed_keys(old_rows, rows):
+        return Revision(period, latest, old_at, False, old_reason)
+    revision = latest + 1
+    reason = revision_reason(changed_keys(old_rows, rows)) if latest else None
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.executemany(
+            f"INSERT INTO {SNAPSHOT_TABLE} ({', '.join(SNAPSHOT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[period, r.branch_code, r.metric, r.value, r.numerator, r.denominator, revision, now,
+              revision > 1, reason] for r in sort_rows(rows)])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return Revision(period, revision, now, True, reason)
+
+
+def published_revision(con: duckdb.DuckDBPyConnection, period: str) -> int:
+    """The latest revision of `period` in the published file (0 if the table or the period is absent)."""
+    if not table_columns(con, "kpi_snapshots"):
+        return 0
+    value = con.execute("SELECT max(revision) FROM marts.kpi_snapshots WHERE period = ?", [period]).fetchone()[0]
+    return int(value or 0)
+
+
+def published_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The version id in the published file's manifest, if publish wrote one."""
+    columns = table_columns(con, "publish_manifest", schema="meta")
+    column = next((c for c in ("version_id", "version") if c in columns), None)
+    if column is None:
+        return None
+    order = " ORDER BY published_at DESC" if "published_at" in columns else ""
+    row = con.execute(f'SELECT "{column}" FROM meta.publish_manifest{order} LIMIT 1').fetchone()
+    return None if row is None else str(row[0])
+
+
+def _publish(settings: Settings, run_id: str, revision: Revision) -> str:
+    """Carry the history to the published file through the normal gate-and-publish path: the mart
+    suites are validated again (the work file may hold marts of a later run whose gate failed, which
+    must not slip out with the history), then write, audit and atomic replace. The one place that
+    knows the publish API."""
+    from dagster_project.lib.publish.publish import gate_and_publish
+
+    result = gate_and_publish(settings, run_id)
+    return f"published as version {result.version_id} (period {revision.period} revision {revision.revision})"
+
+
+# --------------------------------------------------------------------------------------------------
+# files
+
+
+def _write_if_changed(path: Path, content: bytes) -> bool:
+    """Atomic write; an identical file is left alone (re-running an unchanged period changes nothing)."""
+    if path.exists() and path.read_bytes() == content:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)
+    return True
+
+
+def snapshot_csv(period: str, revision: Revision, rows: list[KpiRow]) -> bytes:
+    lines = []
+    for r in sort_rows(rows):
+        zh, en = branch_label(r.branch_code)
+        spec = metric_spec(r.metric)
+        lines.append((period, r.branch_code, zh, en, r.metric, spec.label_zh, spec.label_en, r.value,
+                      r.numerator, r.denominator, revision.revision,
+                      f"{revision.published_at:%Y-%m-%d %H:%M:%S}", revision.revision > 1,
+                      revision.reason))
+    return csv_export.to_csv_bytes(CSV_HEADER, lines)
+
+
+def report_paths(settings: Settings, period: str) -> tuple[Path, Path]:
+    folder = settings.reports_dir / "snapshots"
+    return folder / f"kpi-{period}.html", folder / f"kpi-{period}.csv"
+
+
+# --------------------------------------------------------------------------------------------------
+# the snapshot
+
+
+def _now() -> datetime:
+    return datetime.now(mailer.LOCAL_TZ).replace(tzinfo=None, microsecond=0)
+
+
+def read_published(settings: Settings, period: str) -> tuple[PeriodData, PeriodData, int, str | None]:
+    if not settings.published_db.exists():
+        raise SnapshotError(f"no published file at {settings.published_db}: run the pipeline "
+                            "(`cs-warehouse run`) so that gates pass and the marts are published first")
+    with duckdb.connect(str(settings.published_db), read_only=True) as con:
+        current = read_period(con, period)
+        previous = read_period(con, previous_period(period), as_of_metrics=False)
+        return current, previous, published_revision(con, period), published_version(con)
+
+
+def run_snapshot(settings: Settings, period: str, resend: bool = False, *, run_id: str | None = None,
+                 env: Mapping[str, str] | None = None) -> SnapshotResult:
+    parse_period(period)
+    run_id = run_id or f"snapshot-{period}-{uuid.uuid4().hex[:8]}"
+    current, previous, in_published, version = read_published(settings, period)
+    # The marts have a row for every branch x month of the calendar, so "rows exist" proves nothing:
+    # ask for at least one real company-wide number.
+    if not any(r.branch_code == COMPANY and r.value and not is_as_of_metric(r.metric) for r in current.rows):
+        raise SnapshotError(f"the published marts in {settings.published_db} hold no KPI rows for {period} "
+                            "(no satisfaction, complaint or call rows for that month)")
+
+    with connect_work_db(settings.work_db) as con:
+        revision = record_revision(con, period, current.rows, _now())
+
+    publish_status = "up to date"
+    if in_published != revision.revision:
+        try:
+            publish_status = _publish(settings, run_id, revision)
+        except Exception as exc:  # reported, retried next run: the history is safe in the work file
+            publish_status = f"failed: {type(exc).__name__}: {exc}"
+
+    report = ReportInput(period=period, previous_period=previous.period, revision=revision.revision,
+                         recorded_at=revision.published_at, revision_reason=revision.reason,
+                         rows=current.rows, changes=compare_periods(current.rows, previous.rows),
+                         satisfaction=current.satisfaction, source_version=version, missing=current.missing)
+    html = render_report(report)
+    csv_bytes = snapshot_csv(period, revision, current.rows)
+    html_path, csv_path = report_paths(settings, period)
+    _write_if_changed(html_path, html.encode("utf-8"))
+    _write_if_changed(csv_path, csv_bytes)
+
+    delivery = mailer.deliver(settings.work_db, settings.outbox_dir, period=period, revision=revision.revision,
+                              html=html, text=plain_text_summary(report), csv_bytes=csv_bytes,
+                              csv_filename=csv_path.name, resend=resend, env=env)
+    return SnapshotResult(period, revision.revision, revision.is_new, len(current.rows), html_path, csv_path,
+                          publish_status, delivery, revision.reason, tuple(current.missing))
+
+
+def run_snapshot_command(settings: Settings, period: str, resend: bool = False) -> int:
+    """`cs-warehouse snapshot --period YYYY-MM [--resend]`: 0 ok, 1 publish or delivery failed
+    (the snapshot is saved and the next run retries), 2 no snapshot possible."""
+    try:
+        result = run_snapshot(settings, period, resend=resend)
+    except (SnapshotError, ValueError) as exc:
+        eprint(f"error: snapshot {period}: {exc}")
+        return 2
+    except duckdb.IOException as exc:
+        eprint(f"error: snapshot {period}: cannot open the work file {settings.work_db} "
+               f"(is a pipeline run holding it?): {exc}")
+        return 2
+    state = "new" if result.new_revision else "unchanged"
+    print(f"snapshot {result.period}: revision {result.revision} ({state}), {result.rows} rows")
+    if result.revision_reason and result.new_revision:
+        print(f"  revised: {result.revision_reason}")
+    print(f"  history: {SNAPSHOT_TABLE} in {settings.work_db}; publish: {result.publish_status}")
+    print(f"  report:  {result.html_path}")
+    print(f"  csv:     {result.csv_path}")
+    print(f"  e-mail:  {result.delivery.status} — {result.delivery.detail}")
+    if result.new_revision and result.revision > 1 and result.delivery.status == "already sent":
+        print("  note: the corrected report was not e-mailed; run with --resend to send it")
+    if result.missing:
+        print(f"  not in the published file: {', '.join(result.missing)}")
+    if not result.ok:
+        eprint(f"error: snapshot {period} saved, but "
+               + ("publish " + result.publish_status if result.publish_status.startswith("failed") else "")
+               + ("" if result.delivery.ok else f" delivery failed: {result.delivery.detail}"))
+        return 1
+    return 0

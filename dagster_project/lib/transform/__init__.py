@@ -1,0 +1,1 @@
+"""dbt from plain Python: build, parse, docs, incremental-vs-full decisions, the dbt launcher."""
