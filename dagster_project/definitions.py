@@ -39,7 +39,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     transform_and_publish = dg.map_asset_specs(_with_freshness, [cs_dbt_assets, published_marts_asset])
     report = build_report_assets(partitions)
     raw_checks, mart_checks = build_raw_checks(), build_mart_checks()
-    pipeline, snapshot = build_jobs(partitions, mart_checks)
+    pipeline, snapshot = build_jobs(mart_checks)
     pipeline_keys = frozenset({*(a.key for a in ingest), *cs_dbt_assets.keys, PUBLISHED_KEY})
     return dg.Definitions(
         assets=[*ingest, *transform_and_publish, *report],

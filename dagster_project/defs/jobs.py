@@ -29,13 +29,13 @@ def snapshot_selection(mart_checks: dg.AssetChecksDefinition) -> dg.AssetSelecti
             | dg.AssetSelection.checks(mart_checks))
 
 
-def build_jobs(partitions_def: dg.PartitionsDefinition, mart_checks: dg.AssetChecksDefinition) -> list:
+def build_jobs(mart_checks: dg.AssetChecksDefinition) -> list:
+    """The two jobs (their partitions are their assets': the warehouse's months)."""
     pipeline = dg.define_asset_job(
         name=PIPELINE_JOB,
         description="Ingest new or changed landing files (a range of months), build every dbt model and test, "
                     "run the quality gates and publish the marts for BI if every blocking check passed.",
         selection=pipeline_selection(),
-        partitions_def=partitions_def,
         executor_def=dg.in_process_executor,
     )
     snapshot = dg.define_asset_job(
@@ -43,7 +43,6 @@ def build_jobs(partitions_def: dg.PartitionsDefinition, mart_checks: dg.AssetChe
         description="The monthly KPI snapshot for management: history rows, publish (gated by the mart checks "
                     "in the same run), HTML report and e-mail.",
         selection=snapshot_selection(mart_checks),
-        partitions_def=partitions_def,
         executor_def=dg.in_process_executor,
     )
     return [pipeline, snapshot]

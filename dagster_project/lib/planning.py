@@ -121,9 +121,9 @@ def plan_run(files: Sequence[LandingFile], loaded: Mapping[str, LoadedFile], *,
     present = {f.path for f in files}
     changed = [f for f in files if (loaded.get(f.path).sha256 if f.path in loaded else None) != f.sha256]
     gone = [e for e in loaded.values() if e.status == "loaded" and e.path not in present and e.partition]
-    beyond = tuple(f for f in changed if f.period not in known)
-    in_range = [f for f in changed if f.period in known]
-    gone_in_range = [e for e in gone if period_of(e.partition) in known]
+    beyond = tuple(sorted(f for f in changed if f.period not in known))
+    in_range = sorted(f for f in changed if f.period in known)
+    gone_in_range = sorted((e for e in gone if period_of(e.partition) in known), key=lambda e: e.path)
     periods = sorted({f.period for f in in_range} | {period_of(e.partition) for e in gone_in_range})
     if periods:
         sources = {f.source for f in in_range} | {e.source for e in gone_in_range}
@@ -136,7 +136,7 @@ def plan_run(files: Sequence[LandingFile], loaded: Mapping[str, LoadedFile], *,
                        f"{' and '.join(parts)} in {periods[0][:7]} .. {periods[-1][:7]}")
     if not rebuild_when_unchanged:
         return None
-    state = _digest(f"{f.path}|{f.sha256}" for f in files)
+    state = _digest(f"{f.path}|{f.sha256}" for f in sorted(files))
     return RunPlan(None, None, (), (), (), beyond, f"rebuild:{state}",
                    "no new or changed landing file: build, gate and publish only")
 

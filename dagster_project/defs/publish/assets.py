@@ -66,8 +66,9 @@ def version_metadata(version_id: str, row_counts: dict[str, int], sha256: str, p
     pool=WORK_DB_POOL,
 )
 def published_marts_asset(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
-    summary = run_check_summary(context.instance, context.run_id)
-    result = publish(warehouse, context.run_id, summary, ledger_source_files(warehouse))
+    run_id = context.run.run_id
+    summary = run_check_summary(context.instance, run_id)
+    result = publish(warehouse, run_id, summary, ledger_source_files(warehouse))
     return dg.MaterializeResult(metadata={
         **version_metadata(result.version_id, result.row_counts, result.sha256, str(result.published_path)),
         "action": "publish",
