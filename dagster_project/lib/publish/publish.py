@@ -39,6 +39,7 @@ import duckdb
 
 from dagster_project.lib.ingest.loader import latest_ledger_entries
 from dagster_project.lib.transform.catalog import HISTORY_TABLES, MANIFEST_PATH, load_manifest, published_marts
+from dagster_project.lib.transform.dbt_project import warehouse_manifest
 from dagster_project.settings import Settings, eprint
 
 # BI tools that bundle DuckDB 1.x read files of storage version v1.0.0 and later.
@@ -51,7 +52,8 @@ VERSION_PREFIX = "published-"
 # (lib/transform/catalog.py), with every column their contract declares; plus the history tables
 # the monthly snapshot writes (optional: they exist once a snapshot was taken).
 def allow_list(manifest_path: Path | None = None) -> dict[str, dict]:
-    """table -> {"description", "columns": {column: description}, "optional"} of every published table."""
+    """table -> {"description", "columns": {column: description}, "optional"} of every published table,
+    from ``manifest_path`` (the manifest of the build that wrote the marts, ``warehouse_manifest``)."""
     marts = published_marts(load_manifest(manifest_path or MANIFEST_PATH))
     tables = {name: {"description": m.description, "columns": dict(m.columns), "optional": False}
               for name, m in marts.items()}
@@ -359,6 +361,7 @@ def publish(settings: Settings, run_id: str, check_summary: dict, source_files: 
     if not settings.work_db.exists():
         raise PublishError(f"write: the work file {settings.work_db} does not exist")
     now = now or datetime.now(timezone.utc)
+    manifest_path = manifest_path or warehouse_manifest(settings)
     version_id = new_version_id(now, run_id)
     settings.versions_dir.mkdir(parents=True, exist_ok=True)
     remove_debris(settings)

@@ -358,7 +358,7 @@ def validate_suites(con_or_path, suite_names: Sequence[str], *, expectations_dir
 
 
 def _validate_on(datasource, result: SuiteResult, data: dict, query: str | None) -> None:
-    import great_expectations as gx
+    import great_expectations as gx  # deferred: GX costs 2.5-4 s to import (gx_duckdb.warm_up_in_background)
 
     suite_name = result.suite_name
     if query is None:

@@ -1,6 +1,7 @@
 """E-mail the monthly snapshot, once per period, with a ledger of every attempt.
 
-Configuration comes from the environment only (secrets never live in files):
+Configuration comes from the environment only (secrets never live in files), through
+``Settings.smtp`` (the CSWH_SMTP_* variables ``settings.py`` read):
 ``CSWH_SMTP_HOST``, ``CSWH_SMTP_PORT`` (default 587 with STARTTLS, else 25), ``CSWH_SMTP_USER``,
 ``CSWH_SMTP_PASSWORD``, ``CSWH_SMTP_FROM``, ``CSWH_SMTP_TO`` (comma-separated) and
 ``CSWH_SMTP_STARTTLS`` (true/false). Without ``CSWH_SMTP_HOST`` the message is written to the outbox
@@ -70,7 +71,7 @@ class SmtpConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "SmtpConfig | None":
         """None when no SMTP host is configured (the outbox is used); SmtpConfigError when the
         settings are present but unusable (named variable, reason)."""
-        env = os.environ if env is None else env
+        env = env or {}
         host = (env.get("CSWH_SMTP_HOST") or "").strip()
         if not host:
             return None
@@ -223,9 +224,8 @@ def deliver(work_db: Path, outbox_dir: Path, *, period: str, revision: int, html
         if config is not None:
             transport, location, recipients = "smtp", f"{config.host}:{config.port}", config.recipients
         else:
-            recipients = tuple(parse_recipients((os.environ if env is None else env).get("CSWH_SMTP_TO")))
-        sender = config.sender if config else ((os.environ if env is None else env).get("CSWH_SMTP_FROM")
-                                               or DEFAULT_SENDER)
+            recipients = tuple(parse_recipients((env or {}).get("CSWH_SMTP_TO")))
+        sender = config.sender if config else ((env or {}).get("CSWH_SMTP_FROM") or DEFAULT_SENDER)
         msg = build_message(period=period, revision=revision, html=html, text=text, csv_bytes=csv_bytes,
                             csv_filename=csv_filename, sender=sender, recipients=recipients)
         if config is None:

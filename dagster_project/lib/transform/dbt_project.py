@@ -139,6 +139,13 @@ def dbt_target_dir(settings: Settings) -> Path:
     return settings.warehouse_dir / "dbt_target"
 
 
+def warehouse_manifest(settings: Settings) -> Path:
+    """The manifest of the last dbt build on this warehouse (the definitions its marts were built
+    from); the project's own before the first build."""
+    built = dbt_target_dir(settings) / "manifest.json"
+    return built if built.exists() else MANIFEST_PATH
+
+
 def _common_args(target_dir: Path, log_dir: Path) -> list[str]:
     return ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(target_dir), "--log-path", str(log_dir), "--no-use-colors"]
