@@ -213,3 +213,41 @@ def known_condition(exc: BaseException, where: Path | str) -> KnownCondition | N
         return WarehouseUnwritable(f"{where} cannot be written ({'read-only file system' if number == errno.EROFS or 'read-only' in lowered else 'permission denied'}): "
                                    "check the folder's permissions or CSWH_WAREHOUSE_DIR")
     return None
+
+
+class RunLock:
+    """An exclusive lock on the warehouse for one ``cs-warehouse run`` (``flock`` on a private lock
+    file next to the work file), plus a probe of DuckDB's own lock on the work file: a second run,
+    or any other process holding the work file, is a WarehouseBusy before anything starts."""
+
+    def __init__(self, warehouse_dir: Path, work_db: Path):
+        import fcntl
+
+        self.path = Path(warehouse_dir) / ".run.lock"
+        Path(warehouse_dir).mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE_MODE)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(self.fd)
+            raise WarehouseBusy(f"another cs-warehouse run (process {holder}) is in progress on {warehouse_dir}. "
+                                "Wait for it to finish (or stop it) and run again.") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+        if Path(work_db).exists():
+            import duckdb
+
+            try:
+                duckdb.connect(str(work_db)).close()
+            except duckdb.Error as exc:
+                self.release()
+                condition = known_condition(exc, work_db)
+                if condition is not None:
+                    raise condition from None
+                raise
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
