@@ -46,6 +46,8 @@ def ingest_counts(settings: Settings) -> list[tuple]:
     """Per source: files, rows landed/loaded/quarantined and failed files (latest attempt of each)."""
     by_source: dict[str, list[int]] = {}
     for entry in latest_ledger_entries(settings.work_db):
+        if entry["source"] is None:  # an entry at the top of the landing folder (listed below)
+            continue
         totals = by_source.setdefault(entry["source"], [0, 0, 0, 0, 0])
         totals[0] += 1
         for i, column in enumerate(("rows_landed", "rows_loaded", "rows_quarantined"), start=1):

@@ -687,7 +687,7 @@ def latest_ledger_entries(work_db: Path) -> list[dict]:
     con = duckdb.connect(str(work_db), read_only=True)
     try:
         cursor = con.execute(f"""
-            SELECT source, path, sha256, rows_landed, rows_loaded, rows_quarantined, status, message
+            SELECT source, partition, path, sha256, rows_landed, rows_loaded, rows_quarantined, status, message
             FROM {LEDGER_TABLE}
             QUALIFY row_number() OVER (PARTITION BY source, path ORDER BY ingested_at DESC) = 1
             ORDER BY source, path""")

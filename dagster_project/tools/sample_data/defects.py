@@ -253,7 +253,7 @@ def _policies_hostile(w: _Writer) -> None:
                 "the lines between them)", "quarantined",
                 lambda t: t.replace("__STRAY__", '缺"陷'), changes=[(1, {"customer_name": "__STRAY__"}),
                                                                (5, {"customer_name": "__STRAY__"})],
-                rows_loaded=3, rows_quarantined=2, reason_code="BAD_QUOTING", quarantined_lines=[2, 6])
+                rows_loaded=3, rows_quarantined=2, reason_code="BAD_QUOTING", quarantined_lines=[2, 5])
     policy_file("policies_lone_cr_line_endings", "lone CR (old Mac) line endings", "normalized",
                 lambda t: t.replace("\n", "\r"), rows_loaded=3, rows_quarantined=0, note="lone CR line endings")
     policy_file("policies_mixed_line_endings", "CRLF and LF line endings mixed in one file", "normalized",
@@ -275,7 +275,8 @@ def _policies_hostile(w: _Writer) -> None:
                 changes=[(1, {"issue_date": "0000-01-01"}), (2, {"end_date": "9999-12-31"})], rows_loaded=3,
                 rows_quarantined=2, reason_code="IMPLAUSIBLE_DATE", quarantined_lines=[2, 3])
     policy_file("policies_ends_before_start", "a policy whose end_date precedes its start_date", "quarantined",
-                changes=[(1, {"end_date": "2000-01-01"})], rows_loaded=3, rows_quarantined=1,
+                changes=[(1, {"end_date": (w.next_day - timedelta(days=1)).isoformat()})], rows_loaded=3,
+                rows_quarantined=1,
                 reason_code="ENDS_BEFORE_START", quarantined_lines=[2])
     policy_file("policies_schema_drift", "an unknown extra column (agent_code) in the header", "normalized",
                 lambda t: "\n".join(line + (",agent_code" if i == 0 else ",AG01") if line else line
