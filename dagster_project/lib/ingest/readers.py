@@ -265,16 +265,17 @@ def prescan(fh, chunk_bytes: int = PRESCAN_CHUNK_BYTES) -> Prescan:
             scan.first_line = block[: end.start()] if end else block
         if scan.empty and block.strip(b" \t\r\n\x0b\x0c\xef\xbb\xbf"):
             scan.empty = False
-        crlf = block.count(b"\r\n")
-        cr = block.count(b"\r")
         lf = block.count(b"\n")
+        cr = block.count(b"\r")
+        crlf = block.count(b"\r\n") if cr else 0
         scan.crlf += crlf
         scan.lone_cr += cr - crlf
         scan.lf += lf - crlf
         scan.lines += lf + cr - crlf
         if b'"' in block:
             scan.odd_quotes += sum(1 for _ in _ODD_QUOTES.finditer(block))
-        scan.blank += len(_BLANK_LINE.findall(block))
+        if b"\n\n" in block or b"\r\r" in block or b"\n\r\n" in block:  # rare: only then count them
+            scan.blank += len(_BLANK_LINE.findall(block))
         if ended and _LINE_BREAK.match(block):
             scan.blank += 1  # a line break right after the previous one (or at the very start)
         ended = block.endswith((b"\n", b"\r"))
@@ -823,9 +824,9 @@ def stage_jsonl(con, contract: SourceContract, files: list[LandingFile], table: 
         path_list = "[" + ", ".join(sql_literal(p) for p in paths) + "]"
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _jsonl_raw AS
             SELECT m.rel_path AS _file, l._line, m.partition AS _partition,
-                   ltrim(rtrim(l.line, chr(13)), chr(65279)) AS line
+                   ltrim(rtrim(l.line, chr(13)), chr(65279)) AS line, l._n
             FROM (
-                SELECT filename, unnest(range(1, len(ls) + 1)) AS _line, unnest(ls) AS line
+                SELECT filename, unnest(range(1, len(ls) + 1)) AS _line, unnest(ls) AS line, len(ls) AS _n
                 FROM (SELECT filename, string_split(content, chr(10)) AS ls FROM read_text({path_list}))
             ) l JOIN _stage_files m ON m.read_path = l.filename""")
 
@@ -856,9 +857,11 @@ def stage_jsonl(con, contract: SourceContract, files: list[LandingFile], table: 
         )"""
         con.execute(f"INSERT INTO {table} BY NAME {_json_record_select(contract, records, 'line', 'note', 'ok')}")
         _drift_notes(con, contract, "_jsonl_lines", "line", result)
-        blank = con.execute("""SELECT _file, count(*) FILTER (WHERE trim(line, ' ' || chr(9) || chr(13) || chr(65279)) = ''
-                                                             AND _line < last) FROM
-                               (SELECT *, max(_line) OVER (PARTITION BY _file) AS last FROM _jsonl_raw) GROUP BY _file""").fetchall()
+        # blank lines inside the file (the empty string after the last line break is no line)
+        blank = con.execute("""SELECT _file, count(*) FROM _jsonl_raw
+                               WHERE _line < _n AND strlen(line) < 64
+                                 AND trim(line, ' ' || chr(9) || chr(13) || chr(65279)) = ''
+                               GROUP BY _file""").fetchall()
         for path, n in blank:
             if n:
                 result.note(path, f"{n} blank line(s): not records")
@@ -884,7 +887,8 @@ def stage_jsonl(con, contract: SourceContract, files: list[LandingFile], table: 
 def _jsonl_careful(con, contract: SourceContract, f: LandingFile, table: str, result: StageResult) -> None:
     """Split a JSON Lines file on LF, CRLF or lone CR and decode each line; an invalid line is
     quarantined (BAD_ENCODING) and the others go to ``_jsonl_raw`` for the common SQL."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _jsonl_raw (_file VARCHAR, _line BIGINT, _partition VARCHAR, line VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE _jsonl_raw (_file VARCHAR, _line BIGINT, _partition VARCHAR, "
+                "line VARCHAR, _n BIGINT)")
     good, bad = [], []
     lone_cr = 0
     with open(f.path, "rb") as fh:
@@ -898,7 +902,8 @@ def _jsonl_careful(con, contract: SourceContract, f: LandingFile, table: str, re
                             *([None] * len(contract.column_names))))
                 continue
             good.append((f.rel_path, no, f.partition, text.lstrip("\ufeff")))
-    insert_rows(con, "_jsonl_raw", good)
+    last = max((g[1] for g in good), default=0) + 1
+    insert_rows(con, "_jsonl_raw", [(*g, last) for g in good])
     insert_rows(con, table, bad)
     if lone_cr:
         result.note(f.rel_path, "lone CR line endings: read as line breaks")
