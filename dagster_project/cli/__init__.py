@@ -185,12 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     from dagster_project.settings import ConfigurationError
 
     args = build_parser().parse_args(argv)
-    # Files the pipeline creates next to the work file (its WAL, spill files, caches, the dbt
-    # child's writes) are owner-only from creation; published files get their mode explicitly.
-    use_private_umask()
     try:
         settings = Settings.from_env()
-        ensure_dirs(settings)
+        ensure_dirs(settings)  # with the user's umask: BI users reach published.duckdb through them
+        # Files the pipeline creates from here on (the work file's WAL, spill files, caches, the
+        # dbt child's writes) are owner-only from creation; published files get 0644 explicitly.
+        use_private_umask()
         settings.apply_to_environ()
         return int(args.func(args, settings) or 0)
     except KeyboardInterrupt:

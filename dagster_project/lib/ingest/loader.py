@@ -229,9 +229,9 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     """The run's connection to the work file. The process keeps a private umask from here on, so
     the file, its WAL and DuckDB's spill files are created 0600 (guard.use_private_umask). A lock
     held by another process, a read-only folder or a full disk raise a KnownCondition."""
-    use_private_umask()
     try:
-        settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        settings.warehouse_dir.mkdir(parents=True, exist_ok=True)  # shared folder: the user's umask
+        use_private_umask()
         con = connect_work_db(settings.work_db)
     except (duckdb.Error, OSError) as exc:
         condition = known_condition(exc, settings.work_db)
