@@ -24,7 +24,7 @@ def activated(settings: Settings):
 
 
 def test_defaults_live_under_data():
-    settings = Settings.from_env({"CSWH_PII_SALT": "s"})
+    settings = Settings.from_env({"CSWH_PII_SALT": "test-salt-16-chars"})
     assert settings.landing_dir == REPO_ROOT / "data" / "landing"
     assert settings.work_db == REPO_ROOT / "data" / "warehouse" / "work.duckdb"
     assert settings.published_db == REPO_ROOT / "data" / "warehouse" / "published.duckdb"
@@ -35,18 +35,18 @@ def test_defaults_live_under_data():
 
 def test_relative_values_resolve_against_repo_root_not_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    settings = Settings.from_env({"CSWH_LANDING_DIR": "elsewhere/landing", "CSWH_PII_SALT": "s"})
+    settings = Settings.from_env({"CSWH_LANDING_DIR": "elsewhere/landing", "CSWH_PII_SALT": "test-salt-16-chars"})
     assert settings.landing_dir == REPO_ROOT / "elsewhere" / "landing"
     absolute = tmp_path / "abs"
-    settings = Settings.from_env({"CSWH_WAREHOUSE_DIR": str(absolute), "CSWH_PII_SALT": "s"})
+    settings = Settings.from_env({"CSWH_WAREHOUSE_DIR": str(absolute), "CSWH_PII_SALT": "test-salt-16-chars"})
     assert settings.work_db == absolute / "work.duckdb"
 
 
 def test_dbt_gets_an_absolute_work_file_the_salt_and_the_budget_from_the_settings():
-    settings = Settings.from_env({"CSWH_PII_SALT": "pepper"})
+    settings = Settings.from_env({"CSWH_PII_SALT": "pepper-pepper-pepper"})
     env = settings.dbt_variables(parent_pid=123)
     assert os.path.isabs(env["CSWH_WORK_DB"]) and env["CSWH_WORK_DB"] == str(settings.work_db)
-    assert env["CSWH_PII_SALT"] == "pepper"
+    assert env["CSWH_PII_SALT"] == "pepper-pepper-pepper"
     assert env["CSWH_DUCKDB_MEMORY_BUDGET"] == settings.memory_budget
     assert env["CSWH_DBT_PARENT_PID"] == "123"
     assert env["DO_NOT_TRACK"] == "1" and env["GX_ANALYTICS_ENABLED"] == "false"
@@ -61,7 +61,7 @@ def test_the_dbt_launcher_takes_over_the_variables_its_parent_left(tmp_path):
 
     from dagster_project.settings import CHILD_ENV_FILE, write_child_env
 
-    settings = Settings.from_env({"CSWH_PII_SALT": "pepper", "CSWH_WAREHOUSE_DIR": str(tmp_path / "wh")})
+    settings = Settings.from_env({"CSWH_PII_SALT": "pepper-pepper-pepper", "CSWH_WAREHOUSE_DIR": str(tmp_path / "wh")})
     path = write_child_env(tmp_path / "target", settings.dbt_variables())
     assert path.name == CHILD_ENV_FILE and stat.S_IMODE(path.stat().st_mode) == 0o600
     code = ("import os; from dagster_project.settings import adopt_child_env; "
@@ -69,7 +69,7 @@ def test_the_dbt_launcher_takes_over_the_variables_its_parent_left(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSWH_")}
     out = subprocess.run([sys.executable, "-c", code], env={**env, "DBT_TARGET_PATH": str(tmp_path / "target")},
                          capture_output=True, text=True, check=True, cwd=REPO_ROOT).stdout.split()
-    assert out == ["True", str(settings.work_db), "pepper"]
+    assert out == ["True", str(settings.work_db), "pepper-pepper-pepper"]
     assert not path.exists()
 
 
@@ -90,7 +90,7 @@ def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt(tmp_path):
     profile = (REPO_ROOT / "dbt" / "profiles.yml").read_text(encoding="utf-8")
     default = re.search(rf"env_var\('{MEMORY_BUDGET_VARIABLE}', '([^']+)'\)", profile).group(1)
     assert default == DEFAULT_DUCKDB_MEMORY_LIMIT
-    assert Settings.from_env({"CSWH_PII_SALT": "s", "CSWH_DUCKDB_MEMORY_LIMIT": "1GB"}).memory_budget == "1GB"
+    assert Settings.from_env({"CSWH_PII_SALT": "test-salt-16-chars", "CSWH_DUCKDB_MEMORY_LIMIT": "1GB"}).memory_budget == "1GB"
     # the budget follows the landing files: half their size, at least 3 GiB, at most half the machine
     gib = 1024 ** 3
     assert sized_memory_limit(1 * gib, 24 * gib) == "3072MiB"
@@ -99,7 +99,7 @@ def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt(tmp_path):
     landing = tmp_path / "landing" / "claims"
     landing.mkdir(parents=True)
     (landing / "2024-01-01.csv").write_bytes(b"x" * 1000)
-    settings = Settings.from_env({"CSWH_PII_SALT": "s", "CSWH_LANDING_DIR": str(tmp_path / "landing")})
+    settings = Settings.from_env({"CSWH_PII_SALT": "test-salt-16-chars", "CSWH_LANDING_DIR": str(tmp_path / "landing")})
     assert settings.memory_budget == "3072MiB"
     assert settings.dbt_variables()[MEMORY_BUDGET_VARIABLE] == "3072MiB"
     # the process's connections use the budget of the settings it activated
@@ -110,7 +110,7 @@ def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt(tmp_path):
 def test_work_file_connections_carry_the_memory_budget(tmp_path):
     from dagster_project.settings import connect_work_db
 
-    with activated(Settings.from_env({"CSWH_PII_SALT": "s", "CSWH_DUCKDB_MEMORY_LIMIT": "700MB"})):
+    with activated(Settings.from_env({"CSWH_PII_SALT": "test-salt-16-chars", "CSWH_DUCKDB_MEMORY_LIMIT": "700MB"})):
         con = connect_work_db(tmp_path / "w.duckdb")
         try:
             limit = con.execute("select current_setting('memory_limit')").fetchone()[0]

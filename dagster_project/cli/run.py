@@ -32,7 +32,9 @@ from dagster_project.cli.summary import print_run_summary
 from dagster_project.definitions import build_definitions
 from dagster_project.defs.conventions import PIPELINE_JOB
 from dagster_project.defs.planning import launch_for, plan_pipeline
+from dagster_project.lib.ingest.guard import RunLock
 from dagster_project.lib.quality import gx_duckdb
+from dagster_project.lib.transform.dbt_project import salt_change_reason
 from dagster_project.settings import Settings, eprint
 
 def execute(job, launch, instance, log_path, *, launched_by: str = "cli"):
@@ -55,6 +57,18 @@ def execute(job, launch, instance, log_path, *, launched_by: str = "cli"):
 
 
 def run_pipeline(settings: Settings) -> int:
+    # Known conditions before anything starts (docs/operations.md#exit-codes): another run on this
+    # warehouse (exit 4), a PII salt that differs from the one the marts were built with (exit 2,
+    # unless declared intended).
+    lock = RunLock(settings.warehouse_dir, settings.work_db)
+    try:
+        salt_change_reason(settings)
+        return _run_locked(settings)
+    finally:
+        lock.release()
+
+
+def _run_locked(settings: Settings) -> int:
     settings.activate()
     eprint(f"[run] DuckDB memory budget {settings.memory_budget} per database "
            f"({'CSWH_DUCKDB_MEMORY_LIMIT' if settings.duckdb_memory_limit else 'sized from the landing files'})")

@@ -13,8 +13,7 @@ from typing import Sequence
 import duckdb
 
 from dagster_project.cli.outcome import RunOutcome
-from dagster_project.lib.ingest.loader import latest_ledger_entries
-from dagster_project.lib.planning import landing_problems
+from dagster_project.lib.ingest.loader import landing_exceptions, latest_ledger_entries, stale_partitions
 from dagster_project.lib.publish.versions import current_manifest
 from dagster_project.settings import Settings
 
@@ -62,6 +61,8 @@ def ingest_counts(settings: Settings) -> list[tuple]:
     """Per source: files, rows landed/loaded/quarantined and files not loaded (latest attempt of each)."""
     by_source: dict[str, list[int]] = {}
     for entry in latest_ledger_entries(settings.work_db):
+        if entry["source"] is None:  # an entry at the top of the landing folder (listed below)
+            continue
         totals = by_source.setdefault(entry["source"], [0, 0, 0, 0, 0])
         totals[0] += 1
         for i, column in enumerate(("rows_landed", "rows_loaded", "rows_quarantined"), start=1):
@@ -111,9 +112,16 @@ def print_run_summary(settings: Settings, outcome: RunOutcome) -> None:
         print(f"  check warned: {check}")
     for step in outcome.failed_steps:
         print(f"  step failed: {step.splitlines()[0][:200]}")
-    problems = landing_problems(settings)
-    for problem in problems:
-        print(f"  not loaded: {problem.describe()[:300]}")
+    # Proportionate gates: a failed or held-back file holds back only its partition; ignored
+    # entries (outside the landing contract) and deleted files are listed (docs/ingest.md).
+    stale = stale_partitions(settings.work_db)
+    exceptions = landing_exceptions(settings.work_db)
+    if stale or exceptions:
+        print()
+        print("== Stale partitions and landing exceptions ==")
+        for entry in stale + exceptions:
+            where = f"{entry['source'] or 'landing'} {entry['partition'] or ''}".strip()
+            print(f"  {entry['status']:<10} {where}: {entry['reason']}")
 
     manifest = current_manifest(settings)
     print()
@@ -138,7 +146,8 @@ def print_run_summary(settings: Settings, outcome: RunOutcome) -> None:
           f"(instance {settings.dagster_home})")
 
     if outcome.partial:
-        print(f"\nPARTIAL: published, but {len(problems)} landing entr{'y was' if len(problems) == 1 else 'ies were'} "
-              "not loaded (listed above); their partitions keep their earlier load. Fix or re-send them and run again.")
+        ignored = [e for e in exceptions if e["status"] == "ignored"]
+        print(f"\nPARTIAL: published, but {len(stale)} partition(s) are stale and {len(ignored)} landing "
+              "entr(ies) were ignored (listed above, and in the publish manifest). Fix or re-send them and run again.")
     elif not outcome.success:
         print("\nFAILED: see the failed checks/steps above; the published file was left unchanged.")

@@ -12,7 +12,7 @@ from dagster_project.defs.conventions import PIPELINE_JOB, PLAN_TAG, RANGE_END_T
 from dagster_project.defs.ingest.assets import ingest_asset_key
 from dagster_project.lib.ingest.sources import CONTRACTS
 from dagster_project.lib.planning import (
-    LandingFile, RunPlan, current_files, describe_beyond, loaded_files, plan_run,
+    LandingFile, RunPlan, current_files, current_ignored, describe_beyond, loaded_files, plan_run,
 )
 from dagster_project.settings import Settings
 
@@ -53,5 +53,5 @@ def plan_pipeline(settings: Settings, partitions_def: dg.PartitionsDefinition, *
     files = current_files(settings)
     known = list(partitions_def.get_partition_keys())
     plan = plan_run(files, loaded_files(settings), known_periods=known,
-                    rebuild_when_unchanged=rebuild_when_unchanged)
+                    rebuild_when_unchanged=rebuild_when_unchanged, ignored=current_ignored(settings))
     return plan, files, describe_beyond(plan, files, known)

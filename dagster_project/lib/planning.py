@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from dagster_project.lib.ingest.landing import Fingerprints, candidate_paths
-from dagster_project.lib.ingest.loader import latest_ledger_entries
+from dagster_project.lib.ingest.guard import FileChanged
+from dagster_project.lib.ingest.landing import Fingerprints, list_landing
+from dagster_project.lib.ingest.loader import STALE_STATUSES, landing_exceptions, latest_ledger_entries, stale_partitions
 from dagster_project.lib.ingest.sources import CONTRACTS
 from dagster_project.settings import Settings
 
@@ -53,6 +55,16 @@ class LandingFile:
         return period_of(self.partition)
 
 
+@dataclass(frozen=True, order=True)
+class IgnoredFile:
+    """A landing entry outside the contract (never read); the ledger records it as ``ignored``."""
+
+    source: str | None  # None: an entry at the top of the landing folder
+    path: str
+    partition: str | None
+    reason: str
+
+
 @dataclass(frozen=True)
 class LoadedFile:
     source: str
@@ -62,10 +74,15 @@ class LoadedFile:
     status: str
 
 
+def landing_listing(settings: Settings):
+    """The landing folder's accepted and ignored entries (``lib.ingest.landing.list_landing``, the
+    one listing every caller uses: names and ``lstat`` only)."""
+    return list_landing(settings.landing_dir, first_day=date.fromisoformat(settings.partitions_start))
+
+
 def landing_paths(settings: Settings) -> list[tuple[str, str, Path]]:
-    """(source, partition, path) of every correctly named landing file, without reading any."""
-    return [(source, partition, path) for source, contract in CONTRACTS.items()
-            for partition, path in candidate_paths(settings.landing_dir, contract)]
+    """(source, partition, path) of every accepted landing file, without reading any."""
+    return [(e.source, e.partition, e.path) for e in landing_listing(settings).accepted]
 
 
 def landing_days(settings: Settings) -> list[str]:
@@ -74,13 +91,22 @@ def landing_days(settings: Settings) -> list[str]:
 
 
 def current_files(settings: Settings) -> list[LandingFile]:
-    """Every accepted landing file with its sha256, through the shared change cache."""
+    """Every accepted landing file with its sha256, through the shared change cache; a file that
+    changes or vanishes while it is hashed is left for the next plan."""
     fingerprints = Fingerprints(settings.landing_dir, settings.fingerprints_file)
-    files = [LandingFile(source, partition, path.relative_to(settings.landing_dir).as_posix(),
-                         fingerprints.sha256(path))
-             for source, partition, path in landing_paths(settings)]
+    files = []
+    for entry in landing_listing(settings).accepted:
+        try:
+            files.append(LandingFile(entry.source, entry.partition, entry.rel_path, fingerprints.sha256(entry.path, entry.stat)))
+        except (FileChanged, OSError):
+            continue
     fingerprints.save()
     return sorted(files)
+
+
+def current_ignored(settings: Settings) -> list[IgnoredFile]:
+    """Every landing entry the listing ignores, with its reason."""
+    return sorted(IgnoredFile(e.source, e.rel_path, e.partition, e.reason) for e in landing_listing(settings).ignored)
 
 
 def loaded_files(settings: Settings) -> dict[str, LoadedFile]:
@@ -113,20 +139,28 @@ def _digest(lines: Iterable[str]) -> str:
 
 
 def plan_run(files: Sequence[LandingFile], loaded: Mapping[str, LoadedFile], *,
-             known_periods: Sequence[str], rebuild_when_unchanged: bool) -> RunPlan | None:
+             known_periods: Sequence[str], rebuild_when_unchanged: bool,
+             ignored: Sequence[IgnoredFile] = ()) -> RunPlan | None:
     """The run for these files (pure). ``known_periods``: the periods the definitions have.
     ``rebuild_when_unchanged``: with nothing to ingest, still plan a build-gate-publish run (the CLI
-    and the daily schedule do; the sensor does not and gets None)."""
+    and the daily schedule do; the sensor does not and gets None). ``ignored``: entries outside the
+    contract; one the ledger does not list yet is recorded by an ingest of its source (any source's
+    for an entry at the top of the landing folder), in its month or the last known one."""
     known = set(known_periods)
+    new_ignored = [e for e in ignored if (loaded.get(e.path).status if e.path in loaded else None) != "ignored"]
     present = {f.path for f in files}
     changed = [f for f in files if (loaded.get(f.path).sha256 if f.path in loaded else None) != f.sha256]
     gone = [e for e in loaded.values() if e.status == "loaded" and e.path not in present and e.partition]
     beyond = tuple(sorted(f for f in changed if f.period not in known))
     in_range = sorted(f for f in changed if f.period in known)
     gone_in_range = sorted((e for e in gone if period_of(e.partition) in known), key=lambda e: e.path)
-    periods = sorted({f.period for f in in_range} | {period_of(e.partition) for e in gone_in_range})
+    last_known = max(known) if known else None
+    ignored_periods = {period_of(e.partition) if e.partition and period_of(e.partition) in known else last_known
+                       for e in new_ignored} - {None}
+    periods = sorted({f.period for f in in_range} | {period_of(e.partition) for e in gone_in_range} | ignored_periods)
     if periods:
-        sources = {f.source for f in in_range} | {e.source for e in gone_in_range}
+        sources = ({f.source for f in in_range} | {e.source for e in gone_in_range}
+                   | {e.source or SOURCE_ORDER[0] for e in new_ignored})
         ordered = tuple(s for s in SOURCE_ORDER if s in sources)
         key = _digest([f"{f.source}|{f.path}|{f.sha256}" for f in in_range]
                       + [f"gone|{e.source}|{e.path}|{e.sha256}" for e in sorted(gone_in_range, key=lambda e: e.path)])
@@ -163,26 +197,26 @@ def partitions_loaded_by_run(settings: Settings, run_id: str) -> dict[str, list[
     return {source: sorted(keys) for source, keys in out.items()}
 
 
-# Ledger statuses of a landing entry whose data is not (or no longer) what the warehouse holds.
-STALE_STATUSES = ("failed", "held_back")  # the partition keeps its earlier load
-NOTED_STATUSES = ("ignored", "deleted")   # outside the contract, or gone after it was loaded
-
-
 @dataclass(frozen=True)
 class LandingProblem:
-    source: str
+    source: str | None
     partition: str | None
     path: str
     status: str
     reason: str
+
+    @property
+    def stale(self) -> bool:
+        """The partition keeps its earlier load (a failed or held-back file)."""
+        return self.status in STALE_STATUSES
 
     def describe(self) -> str:
         return f"{self.path} ({self.status}): {self.reason}"
 
 
 def landing_problems(settings: Settings) -> list[LandingProblem]:
-    """Every landing entry whose latest ingest attempt did not load it, from the ledger: the input a
-    published version lacks (the summary, the exit code and the ``complete_inputs`` check read it)."""
-    return [LandingProblem(e["source"], e.get("partition"), e["path"], e["status"], e.get("message") or "")
-            for e in latest_ledger_entries(settings.work_db)
-            if e["status"] in STALE_STATUSES + NOTED_STATUSES]
+    """Every landing entry whose latest ingest attempt did not load it — stale partitions and
+    landing exceptions (ignored, deleted) from the ledger: the input a published version lacks
+    (the ``complete_inputs`` check reads it)."""
+    return [LandingProblem(e["source"], e["partition"], e["path"], e["status"], e["reason"] or "")
+            for e in stale_partitions(settings.work_db) + landing_exceptions(settings.work_db)]

@@ -8,13 +8,15 @@
 - ``pool="work_duckdb"``: DuckDB has one writer per file; the instance's pool limit (1, see
   ``config/dagster.yaml``) lets one step at a time write the work file, so materializing every
   ingest asset at once from the UI queues instead of failing with a lock error.
-- A landing file that cannot be read is recorded in the ledger with its reason and keeps its
-  partition's earlier load; the step goes on with the other files and succeeds. The run still ends
+- A landing file that cannot be read (``failed``) or that a file-level rule refuses (``held_back``)
+  is recorded in the ledger with its reason and keeps its partition's earlier load; the step goes
+  on with the other files and succeeds (docs/ingest.md, "Proportionate gates"). The run still ends
   failed, naming the file: the ``complete_inputs`` check of the publish asset
   (``defs/quality/checks.py``) fails after the readable files were built and published. One rule,
   wherever the run was started (docs/architecture.md#an-unreadable-landing-file).
-- Every partition's materialization carries its own counts: files (loaded, unchanged, failed), rows
-  landed, loaded and quarantined by this run, and ``dagster/row_count``, the month's rows in raw.
+- Every partition's materialization carries its own counts: files (loaded, unchanged, failed, held
+  back), rows landed, loaded and quarantined by this run, the month's stale partitions with their
+  reasons, and ``dagster/row_count``, the month's rows in raw.
 """
 
 import warnings
@@ -79,18 +81,24 @@ def partition_metadata(results: list[PartitionResult], row_counts: dict[str, int
     for result in results:
         month = period_of(result.partition)
         m = out.setdefault(month, {"files": 0, "files_loaded": 0, "files_unchanged": 0, "files_failed": 0,
-                                   "rows_landed": 0, "rows_loaded": 0, "rows_quarantined": 0})
+                                   "files_held_back": 0, "rows_landed": 0, "rows_loaded": 0, "rows_quarantined": 0})
         for f in result.files:
             m["files"] += 1
             m["files_loaded"] += f.status == "loaded"
             m["files_unchanged"] += f.status == "skipped"
             m["files_failed"] += f.status == "failed"
+            m["files_held_back"] += f.status == "held_back"
+            if f.status in ("failed", "held_back"):
+                m.setdefault("stale_partitions", []).append(
+                    {"partition": f.partition, "path": f.path, "status": f.status, "reason": f.message})
             if f.status == "loaded":
                 m["rows_landed"] += f.rows_landed
                 m["rows_loaded"] += f.rows_loaded
                 m["rows_quarantined"] += f.rows_quarantined
     for month, m in out.items():
         m["dagster/row_count"] = row_counts.get(month, 0)
+        if "stale_partitions" in m:
+            m["stale_partitions"] = dg.MetadataValue.json(m["stale_partitions"])
     return out
 
 
@@ -108,7 +116,7 @@ def month_row_counts(settings: Settings, contract: SourceContract, months: list[
 
 def preview_markdown(settings: Settings, contract: SourceContract, partitions: list[str]) -> str:
     """A few loaded rows of the given file partitions, PII columns left out."""
-    columns = [c.name for c in contract.columns if not c.pii][:10]
+    columns = [c.name for c in contract.columns if not c.sensitive][:10]
     con = connect_work_db(settings.work_db)
     try:
         rows = con.execute(
@@ -151,18 +159,18 @@ def build_ingest_asset(contract: SourceContract, partitions_def: dg.PartitionsDe
             per_month = partition_metadata(results, month_row_counts(warehouse, contract, months))
             for result in results:
                 for f in result.files:
-                    if f.status == "failed":
-                        context.log.error(f.message)
+                    if f.status in ("failed", "held_back"):
+                        context.log.warning(f.message)  # messages never quote landing data (lib/ingest/guard.py)
             loaded = [r.partition for r in results if r.status == "loaded"]
             for month in months:
                 metadata = per_month.get(month) or {"files": 0, "dagster/row_count": 0}
                 if loaded and month == period_of(max(loaded)):
                     metadata["preview"] = dg.MetadataValue.md(preview_markdown(warehouse, contract, loaded))
                 context.add_asset_metadata(metadata, partition_key=month)
-            failed = sum(m.get("files_failed", 0) for m in per_month.values())
+            stale = sum(m.get("files_failed", 0) + m.get("files_held_back", 0) for m in per_month.values())
             context.log.info(f"{source}: {sum(m['files'] for m in per_month.values())} file(s) in "
                              f"{len(months)} month(s), {sum(m['files_loaded'] for m in per_month.values())} loaded"
-                             + (f", {failed} unreadable (see the ledger)" if failed else ""))
+                             + (f", {stale} not loaded (failed or held back; see the ledger)" if stale else ""))
             return dg.MaterializeResult()
 
     return _ingest

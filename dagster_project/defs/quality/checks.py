@@ -26,7 +26,7 @@ import json
 import dagster as dg
 
 from dagster_project.defs.conventions import WORK_DB_POOL
-from dagster_project.lib.planning import STALE_STATUSES, landing_problems, partitions_loaded_by_run
+from dagster_project.lib.planning import landing_problems, partitions_loaded_by_run
 from dagster_project.lib.quality.results import SuiteResult
 from dagster_project.lib.quality.validate import list_suites, load_suite_dict, record_suite_results, validate_suites
 from dagster_project.settings import EXPECTATIONS_DIR, Settings
@@ -143,8 +143,8 @@ def build_mart_checks() -> dg.AssetChecksDefinition:
                             "(unreadable or held-back file), no landing entry was ignored or is gone.")
 def complete_inputs(warehouse: dg.ResourceParam[Settings]) -> dg.AssetCheckResult:
     problems = landing_problems(warehouse)
-    stale = [p for p in problems if p.status in STALE_STATUSES]
-    noted = [p for p in problems if p.status not in STALE_STATUSES]
+    stale = [p for p in problems if p.stale]
+    noted = [p for p in problems if not p.stale]
     metadata = {"stale_partitions": dg.MetadataValue.int(len(stale)),
                 "ignored_or_deleted": dg.MetadataValue.int(len(noted))}
     if problems:

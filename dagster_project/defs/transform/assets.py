@@ -24,9 +24,10 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_
 
 from dagster_project.defs.conventions import OWNERS, WORK_DB_POOL
 from dagster_project.defs.transform.resource import WarehouseDbtCliResource
+from dagster_project.lib.ingest.guard import use_private_umask
 from dagster_project.lib.transform.dbt_project import (
     build_command, clear_replaced_partitions, dbt_target_dir, full_refresh_reasons, prepare_manifest,
-    replaced_partitions,
+    record_salt_fingerprint, replaced_partitions,
 )
 from dagster_project.settings import Settings, connect_work_db
 
@@ -122,6 +123,7 @@ def with_progress(events: Iterator, total: int, log, clock=time.monotonic) -> It
 def cs_dbt_assets(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource,
                   warehouse: dg.ResourceParam[Settings]):
     """dbt build: seeds, staging views, intermediate and mart tables, data tests."""
+    use_private_umask()  # the dbt child writes the work file (and its WAL): 0600 from creation
     replaced = replaced_partitions(warehouse.work_db)
     reasons = full_refresh_reasons(warehouse, replaced)
     if reasons:
@@ -136,5 +138,7 @@ def cs_dbt_assets(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResourc
     yield from with_row_counts(with_progress(iter(events), total, context.log), warehouse,
                                context.assets_def.keys_by_output_name.get)
     # Only a full selection rebuilds every incremental model whole.
-    if replaced and len(context.selected_asset_keys) == len(context.assets_def.keys):
-        clear_replaced_partitions(warehouse.work_db, replaced)
+    if len(context.selected_asset_keys) == len(context.assets_def.keys):
+        if replaced:
+            clear_replaced_partitions(warehouse.work_db, replaced)
+        record_salt_fingerprint(warehouse)  # the marts are built with this salt now

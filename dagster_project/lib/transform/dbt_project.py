@@ -28,7 +28,9 @@ import duckdb
 
 from dagster_project.lib.ingest.loader import REPLACEMENTS_TABLE
 from dagster_project.lib.transform.catalog import MANIFEST_PATH, load_manifest, model_nodes, project_macros_sql
-from dagster_project.settings import DBT_PROJECT_DIR, Settings, connect_work_db, dbt_parse_env, eprint
+from dagster_project.settings import (
+    DBT_PROJECT_DIR, SALT_CHANGE_VARIABLE, ConfigurationError, Settings, connect_work_db, dbt_parse_env, eprint,
+)
 
 DBT_TARGET_DIR = MANIFEST_PATH.parent
 # The dbt of this interpreter's environment, started through the launcher that dies with its parent.
@@ -108,20 +110,105 @@ def changed_incremental_models(settings: Settings) -> list[str]:
     previous = dbt_target_dir(settings) / "manifest.json"
     if not previous.exists() or not settings.work_db.exists():
         return []
-    before = incremental_model_fingerprints(load_manifest(previous))
+    try:
+        before = incremental_model_fingerprints(load_manifest(previous))
+    except (OSError, ValueError):
+        # Truncated (a full disk during the last build) or damaged: what the tables were built
+        # from is unknown, so every incremental model is rebuilt; the stale artefacts go.
+        discard_damaged_artefacts(settings)
+        return [UNREADABLE_MANIFEST]
     now = incremental_model_fingerprints(load_manifest(prepare_manifest()))
     return sorted(name for name, fp in now.items()
                   if fp != "not incremental" and name in before and before[name] != fp)
 
 
+UNREADABLE_MANIFEST = "(all: the previous build's manifest is unreadable)"
+
+
+def discard_damaged_artefacts(settings: Settings) -> None:
+    """Remove the build artefacts of this warehouse that a full disk may have cut short (the
+    manifest and dbt's partial-parse cache); dbt writes them anew."""
+    for name in ("manifest.json", "partial_parse.msgpack", "run_results.json"):
+        (dbt_target_dir(settings) / name).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- PII salt changes
+# The customer keys in the incremental models are salted hashes. A build with another salt would
+# add new-salt keys next to the old ones (one customer split in two), so the work file records a
+# fingerprint of the salt its marts were built with (never the salt itself) and a changed salt is
+# refused unless the operator says the change is intended; then the build is a full refresh.
+SALT_TABLE = "raw._pii_salt_fingerprint"
+
+
+class SaltChanged(ConfigurationError):
+    """The PII salt differs from the one the warehouse's marts were built with."""
+
+
+def salt_fingerprint(salt: str) -> str:
+    """A short one-way fingerprint of the salt (it identifies the salt, it does not reveal it)."""
+    return hashlib.sha256(b"cs-warehouse customer-key salt\x00" + salt.encode("utf-8")).hexdigest()[:16]
+
+
+def recorded_salt_fingerprint(work_db: Path) -> str | None:
+    if not Path(work_db).exists():
+        return None
+    con = connect_work_db(work_db)
+    try:
+        row = con.execute(f"SELECT fingerprint FROM {SALT_TABLE} ORDER BY recorded_at DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+    except duckdb.CatalogException:
+        return None
+    finally:
+        con.close()
+
+
+def salt_change_reason(settings: Settings) -> str | None:
+    """None if the salt is the one the marts were built with (or nothing was recorded yet); the
+    full-refresh reason if it changed and ``CSWH_PII_SALT_CHANGED=1`` (``Settings.pii_salt_change_intended``)
+    says that is intended; else SaltChanged with what to do."""
+    recorded = recorded_salt_fingerprint(settings.work_db)
+    current = salt_fingerprint(settings.pii_salt)
+    if recorded is None or recorded == current:
+        return None
+    if settings.pii_salt_change_intended:
+        return (f"the PII salt changed (fingerprint {recorded} -> {current}; {SALT_CHANGE_VARIABLE}=1): every "
+                "customer key is recomputed")
+    raise SaltChanged(
+        f"the PII salt differs from the one this warehouse's marts were built with (fingerprint {recorded}, now "
+        f"{current}). A build would mix customer keys of both salts. If the change is intended, run again with "
+        f"{SALT_CHANGE_VARIABLE}=1 (a full refresh recomputes every key); otherwise restore CSWH_PII_SALT.")
+
+
+def record_salt_fingerprint(settings: Settings) -> None:
+    """After a complete build: the marts are built with this salt."""
+    if not settings.work_db.exists():
+        return
+    con = connect_work_db(settings.work_db)
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SALT_TABLE} (fingerprint VARCHAR, recorded_at TIMESTAMP)")
+        current = salt_fingerprint(settings.pii_salt)
+        row = con.execute(f"SELECT fingerprint FROM {SALT_TABLE} ORDER BY recorded_at DESC LIMIT 1").fetchone()
+        if row is None or row[0] != current:
+            con.execute(f"INSERT INTO {SALT_TABLE} VALUES (?, now()::TIMESTAMP)", [current])
+    finally:
+        con.close()
+
+
 def full_refresh_reasons(settings: Settings, replaced: list[tuple[str, str]]) -> list[str]:
-    """Why the next build must rebuild the incremental models whole (empty: it need not)."""
+    """Why the next build must rebuild the incremental models whole (empty: it need not).
+    Raises SaltChanged if the PII salt changed without ``CSWH_PII_SALT_CHANGED=1``."""
     reasons = []
+    salt = salt_change_reason(settings)
+    if salt:
+        reasons.append(salt)
     if replaced:
         reasons.append(f"ingest replaced {len(replaced)} partition(s) since the last full build "
                        f"(first: {replaced[0][0]} {replaced[0][1]})")
     changed = changed_incremental_models(settings)
-    if changed:
+    if changed == [UNREADABLE_MANIFEST]:
+        reasons.append("the previous build's manifest is unreadable (cut short by a full disk?): rebuilt whole")
+    elif changed:
         reasons.append(f"incremental model(s) changed since the last build: {', '.join(changed)}")
     return reasons
 
@@ -185,8 +272,12 @@ def run_dbt(settings: Settings, command: Iterable[str]) -> dict:
     results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists() else {}
     counts, failed = node_statuses(results)
     if returncode != 0 or failed:
+        detail = ""
+        messages = " ".join(str(r.get("message") or "") for r in results.get("results") or []).lower()
+        if "no space left" in messages or "disk full" in messages:
+            detail = ": no space left on the device (the failing nodes below failed for that reason)"
         raise DbtBuildError(
-            f"dbt {' '.join(command)} failed on {settings.work_db} (exit code {returncode}); failed nodes: "
+            f"dbt {' '.join(command)} failed on {settings.work_db} (exit code {returncode}){detail}; failed nodes: "
             f"{', '.join(failed) or 'none reported'} (log: {log_dir / 'commands.log'})", failed)
     return {"command": command, "success": True, "elapsed_seconds": elapsed, "statuses": counts,
             "target_dir": str(target)}
@@ -205,8 +296,19 @@ def _newest_input_mtime() -> float:
     return newest
 
 
+def _looks_complete(manifest: Path) -> bool:
+    """A JSON document cut short (a full disk) does not end with its closing brace."""
+    try:
+        with open(manifest, "rb") as fh:
+            fh.seek(max(manifest.stat().st_size - 64, 0))
+            return fh.read().rstrip().endswith(b"}")
+    except OSError:
+        return False
+
+
 def manifest_is_stale(manifest: Path = MANIFEST_PATH) -> bool:
-    return not manifest.exists() or manifest.stat().st_mtime < _newest_input_mtime()
+    return (not manifest.exists() or manifest.stat().st_mtime < _newest_input_mtime()
+            or not _looks_complete(manifest))
 
 
 def prepare_manifest(force: bool = False) -> Path:
