@@ -57,7 +57,8 @@ def imports(path: Path, known: set[str]) -> list[tuple[str, int, bool]]:
                 base = child.module or ""
                 if child.level:
                     base = ".".join(package.split(".")[: len(package.split(".")) - child.level + 1] + ([base] if base else []))
-                names = [base] + [f"{base}.{a.name}" for a in child.names]
+                # ``from pkg import sub`` runs pkg.sub; ``from pkg import name`` runs pkg's __init__
+                names = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in child.names]
             for name in names:
                 while name and name not in known:
                     name = name.rpartition(".")[0]

@@ -56,8 +56,8 @@ def warm_up_in_background() -> threading.Thread:
         # deferred by design: this thread exists to pay GX's 2.5-4 s import while DuckDB works
         with contextlib.suppress(Exception):  # a failure shows again, with its cause, on first use
             import great_expectations  # noqa: F401
-            import sqlalchemy.dialects.postgresql  # noqa: F401
-            from great_expectations.execution_engine import sqlalchemy_execution_engine  # noqa: F401
+            import sqlalchemy.dialects.postgresql  # noqa: F401  (deferred with GX, see above)
+            from great_expectations.execution_engine import sqlalchemy_execution_engine  # noqa: F401  (deferred)
 
     if _warm_up_thread is None or not _warm_up_thread.is_alive():
         _warm_up_thread = threading.Thread(target=_import, name="warm-up-great-expectations", daemon=True)

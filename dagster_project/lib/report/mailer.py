@@ -16,6 +16,7 @@ server accepting the message and the ledger row being written means the next run
 
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import socket
@@ -128,8 +129,6 @@ def login_utf8(smtp: smtplib.SMTP, user: str, password: str) -> None:
     ``smtplib.SMTP.login`` encodes both as ASCII, so a password with any other character (a
     Chinese one, an accented letter) failed with a bare ``'ascii' codec can't encode``; RFC 4616
     carries UTF-8. The password is never part of an error message."""
-    import base64
-
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode("ascii")
 

@@ -14,7 +14,7 @@ from datetime import date
 
 import duckdb
 
-from dagster_project.lib.report.metrics import COMPANY, METRICS, KpiRow, company_proportion, sort_rows
+from dagster_project.lib.report.metrics import COMPANY, METRICS, KpiRow, company_proportion, parse_period, sort_rows
 
 SCHEMA = "marts"
 
@@ -212,8 +212,6 @@ def read_period(con: duckdb.DuckDBPyConnection, period: str, *, as_of_metrics: b
 
     `as_of_metrics=False` leaves out the metrics that are not per month (segment mix, watch list),
     e.g. for the previous month, where they would only repeat today's state."""
-    from dagster_project.lib.report.metrics import parse_period
-
     month = parse_period(period)
     missing: list[str] = []
     rows: list[KpiRow] = []
