@@ -171,7 +171,13 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     dagster = Path(sys.executable).with_name("dagster")
     cmd = [str(dagster), "dev", "-m", "dagster_project.definitions", "-p", str(args.port)]
     eprint(f"[dev] Dagster UI on http://127.0.0.1:{args.port}  (DAGSTER_HOME={settings.dagster_home})")
-    return subprocess.call(cmd, env=settings.child_env(), cwd=REPO_ROOT)
+    return subprocess.call(cmd, env={**settings.child_env(), "PYTHONWARNINGS": DEV_WARNING_FILTER}, cwd=REPO_ROOT)
+
+
+# Dagster 1.13 marks `dagster dev` as superseded by `dg dev` (the separate dagster-dg-cli package,
+# not installed here) and warns on every start; the command is supported and works. Only that one
+# warning is filtered, by its message, in the dagster dev process tree.
+DEV_WARNING_FILTER = "ignore:Function `dev_command` is superseded"
 
 
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:

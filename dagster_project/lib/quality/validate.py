@@ -24,6 +24,7 @@ from typing import Mapping, Sequence
 import duckdb
 
 from dagster_project.settings import EXPECTATIONS_DIR, Settings, connect_work_db
+from dagster_project.lib.ingest.sources import CONTRACTS
 from dagster_project.lib.quality import gx_duckdb
 from dagster_project.lib.quality.report import write_summary
 from dagster_project.lib.quality.results import ExpectationOutcome, SuiteResult
@@ -51,7 +52,8 @@ def suite_path(suite_name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> Pa
 
 
 def load_suite_dict(suite_name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> dict:
-    """The suite JSON, checked for the project's rules (meta.table/layer, severity and why)."""
+    """The suite JSON, checked for the project's rules (meta.table/layer, severity and why), its
+    value-set references resolved (``resolve_value_sets``)."""
     path = suite_path(suite_name, expectations_dir)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -60,6 +62,36 @@ def load_suite_dict(suite_name: str, expectations_dir: Path = EXPECTATIONS_DIR) 
     except json.JSONDecodeError as exc:
         raise SuiteError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
     check_suite_dict(data, str(path))
+    return resolve_value_sets(data, str(path))
+
+
+def code_list(reference: str) -> tuple[str, ...]:
+    """The codes of ``<source>.<column>``: the landing contract's code list of that column, which
+    is built from the reference data (``lib/reference.py``; the dbt seeds are written from it)."""
+    source, _, column = reference.partition(".")
+    try:
+        codes = CONTRACTS[source].column(column).codes
+    except KeyError:
+        codes = None
+    if not codes:
+        raise SuiteError(f"value set {{'$codes': {reference!r}}}: {source}.{column} has no code list in its contract")
+    return tuple(codes)
+
+
+def resolve_value_sets(data: dict, origin: str) -> dict:
+    """``"value_set": {"$codes": "<source>.<column>"}`` -> the contract's code list, so that a code
+    list (the 20 branch codes, the stages, the call queues ...) lives in one place. Pure."""
+    data = copy.deepcopy(data)
+    for index, expectation in enumerate(data.get("expectations") or []):
+        kwargs = expectation.get("kwargs") or {}
+        value_set = kwargs.get("value_set")
+        if isinstance(value_set, dict):
+            if set(value_set) != {"$codes"}:
+                raise SuiteError(f"{origin}: expectation #{index}: a value_set object must be {{'$codes': '<source>.<column>'}}")
+            try:
+                kwargs["value_set"] = list(code_list(value_set["$codes"]))
+            except SuiteError as exc:
+                raise SuiteError(f"{origin}: expectation #{index}: {exc}") from None
     return data
 
 
