@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-SCALE  ?= 0.1
+SCALE  ?= 2.5
 DAYS   ?= 730
 START  ?= 2024-01-01
 SEED   ?= 42

@@ -1,4 +1,4 @@
-"""The sample-data generator: all six landing sources of DESIGN §4, day by day.
+"""The sample-data generator: all six landing sources (docs/ingest.md), day by day.
 
 ``generate(out_dir, scale=, start=, days=, seed=)`` simulates a motor-dominated P&C book and its
 customer service and writes the files exactly as the source systems export them (formats in the
@@ -178,7 +178,9 @@ class _Generator:
         self.non_claim_complaint_rate = (1 - P.CLAIM_RELATED_COMPLAINT_SHARE) * complaints_per_policy_day
         self.claim_complaint_p = (P.CLAIM_RELATED_COMPLAINT_SHARE * complaints_per_10k / 10_000
                                   / self._reports_per_policy_year() / expected_complaint_weight())
-        hotline = P.COMPLAINT_CHANNEL_WEIGHTS[P.COMPLAINT_CHANNELS.index("HOTLINE")]
+        # The regulator-routed share stays that of the calibrated rates when a test scales the volume.
+        self.complaint_channel_p = np.array(P.complaint_channel_weights())
+        hotline = self.complaint_channel_p[P.COMPLAINT_CHANNELS.index("HOTLINE")]
         self.extra_complaint_call_rate = max(
             P.COMPLAINT_CALLS_PER_POLICY_YEAR - hotline * complaints_per_10k / 10_000, 0) / 365.0
 
@@ -709,7 +711,7 @@ class _Generator:
         seq = int(self._serials(self.cnt.complaint_by_year, np.array([year]))[0])
         complaint_no = f"CP{BR_CODES[br]}{year % 100:02d}{seq:06d}"
         if channel is None:
-            channel = P.COMPLAINT_CHANNELS[rng.choice(len(P.COMPLAINT_CHANNELS), p=P.COMPLAINT_CHANNEL_WEIGHTS)]
+            channel = P.COMPLAINT_CHANNELS[rng.choice(len(P.COMPLAINT_CHANNELS), p=self.complaint_channel_p)]
         key = np.array([cust if cust >= 0 else 10**9 + seq + year * 10**7])
         if cust < 0 or rng.random() < P.THIRD_PARTY_COMPLAINANT_SHARE:
             key = key * 13 + 5 + rng.integers(0, 1 << 20)
