@@ -1,16 +1,20 @@
 -- High-risk profile (高风险客户画像): for each customer attribute value, how over-represented the
--- value is in the HIGH_RISK segment compared with the whole portfolio. lift > 1 marks a profile
--- for the underwriting rules (核保政策), metrics-research.md §5.
+-- value is in the HIGH_RISK segment compared with the rated portfolio (customers not yet rated are
+-- left out: they have no segment to compare). lift > 1 marks a profile for the underwriting rules
+-- (核保政策), docs/definitions.md#mart_high_risk_profile. The share of high-risk customers among
+-- the rated claimants (customers with a counted claim) is on every row.
 
 with customers as (
     select
         customer_key,
         segment = 'HIGH_RISK' as is_high_risk,
+        claim_count > 0 as is_claimant,
         business_source,
         primary_line,
         branch_code,
         value_tier
     from {{ ref('dim_customer_segment') }}
+    where segment <> 'NOT_YET_RATED'
 ),
 
 attribute_values as (
@@ -28,7 +32,8 @@ attribute_values as (
 totals as (
     select
         count(*) as total_customers,
-        count(case when is_high_risk then 1 end) as total_high_risk_customers
+        count(case when is_high_risk then 1 end) as total_high_risk_customers,
+        count(case when is_claimant then 1 end) as total_claimants
     from customers
 ),
 
@@ -63,6 +68,11 @@ select
         {{ safe_ratio('counted.high_risk_customers::double * totals.total_customers',
                       'counted.customers::double * totals.total_high_risk_customers') }}
         as double) as lift,
-    cast(counted.customers < {{ var('min_sample_size') }} as boolean) as low_sample
+    cast(counted.customers < {{ var('min_sample_size') }} as boolean) as low_sample,
+    cast(totals.total_claimants as bigint) as total_claimants,
+    -- high-risk customers among the rated customers with a counted claim (all high-risk customers
+    -- are claimants)
+    cast({{ safe_ratio('totals.total_high_risk_customers', 'totals.total_claimants') }} as double)
+        as high_risk_share_of_claimants
 from counted
 cross join totals
