@@ -199,6 +199,12 @@
     end, 4)
 {%- endmacro %}
 
+{#- The weighted score of a group of indicators only when every one of them is present. -#}
+{% macro complete_weighted_score(pairs) -%}
+    case when {% for s, w in pairs %}{{ s }} is not null{{ ' and ' if not loop.last }}{% endfor %}
+    then {{ weighted_score(pairs) }} end
+{%- endmacro %}
+
 {#- Rating scale of the 2015 service-evaluation system (docs/definitions.md#mart_branch_scorecard). -#}
 {% macro service_rating(score) -%}
     case
