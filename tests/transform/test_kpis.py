@@ -129,16 +129,35 @@ def test_winback_rate(warehouse):
     facts = ref.winback(raw["complaints"], raw["policies"], pd.Timestamp(warehouse["as_of"]))
     fct = warehouse["marts"]["fct_complaint_winback"]
     assert sorted(facts["complaint_no"]) == sorted(fct["complaint_no"])
-    merged = facts.merge(fct[["complaint_no", "due_for_renewal", "renewed"]], on="complaint_no",
-                         suffixes=("_exp", "_mart"))
-    for col in ("due_for_renewal", "renewed"):
+    cols = ["complaint_no", "due_for_renewal", "renewed", "retained_as_customer", "not_yet_due"]
+    merged = facts.merge(fct[cols], on="complaint_no", suffixes=("_exp", "_mart"))
+    for col in cols[1:]:
         _assert_equal(merged, col, exact=True)
+    # the measures are exercised: some due complainants renew, some are lost as customers, some
+    # are kept through another policy, some are not due yet
+    assert facts["renewed"].sum() > 0 and facts["not_yet_due"].sum() > 0
+    assert (facts["retained_as_customer"] & ~facts["renewed"]).any()
+    assert (facts["due_for_renewal"] & ~facts["retained_as_customer"]).any()
     expected = ref.winback_by_branch_month(facts)
     mart = _dates(warehouse["marts"]["mart_winback"], "month")
     merged = _joined(expected, mart, ["branch_code", "month"])
-    for col in ("due_for_renewal", "renewed"):
+    for col in ("due_for_renewal", "renewed", "retained", "not_yet_due"):
         _assert_equal(merged, col, exact=True)
-    _assert_equal(merged, "winback_rate", exact=False)
+    for col in ("winback_rate", "retention_rate"):
+        _assert_equal(merged, col, exact=False)
+
+
+def test_legal_period_end_follows_the_civil_code():
+    from datetime import date
+
+    # 15 days from Friday 1 March 2024 end on Saturday 16 March: the period runs to Monday 18 March
+    assert ref.legal_period_end(date(2024, 3, 1), 15) == date(2024, 3, 18)
+    # 10 days from 24 September 2024 end on 4 October (National Day holiday, 1-7 October): the 8th
+    assert ref.legal_period_end(date(2024, 9, 24), 10) == date(2024, 10, 8)
+    # a make-up working day (Saturday 12 October 2024) is a working day
+    assert ref.legal_period_end(date(2024, 9, 27), 15) == date(2024, 10, 12)
+    # a working day ends the period where it falls
+    assert ref.legal_period_end(date(2024, 3, 4), 10) == date(2024, 3, 14)
 
 
 def test_wilson_reference_matches_published_example():

@@ -14,7 +14,17 @@ from datetime import date
 
 import duckdb
 
-from dagster_project.lib.report.metrics import COMPANY, METRICS, KpiRow, company_proportion, sort_rows
+from dagster_project.lib.report.metrics import (
+    COMPANY,
+    METRICS,
+    MIN_SAMPLE_SIZE,
+    ROLLING_MONTHS,
+    KpiRow,
+    company_proportion,
+    poisson_interval,
+    sort_rows,
+    wilson_interval,
+)
 
 SCHEMA = "marts"
 
@@ -31,12 +41,17 @@ class RateSource:
     company: str = "ratio"  # "ratio" (Σnum/Σden), "sum" (Σvalue) or "none" (not additive)
     # a denominator computed from columns, when the mart has no column for it: (SQL, columns used)
     denominator_expr: tuple[str, tuple[str, ...]] | None = None
+    # a cohort metric's maturity flag column (claims by report month): immature months are not compared
+    maturity: str | None = None
 
 
 RATE_SOURCES: tuple[RateSource, ...] = (
     # closure_rate is the rolling (trailing-months) rate of metrics-research §1.1
     RateSource("claim_closure_rate", "mart_claim_cycle", "closure_rate",
                ("rolling_claims_closed", "claims_closed"), ("rolling_claims_base", "claims_reported")),
+    # Insurance Law art. 23, by the claims' report month: immature while the month's claims are open
+    RateSource("claims_paid_within_10d_share", "mart_claim_cycle", "paid_within_10d_share",
+               ("paid_within_10d",), ("paid_after_agreement",), maturity="is_mature"),
     RateSource("complaints_received", "mart_complaints", "received", company="sum"),
     RateSource("valid_complaint_rate", "mart_complaints", "valid_rate", ("valid",), ("received",)),
     RateSource("complaints_per_10k_policies", "mart_complaints", "per_10k_policies",
@@ -79,12 +94,19 @@ class SatisfactionCell:
     significantly_below: bool
 
 
+    # the months the numbers pool: the period itself, or the rolling months ending with it
+    months: int = 1
+
+
 @dataclass
 class PeriodData:
     period: str
     rows: list[KpiRow]
     satisfaction: list[SatisfactionCell] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # marts/columns not found in the file
+    # the same cells pooled over the ROLLING_MONTHS months ending with the period, where low-sample
+    # monthly cells roll up to (docs/definitions.md#low-sample)
+    satisfaction_rolling: list[SatisfactionCell] = field(default_factory=list)
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str, schema: str = SCHEMA) -> list[str]:
@@ -116,19 +138,21 @@ def _read_rate(con, source: RateSource, month: date, missing: list[str]) -> list
     if den_col is None and source.denominator_expr and set(source.denominator_expr[1]) <= set(columns):
         den_sql = source.denominator_expr[0]
     select = ", ".join(f'"{c}"' if c else "NULL" for c in (source.value, num_col)) + f", {den_sql}"
+    mature_sql = f'"{source.maturity}"' if source.maturity and source.maturity in columns else "NULL"
     result = con.execute(
-        f'SELECT branch_code, {select} FROM {SCHEMA}."{source.table}" '
+        f'SELECT branch_code, {select}, {mature_sql} FROM {SCHEMA}."{source.table}" '
         "WHERE CAST(month AS DATE) = ? ORDER BY branch_code", [month]).fetchall()
     scale = METRICS[source.metric].scale
     rows = []
-    for branch, value, num, den in result:
+    for branch, value, num, den, mature in result:
         value, num, den = _float(value), _float(num), _float(den)
         # Derive the missing count from the rate and the other count (see module docstring).
         if source.numerator and num is None and value is not None and den is not None:
             num = value * den / scale
         if (source.denominator or source.denominator_expr) and den is None and value and num is not None:
             den = num * scale / value
-        rows.append(KpiRow(str(branch), source.metric, value, num, den))
+        rows.append(KpiRow(str(branch), source.metric, value, num, den,
+                           None if mature is None else bool(mature)))
     return rows
 
 
@@ -147,6 +171,31 @@ def _read_satisfaction(con, month: date, missing: list[str]) -> list[Satisfactio
     return [SatisfactionCell(str(b), str(s), int(n or 0), int(x or 0), _float(p), _float(lo),
                              _float(hi), _float(shr), bool(low), bool(below))
             for b, s, n, x, p, lo, hi, shr, low, below in result]
+
+
+def _read_satisfaction_rolling(con, month: date, months: int = ROLLING_MONTHS) -> list[SatisfactionCell]:
+    """Branch × stage cells pooled over `months` months ending with `month` (responses and
+    satisfied added up), with their Wilson interval; low_sample against MIN_SAMPLE_SIZE. The shrunk
+    rate is not pooled (its prior is fitted per month), so it is left empty."""
+    if not table_columns(con, "mart_stage_satisfaction"):
+        return []
+    result = con.execute(
+        f"SELECT branch_code, stage, SUM(responses), SUM(satisfied) FROM {SCHEMA}.mart_stage_satisfaction "
+        f"WHERE CAST(month AS DATE) <= ? AND CAST(month AS DATE) > CAST(? AS DATE) - INTERVAL {int(months)} MONTH "
+        "GROUP BY branch_code, stage ORDER BY branch_code, stage", [month, month]).fetchall()
+    company = {stage: (sum(int(n) for _, s, n, _ in result if s == stage),
+                       sum(int(x) for _, s, _, x in result if s == stage))
+               for stage in {r[1] for r in result}}
+    cells = []
+    for branch, stage, n, x in result:
+        n, x = int(n or 0), int(x or 0)
+        low_high = wilson_interval(x, n)
+        cn, cx = company[stage]
+        cells.append(SatisfactionCell(
+            str(branch), str(stage), n, x, x / n if n else None,
+            low_high[0] if low_high else None, low_high[1] if low_high else None, None,
+            n < MIN_SAMPLE_SIZE, bool(low_high and cn and low_high[1] < cx / cn), months))
+    return cells
 
 
 def _read_segments(con, missing: list[str]) -> list[KpiRow]:
@@ -226,4 +275,91 @@ def read_period(con: duckdb.DuckDBPyConnection, period: str, *, as_of_metrics: b
     if as_of_metrics:
         rows.extend(_read_segments(con, missing))
         rows.extend(_read_watchlist(con, missing))
-    return PeriodData(period, with_company_rows(rows), satisfaction, sorted(set(missing)))
+    return PeriodData(period, with_company_rows(rows), satisfaction, sorted(set(missing)),
+                      _read_satisfaction_rolling(con, month))
+
+
+# --------------------------------------------------------------------------------------------------
+# headline figures (the CLI summary and the report show the same ones)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A company-wide figure pooled over the trailing months of the data: the value, its n (the
+    denominator, in `n_unit`), its 95% interval and the months it covers."""
+
+    key: str
+    label: str
+    value: float | None
+    numerator: float | None
+    n: float | None
+    interval: tuple[float, float] | None
+    first_month: str | None
+    last_month: str | None
+    unit: str = "pct"  # "pct" | "per10k"
+    n_unit: str = ""
+
+
+# (key, label, table, numerator SQL, denominator SQL, kind, n_unit); kind: "proportion" (Wilson) or
+# "per10k" (Poisson, denominator in policy-years)
+HEADLINE_SOURCES: tuple[tuple[str, str, str, str, str, str, str], ...] = (
+    ("csat", "CSAT, all stages (满意度)", "mart_stage_satisfaction", "satisfied", "responses",
+     "proportion", "responses"),
+    ("complaints_per_10k_policy_years", "Complaints per 10k policy-years (万张保单投诉量, annual)",
+     "mart_complaints", "received", "policies_in_force / 12.0", "per10k", "policy-years"),
+    ("valid_complaint_rate", "Valid complaint rate (有效投诉率)", "mart_complaints", "valid", "received",
+     "proportion", "complaints"),
+    ("complaints_within_deadline", "Complaints within deadline (投诉办理及时率)", "mart_complaints",
+     "closed_within_deadline", "closed", "proportion", "closed complaints"),
+    ("manual_answer_rate", "Manual answer rate (人工接通率)", "mart_call_center_monthly", "answered", "offered",
+     "proportion", "calls"),
+    ("winback_rate", "Win-back: renewed (挽回率)", "mart_winback", "renewed", "due_for_renewal", "proportion",
+     "due complainants"),
+    ("retention_rate", "Win-back: still a customer (客户留存率)", "mart_winback", "retained", "due_for_renewal",
+     "proportion", "due complainants"),
+)
+
+
+def headline_figures(con: duckdb.DuckDBPyConnection, months: int = 12) -> list[Headline]:
+    """Company-wide headline KPIs over the last `months` months of each mart, pooled from numerators
+    and denominators (never an average of branch rates), each with its n and 95% interval. A mart or
+    column missing from the file gives a headline without a value."""
+    out = []
+    for key, label, table, num, den, kind, n_unit in HEADLINE_SOURCES:
+        unit = "per10k" if kind == "per10k" else "pct"
+        try:
+            total_num, total_den, first, last = con.execute(
+                f"SELECT SUM({num}), SUM({den}), strftime(MIN(month), '%Y-%m'), strftime(MAX(month), '%Y-%m') "
+                f"FROM {SCHEMA}.{table} WHERE month > (SELECT MAX(month) FROM {SCHEMA}.{table}) "
+                f"- INTERVAL {int(months)} MONTH").fetchone()
+        except duckdb.Error:
+            out.append(Headline(key, label, None, None, None, None, None, None, unit, n_unit))
+            continue
+        total_num = None if total_num is None else float(total_num)
+        total_den = None if total_den is None else float(total_den)
+        if not total_den:
+            out.append(Headline(key, label, None, total_num, total_den, None, first, last, unit, n_unit))
+            continue
+        if kind == "per10k":
+            value = total_num * 10_000 / total_den
+            interval = poisson_interval(total_num, total_den, 10_000)
+        else:
+            value = total_num / total_den
+            interval = wilson_interval(total_num, total_den)
+        out.append(Headline(key, label, value, total_num, total_den, interval, first, last, unit, n_unit))
+    return out
+
+
+def format_headline(h: Headline) -> tuple[str, str, str, str]:
+    """(value, n, 95% interval, months) as the CLI summary prints them."""
+    if h.value is None:
+        return ("n/a", "0" if h.n is None else f"{h.n:,.0f}", "", "" if h.first_month is None
+                else f"{h.first_month}..{h.last_month}")
+    if h.unit == "per10k":
+        value = f"{h.value:.1f}"
+        interval = f"{h.interval[0]:.1f}-{h.interval[1]:.1f}" if h.interval else ""
+    else:
+        value = f"{h.value:.1%}"
+        interval = f"{h.interval[0]:.1%}-{h.interval[1]:.1%}" if h.interval else ""
+    n = f"{h.n:,.0f} {h.n_unit}".strip()
+    return value, n, interval, f"{h.first_month}..{h.last_month}"

@@ -261,7 +261,8 @@ def run_snapshot(settings: Settings, period: str, resend: bool = False, *, run_i
     report = ReportInput(period=period, previous_period=previous.period, revision=revision.revision,
                          recorded_at=revision.published_at, revision_reason=revision.reason,
                          rows=current.rows, changes=compare_periods(current.rows, previous.rows),
-                         satisfaction=current.satisfaction, source_version=version, missing=current.missing)
+                         satisfaction=current.satisfaction, source_version=version, missing=current.missing,
+                         satisfaction_rolling=current.satisfaction_rolling)
     html = render_report(report)
     csv_bytes = snapshot_csv(period, revision, current.rows)
     html_path, csv_path = report_paths(settings, period)

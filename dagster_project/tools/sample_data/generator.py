@@ -932,6 +932,31 @@ class _Generator:
             "winback_fast_vs_slow": {k: P.WINBACK[k] for k in
                                      ("fast_days", "slow_days", "fast_renewal_rate", "slow_renewal_rate")},
             "high_risk_cluster": {**P.HIGH_RISK_CLUSTER, "baseline_claim_frequency": P.LINES["MOTOR"][3]},
+            # the size of each planted effect, as the generator draws it
+            "effects": {
+                "slow_survey": {"branch": P.SLOW_SURVEY_BRANCH,
+                                "arrival_time_multiplier": P.SLOW_SURVEY_ARRIVAL_MULTIPLIER,
+                                "survey_stage_satisfied_share": P.SLOW_SURVEY_SATISFACTION,
+                                "company_survey_stage_target": P.STAGE_TARGETS["SURVEY"]},
+                "long_complaint": {"branch": P.LONG_COMPLAINT_BRANCH,
+                                   "handling_days_median": P.LONG_COMPLAINT_HANDLING_DAYS[0],
+                                   "handling_days_sigma": P.LONG_COMPLAINT_HANDLING_DAYS[1],
+                                   "company_handling_days_median": P.HANDLING_DAYS[0],
+                                   "company_handling_days_sigma": P.HANDLING_DAYS[1]},
+                "winback": {"fast_days": P.WINBACK["fast_days"], "slow_days": P.WINBACK["slow_days"],
+                            "fast_renewal_rate": P.WINBACK["fast_renewal_rate"],
+                            "mid_renewal_rate": P.WINBACK["mid_renewal_rate"],
+                            "slow_renewal_rate": P.WINBACK["slow_renewal_rate"],
+                            "fast_minus_slow": round(P.WINBACK["fast_renewal_rate"] - P.WINBACK["slow_renewal_rate"], 4),
+                            "window_days": P.WINBACK_WINDOW_DAYS},
+                "high_risk_cluster": {"business_source": P.HIGH_RISK_CLUSTER["business_source"],
+                                      "line_of_business": P.HIGH_RISK_CLUSTER["line_of_business"],
+                                      "claim_frequency_multiplier": P.HIGH_RISK_CLUSTER["claim_frequency_multiplier"],
+                                      "baseline_claim_frequency": P.LINES["MOTOR"][3]},
+            },
+            "complaints_per_10k_policy_years": self.stats["complaints_per_10k_policy_years"],
+            "regulator_routed_share": round(float(self.complaint_channel_p[
+                P.COMPLAINT_CHANNELS.index(P.REGULATOR_CHANNEL)]), 6),
         }
 
     # ------------------------------------------------------------------------------------ run

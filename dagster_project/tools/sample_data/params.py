@@ -10,6 +10,16 @@ from __future__ import annotations
 import math
 
 # ---------------------------------------------------------------------------------------------
+# The data set of `make run` (the Makefile's SCALE, DAYS, START and SEED; a test keeps them equal).
+# Scale 2.5 over two years is the smallest book on which every branch has complaints in every
+# quarter, a fifth of the branch x stage x month satisfaction cells reach 100 responses and every
+# planted effect is detectable (docs/definitions.md, "Sample data").
+DEFAULT_SCALE = 2.5
+DEFAULT_DAYS = 730
+DEFAULT_START = "2024-01-01"
+DEFAULT_SEED = 42
+
+# ---------------------------------------------------------------------------------------------
 # Volume. Scale 1 = about 100k policies issued a year (new business + renewals) and, in steady
 # state, about 100k policies in force. The opening book (policies issued in the 365 days before
 # the start date and still in force) lands in the first day's policies file.
