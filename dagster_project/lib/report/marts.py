@@ -1,6 +1,6 @@
 """Read one period's KPIs from the published marts (a read-only DuckDB connection).
 
-The mart names and key columns are the BI contract of issue 4. Where issue 4 does not fix the name
+The mart names and key columns are the published BI contract. Where it does not fix the name
 of a numerator or denominator column (e.g. complaints closed within the deadline), a short list of
 candidate names is tried; if none exists but the rate and one of its counts do, the other count is
 derived from them so that the significance tests still have their n. Marts that are missing (an
@@ -46,7 +46,7 @@ class RateSource:
 
 
 RATE_SOURCES: tuple[RateSource, ...] = (
-    # closure_rate is the rolling (trailing-months) rate of metrics-research §1.1
+    # closure_rate is the rolling (trailing-months) rate (docs/definitions.md#mart_claim_cycle-closure_rate)
     RateSource("claim_closure_rate", "mart_claim_cycle", "closure_rate",
                ("rolling_claims_closed", "claims_closed"), ("rolling_claims_base", "claims_reported")),
     # Insurance Law art. 23, by the claims' report month: immature while the month's claims are open
@@ -199,7 +199,7 @@ def _read_satisfaction_rolling(con, month: date, months: int = ROLLING_MONTHS) -
 
 
 def _read_segments(con, missing: list[str]) -> list[KpiRow]:
-    """Segment mix per branch (as of the last day of the data, not per month: DESIGN §6)."""
+    """Segment mix per branch (as of the last day of the data, not per month: docs/definitions.md#customer-segments)."""
     columns = table_columns(con, "mart_segment_summary")
     count_col = _first(columns, ("customers", "customer_count", "n_customers"))
     if not columns or count_col is None or "segment" not in columns:

@@ -1024,7 +1024,7 @@ def generate(out_dir: Path, *, scale: float, start: date, days: int, seed: int, 
                      else complaints_per_10k)
     summary = gen.run()
     if defects:
-        # The bad-input catalogue (issue 7): its own days after the clean range, see defects.py.
+        # The bad-input catalogue: its own days after the clean range, see defects.py.
         catalogue = write_defects(Path(out_dir), start + timedelta(days=days - 1))
         summary["defects"] = len(catalogue)
         if progress:
