@@ -163,6 +163,65 @@ def call_center(calls: pd.DataFrame) -> pd.DataFrame:
     return g
 
 
+def followups(calls: pd.DataFrame) -> pd.DataFrame:
+    """branch x month of offered_ts over follow-up calls (回访): reached = 接通 or 拒访, completed =
+    接通 only."""
+    c = latest_version(calls, "call_id")
+    c = c[c["call_type"] == "回访"].copy()
+    c["month"] = month_of(c["offered_ts"])
+    c["reached"] = c["outcome"].isin(["接通", "拒访"])
+    c["completed"] = c["outcome"] == "接通"
+    g = c.groupby(["branch_code", "month"]).agg(
+        followup_calls=("call_id", "size"), followups_reached=("reached", "sum"),
+        followups_completed=("completed", "sum")).reset_index()
+    g["followup_completion_rate"] = g["followups_completed"] / g["followup_calls"]
+    return g
+
+
+def claim_decisions(events: pd.DataFrame, policies: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """branch x report month: decided_claims / decided_within_30d (the 30 days of art. 23 from the
+    documents-complete day, rest-day rule), claims_open on the as-of date, is_mature."""
+    e = latest_version(events, "event_id")
+    first = e.pivot_table(index="claim_no", columns="event_type", values="event_ts", aggfunc="min").reset_index()
+    last = e.pivot_table(index="claim_no", columns="event_type", values="event_ts", aggfunc="max").reset_index()
+    for col in ("DOCS_COMPLETE", "AGREED", "REJECTED", "CANCELLED", "CLOSED", "REOPENED"):
+        if col not in first:
+            first[col] = pd.NaT
+            last[col] = pd.NaT
+    first = first.merge(claim_branches(events, policies), on="claim_no")
+    first["month"] = month_of(first["REPORTED"])
+    decided = pd.to_datetime(first[["AGREED", "REJECTED"]].min(axis=1))
+    docs = pd.to_datetime(first["DOCS_COMPLETE"])
+    due = _period_end_series(docs.dt.normalize(), 30)
+    first["decided_claims"] = decided.notna() & docs.notna()
+    first["decided_within_30d"] = first["decided_claims"] & (decided.dt.normalize() <= due)
+    last_closed = pd.to_datetime(last.set_index("claim_no")["CLOSED"]).reindex(first["claim_no"]).to_numpy()
+    last_reopened = pd.to_datetime(last.set_index("claim_no")["REOPENED"]).reindex(first["claim_no"]).to_numpy()
+    closed = ~pd.isna(last_closed) & (pd.isna(last_reopened) | (last_closed >= last_reopened))
+    cancelled = first["CANCELLED"].notna().to_numpy()
+    first["claims_open"] = ~closed & ~cancelled
+    first["not_cancelled"] = ~cancelled
+    g = first.groupby(["branch_code", "month"]).agg(
+        decided_claims=("decided_claims", "sum"), decided_within_30d=("decided_within_30d", "sum"),
+        claims_open=("claims_open", "sum"), not_cancelled=("not_cancelled", "sum")).reset_index()
+    g["is_mature"] = g["claims_open"] <= 0.05 * g["not_cancelled"]
+    return g
+
+
+def complaint_backlog(complaints: pd.DataFrame, month_ends: list[date]) -> pd.DataFrame:
+    """branch x month: tickets received by the month's last day and not closed by then."""
+    c = complaint_facts(complaints)
+    received = pd.to_datetime(c["received_ts"]).dt.normalize()
+    closed = pd.to_datetime(c["closed_ts"]).dt.normalize()
+    rows = []
+    for end in month_ends:
+        end_ts = pd.Timestamp(end)
+        open_ = c[(received <= end_ts) & (closed.isna() | (closed > end_ts))]
+        for branch, n in open_.groupby("branch_code").size().items():
+            rows.append({"branch_code": branch, "month": end.replace(day=1), "open_backlog": int(n)})
+    return pd.DataFrame(rows)
+
+
 def audit_pass_rate(audits: pd.DataFrame) -> pd.DataFrame:
     a = latest_version(audits, "audit_id").copy()
     a["quarter"] = pd.to_datetime(a["audit_date"]).dt.to_period("Q").dt.start_time.dt.date

@@ -26,8 +26,8 @@ def warehouse(built_settings):
                   for name in ("policies", "claim_events", "call_logs", "surveys", "complaints", "audits")}
         marts = {name: con.sql(f"select * from marts.{name}").df()
                  for name in ("mart_stage_satisfaction", "mart_claim_cycle", "mart_complaints",
-                              "mart_call_center_monthly", "mart_mystery_shopping", "mart_winback",
-                              "fct_complaint_winback")}
+                              "mart_call_center_monthly", "mart_call_center_daily", "mart_mystery_shopping",
+                              "mart_winback", "fct_complaint_winback")}
         as_of = con.sql("select as_of_date from intermediate.int_warehouse__as_of").fetchall()[0][0]
     finally:
         con.close()
@@ -101,6 +101,49 @@ def test_claims_reported_and_paid_within_10_days(warehouse):
     for col in ("claims_reported", "paid_after_agreement", "paid_within_10d"):
         _assert_equal(merged, col, exact=True)
     _assert_equal(merged, "paid_within_10d_share", exact=False)
+
+
+def test_follow_ups_reached_and_completed(warehouse):
+    expected = ref.followups(warehouse["raw"]["call_logs"])
+    mart = _dates(warehouse["marts"]["mart_call_center_monthly"], "month")
+    merged = _joined(expected, mart, ["branch_code", "month"])
+    for col in ("followup_calls", "followups_reached", "followups_completed"):
+        _assert_equal(merged, col, exact=True)
+    _assert_equal(merged, "followup_completion_rate", exact=False)
+    # refusals make the two differ
+    assert (expected["followups_reached"] > expected["followups_completed"]).any()
+
+
+def test_daily_closed_claims_count_each_claim_once(warehouse):
+    daily = warehouse["marts"]["mart_call_center_daily"]
+    closed = warehouse["raw"]["claim_events"]
+    closed = ref.latest_version(closed, "event_id")
+    n_closed = closed[closed["event_type"] == "CLOSED"]["claim_no"].nunique()
+    assert daily["closed_claims"].sum() == n_closed
+    assert daily.loc[daily["queue"] != "OUTBOUND", "closed_claims"].isna().all()
+
+
+def test_claim_decisions_open_claims_and_maturity(warehouse):
+    raw = warehouse["raw"]
+    expected = ref.claim_decisions(raw["claim_events"], raw["policies"], warehouse["as_of"])
+    mart = _dates(warehouse["marts"]["mart_claim_cycle"], "month")
+    merged = _joined(expected, mart, ["branch_code", "month"])
+    for col in ("decided_claims", "decided_within_30d", "claims_open", "is_mature"):
+        _assert_equal(merged, col, exact=True)
+    # the last months are immature, the early ones mature
+    by_month = mart.groupby("month")["is_mature"].all().sort_index()
+    assert not by_month.iloc[-1] and by_month.iloc[0]
+
+
+def test_complaint_backlog_and_its_reconciliation(warehouse):
+    mart = _dates(warehouse["marts"]["mart_complaints"], "month")
+    month_ends = sorted({(pd.Timestamp(m) + pd.offsets.MonthEnd(0)).date() for m in mart["month"]})
+    expected = ref.complaint_backlog(warehouse["raw"]["complaints"], month_ends)
+    merged = _joined(expected, mart, ["branch_code", "month"])
+    _assert_equal(merged, "open_backlog", exact=True)
+    ordered = mart.sort_values(["branch_code", "month"])
+    opening = ordered.groupby("branch_code")["open_backlog"].shift(1).fillna(0)
+    assert (opening + ordered["received"] - ordered["closed"] == ordered["open_backlog"]).all()
 
 
 def test_manual_answer_rate_and_service_level(warehouse):
