@@ -13,14 +13,17 @@ import pytest
 
 @pytest.fixture(scope="session")
 def default_scale_settings(tmp_path_factory):
-    from conftest import make_settings  # tests/conftest.py
     from dagster_project.lib.ingest.loader import ingest_all_files
     from dagster_project.lib.transform.dbt_project import run_dbt_build
     from dagster_project.tools.sample_data import params as P
+    from dagster_project.settings import Settings
     from dagster_project.tools.sample_data.generator import generate
 
     root = tmp_path_factory.mktemp("default_scale")
-    settings = make_settings(root)
+    # laid out like tests/conftest.py's make_settings (same test salt)
+    settings = Settings(landing_dir=root / "landing", warehouse_dir=root / "warehouse",
+                        reports_dir=root / "reports", outbox_dir=root / "outbox",
+                        dagster_home=root / "dagster_home", pii_salt="test-salt-not-secret")
     for path in (settings.warehouse_dir, settings.reports_dir, settings.outbox_dir):
         path.mkdir(parents=True, exist_ok=True)
     generate(settings.landing_dir, scale=P.DEFAULT_SCALE, start=date.fromisoformat(P.DEFAULT_START),

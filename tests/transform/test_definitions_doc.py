@@ -64,3 +64,21 @@ def test_no_design_notes_are_cited_in_the_shipped_code():
                 if re.search(r"DESIGN(\.md| §)|metrics-research|issue \d+", text):
                     offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, offenders
+
+
+def test_kpi_meta_ratios_name_columns_of_their_model():
+    """config.meta.kpi is the catalog other code reads: a ratio's numerator and denominator are
+    columns of the same model, and every rollup is one of the known kinds."""
+    seen = 0
+    for path in sorted((ROOT / "dbt" / "models" / "marts").rglob("*.yml")):
+        for model in yaml.safe_load(path.read_text(encoding="utf-8")).get("models", []):
+            names = {c["name"] for c in model.get("columns", [])}
+            for column in model.get("columns", []):
+                kpi = ((column.get("config") or {}).get("meta") or {}).get("kpi")
+                if not kpi:
+                    continue
+                seen += 1
+                assert kpi["rollup"] in ("sum", "ratio", "max", "min", "none"), (model["name"], column["name"])
+                if kpi["rollup"] == "ratio":
+                    assert {kpi["numerator"], kpi["denominator"]} <= names, (model["name"], column["name"], kpi)
+    assert seen > 50
