@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SCALE  ?= 2.5
-DAYS   ?= 730
+DAYS   ?= 547
 START  ?= 2024-01-01
 SEED   ?= 42
 

@@ -532,6 +532,10 @@ def plain_text_summary(data: ReportInput) -> str:
     for row in data.rows:
         if row.branch_code == COMPANY:
             spec = metric_spec(row.metric)
-            lines.append(f"- {spec.label_zh} {spec.label_en}: {format_value(row.metric, row.value)}")
+            detail = ""
+            if row.denominator is not None:
+                interval = format_interval(row.metric, interval_of(row))
+                detail = f" (n = {row.denominator:,.0f}{', ' + interval if interval else ''})"
+            lines.append(f"- {spec.label_zh} {spec.label_en}: {format_value(row.metric, row.value)}{detail}")
     lines += ["", "The full report is the HTML part of this message; the snapshot rows are attached as CSV."]
     return "\n".join(lines)
