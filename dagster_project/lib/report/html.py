@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from dagster_project.lib.reference import BRANCHES
-from dagster_project.lib.report.marts import SatisfactionCell
+from dagster_project.lib.report.marts import Headline, SatisfactionCell, format_headline
 from dagster_project.lib.report.metrics import (
     COMPANY,
     COMPANY_LABEL,
@@ -80,6 +80,8 @@ class ReportInput:
     # the satisfaction cells pooled over the rolling months ending with the period (low-sample
     # monthly cells are ranked on these instead)
     satisfaction_rolling: list[SatisfactionCell] = field(default_factory=list)
+    # company-wide figures over the 12 months ending with the period (the CLI summary's headlines)
+    headlines: list[Headline] = field(default_factory=list)
 
     def value(self, branch: str, metric: str) -> KpiRow | None:
         return next((r for r in self.rows if r.branch_code == branch and r.metric == metric), None)
@@ -404,6 +406,14 @@ def render_report(data: ReportInput) -> str:
 
     sections.append('<h2>要点 Headline</h2><ul class="headline">'
                     + "".join(f"<li>{s}</li>" for s in headline_sentences(data)) + "</ul>")
+    if data.headlines:
+        rows = "".join(
+            f"<tr><th>{esc(h.label)}</th>" + "".join(f"<td>{esc(v)}</td>" for v in format_headline(h)) + "</tr>"
+            for h in data.headlines)
+        sections.append("<h3>近12个月 The last 12 months (company-wide, pooled)</h3>"
+                        '<table class="grid"><thead><tr><th>指标 KPI</th><th>值 Value</th><th>n</th>'
+                        "<th>95% 区间 interval</th><th>月份 Months</th></tr></thead>"
+                        f"<tbody>{rows}</tbody></table>")
     tile_metrics = [*(f"csat.{s}" for s in STAGE_LABELS), "valid_complaint_rate", "complaints_per_10k_policies",
                     "complaint_within_deadline_share", "winback_rate", "service_level_20s", "abandon_rate",
                     "manual_answer_rate", "claim_closure_rate", "claims_paid_within_10d_share", "watchlist_customers"]

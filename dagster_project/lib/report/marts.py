@@ -107,6 +107,8 @@ class PeriodData:
     # the same cells pooled over the ROLLING_MONTHS months ending with the period, where low-sample
     # monthly cells roll up to (docs/definitions.md#low-sample)
     satisfaction_rolling: list[SatisfactionCell] = field(default_factory=list)
+    # company-wide figures over the 12 months ending with the period (headline_figures)
+    headlines: list = field(default_factory=list)
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str, schema: str = SCHEMA) -> list[str]:
@@ -276,7 +278,8 @@ def read_period(con: duckdb.DuckDBPyConnection, period: str, *, as_of_metrics: b
         rows.extend(_read_segments(con, missing))
         rows.extend(_read_watchlist(con, missing))
     return PeriodData(period, with_company_rows(rows), satisfaction, sorted(set(missing)),
-                      _read_satisfaction_rolling(con, month))
+                      _read_satisfaction_rolling(con, month),
+                      headline_figures(con, last_month=month) if as_of_metrics else [])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -320,17 +323,21 @@ HEADLINE_SOURCES: tuple[tuple[str, str, str, str, str, str, str], ...] = (
 )
 
 
-def headline_figures(con: duckdb.DuckDBPyConnection, months: int = 12) -> list[Headline]:
-    """Company-wide headline KPIs over the last `months` months of each mart, pooled from numerators
-    and denominators (never an average of branch rates), each with its n and 95% interval. A mart or
-    column missing from the file gives a headline without a value."""
+def headline_figures(con: duckdb.DuckDBPyConnection, months: int = 12,
+                     last_month: date | None = None) -> list[Headline]:
+    """Company-wide headline KPIs over the last `months` months of each mart (or the `months`
+    months ending with `last_month`), pooled from numerators and denominators (never an average of
+    branch rates), each with its n and 95% interval. A mart or column missing from the file gives a
+    headline without a value."""
     out = []
     for key, label, table, num, den, kind, n_unit in HEADLINE_SOURCES:
         unit = "per10k" if kind == "per10k" else "pct"
+        end = (f"CAST('{last_month.isoformat()}' AS DATE)" if last_month is not None
+               else f"(SELECT MAX(month) FROM {SCHEMA}.{table})")
         try:
             total_num, total_den, first, last = con.execute(
                 f"SELECT SUM({num}), SUM({den}), strftime(MIN(month), '%Y-%m'), strftime(MAX(month), '%Y-%m') "
-                f"FROM {SCHEMA}.{table} WHERE month > (SELECT MAX(month) FROM {SCHEMA}.{table}) "
+                f"FROM {SCHEMA}.{table} WHERE month <= {end} AND month > {end} "
                 f"- INTERVAL {int(months)} MONTH").fetchone()
         except duckdb.Error:
             out.append(Headline(key, label, None, None, None, None, None, None, unit, n_unit))
