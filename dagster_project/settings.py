@@ -36,7 +36,13 @@ WORK_DB_NAME = "work.duckdb"
 PUBLISHED_DB_NAME = "published.duckdb"
 
 # The default salt lives outside the repository so that it is never committed.
-DEFAULT_SALT_FILE = Path.home() / ".config" / "cs-warehouse" / "pii_salt"
+try:
+    DEFAULT_SALT_FILE = Path.home() / ".config" / "cs-warehouse" / "pii_salt"
+except RuntimeError:  # no HOME and no passwd entry: reported when the salt is needed
+    DEFAULT_SALT_FILE = Path("~") / ".config" / "cs-warehouse" / "pii_salt"
+# A salt an attacker can enumerate makes customer_key reversible (sha256('|' || customer_id) for an
+# empty one): at least this many characters. The generated default has 64 hex characters.
+MIN_SALT_CHARS = 16
 
 
 def resolve_path(value: str | os.PathLike[str]) -> Path:
@@ -45,15 +51,51 @@ def resolve_path(value: str | os.PathLike[str]) -> Path:
     return path if path.is_absolute() else (REPO_ROOT / path).resolve()
 
 
+class ConfigurationError(Exception):
+    """A setting that makes a run impossible; the message says what to fix (exit code 2)."""
+
+    exit_code = 2
+
+
+def validate_salt(salt: str | None, origin: str) -> str:
+    """The salt, stripped, if it is long enough; else ConfigurationError naming ``origin``."""
+    text = (salt or "").strip()
+    if not text:
+        raise ConfigurationError(f"{origin} is empty: an empty salt makes every customer_key an unsalted "
+                                 "hash of the customer id (reversible). Set CSWH_PII_SALT to a long random "
+                                 "value (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`).")
+    if len(text) < MIN_SALT_CHARS:
+        raise ConfigurationError(f"{origin} has {len(text)} characters, fewer than {MIN_SALT_CHARS}: too short "
+                                 "to keep customer keys from being reversed by enumeration. Use a long random "
+                                 "value.")
+    return text
+
+
 def _default_pii_salt() -> str:
-    if DEFAULT_SALT_FILE.exists():
-        return DEFAULT_SALT_FILE.read_text(encoding="utf-8").strip()
-    DEFAULT_SALT_FILE.parent.mkdir(parents=True, exist_ok=True)
-    salt = secrets.token_hex(32)
-    DEFAULT_SALT_FILE.write_text(salt + "\n", encoding="utf-8")
-    os.chmod(DEFAULT_SALT_FILE, 0o600)
+    """The salt of ``DEFAULT_SALT_FILE``, generated on first use. The file is created with mode
+    0600 in one step (``O_CREAT | O_EXCL``), never written world-readable and chmodded later."""
+    path = DEFAULT_SALT_FILE
+    home = path.parent.parent.parent
+    try:
+        if path.exists():
+            return validate_salt(path.read_text(encoding="utf-8"), f"the salt file {path}")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        salt = secrets.token_hex(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:  # another process created it meanwhile: use that one
+            return validate_salt(path.read_text(encoding="utf-8"), f"the salt file {path}")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(salt + "\n")
+    except (NotADirectoryError, FileNotFoundError, PermissionError, IsADirectoryError, OSError) as exc:
+        if isinstance(exc, ConfigurationError):
+            raise
+        raise ConfigurationError(
+            f"CSWH_PII_SALT is not set and the default salt file {path} cannot be used "
+            f"({os.strerror(exc.errno) if getattr(exc, 'errno', None) else type(exc).__name__}; is HOME={home} "
+            "a writable directory?). Set CSWH_PII_SALT, or point HOME at your home directory.") from None
     warnings.warn(
-        f"CSWH_PII_SALT is not set: generated a salt and stored it in {DEFAULT_SALT_FILE}. "
+        f"CSWH_PII_SALT is not set: generated a salt and stored it in {path}. "
         "Set CSWH_PII_SALT in production so customer keys stay stable across machines.",
         stacklevel=3,
     )
@@ -91,7 +133,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
-        salt = env.get("CSWH_PII_SALT") or _default_pii_salt()
+        if env.get("CSWH_PII_SALT") is not None:
+            salt = validate_salt(env["CSWH_PII_SALT"], "CSWH_PII_SALT")
+        else:
+            salt = _default_pii_salt()
         return cls(
             landing_dir=resolve_path(env.get("CSWH_LANDING_DIR", "data/landing")),
             warehouse_dir=resolve_path(env.get("CSWH_WAREHOUSE_DIR", "data/warehouse")),

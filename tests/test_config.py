@@ -10,7 +10,7 @@ from dagster_project.settings import REPO_ROOT, Settings
 
 
 def test_defaults_live_under_data():
-    settings = Settings.from_env({"CSWH_PII_SALT": "s"})
+    settings = Settings.from_env({"CSWH_PII_SALT": "test-salt-16-chars"})
     assert settings.landing_dir == REPO_ROOT / "data" / "landing"
     assert settings.work_db == REPO_ROOT / "data" / "warehouse" / "work.duckdb"
     assert settings.published_db == REPO_ROOT / "data" / "warehouse" / "published.duckdb"
@@ -21,17 +21,17 @@ def test_defaults_live_under_data():
 
 def test_relative_values_resolve_against_repo_root_not_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    settings = Settings.from_env({"CSWH_LANDING_DIR": "elsewhere/landing", "CSWH_PII_SALT": "s"})
+    settings = Settings.from_env({"CSWH_LANDING_DIR": "elsewhere/landing", "CSWH_PII_SALT": "test-salt-16-chars"})
     assert settings.landing_dir == REPO_ROOT / "elsewhere" / "landing"
     absolute = tmp_path / "abs"
-    settings = Settings.from_env({"CSWH_WAREHOUSE_DIR": str(absolute), "CSWH_PII_SALT": "s"})
+    settings = Settings.from_env({"CSWH_WAREHOUSE_DIR": str(absolute), "CSWH_PII_SALT": "test-salt-16-chars"})
     assert settings.work_db == absolute / "work.duckdb"
 
 
 def test_export_env_gives_dbt_an_absolute_work_file():
-    env = Settings.from_env({"CSWH_PII_SALT": "pepper"}).export_env()
+    env = Settings.from_env({"CSWH_PII_SALT": "pepper-pepper-pepper"}).export_env()
     assert os.path.isabs(env["CSWH_WORK_DB"])
-    assert env["CSWH_PII_SALT"] == "pepper"
+    assert env["CSWH_PII_SALT"] == "pepper-pepper-pepper"
     assert env["DO_NOT_TRACK"] == "1" and env["GX_ANALYTICS_ENABLED"] == "false"
 
 
@@ -64,7 +64,7 @@ def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt(tmp_path):
     landing.mkdir(parents=True)
     (landing / "2024-01-01.csv").write_bytes(b"x" * 1000)
     assert duckdb_memory_limit({}, landing_dir=tmp_path / "landing") == "3072MiB"
-    exported = Settings.from_env({"CSWH_PII_SALT": "s", "CSWH_LANDING_DIR": str(tmp_path / "landing")}).export_env()
+    exported = Settings.from_env({"CSWH_PII_SALT": "test-salt-16-chars", "CSWH_LANDING_DIR": str(tmp_path / "landing")}).export_env()
     assert exported[MEMORY_BUDGET_VARIABLE] == "3072MiB"
 
 

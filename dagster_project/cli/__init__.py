@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generation_args(p, out_default=False)
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("declare-empty", help="declare that a landing day of a source really has no records")
+    p.add_argument("source", help="source name, e.g. surveys")
+    p.add_argument("day", type=_date, help="YYYY-MM-DD (any day of the month for audits)")
+    p.add_argument("--reason", required=True, help="why the day is empty (recorded with your user name)")
+    p.set_defaults(func=cmd_declare_empty)
+
     p = sub.add_parser("publish-status", help="show the published version and its manifest")
     p.set_defaults(func=cmd_publish_status)
 
@@ -116,6 +122,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return run_pipeline(settings)
 
 
+def cmd_declare_empty(args: argparse.Namespace, settings: Settings) -> int:
+    from dagster_project.lib.ingest.loader import declare_empty
+
+    try:
+        print(declare_empty(settings, args.source, args.day.isoformat(), args.reason))
+    except ValueError as exc:
+        eprint(f"error: {exc}")
+        return 2
+    return 0
+
+
 def cmd_publish_status(args: argparse.Namespace, settings: Settings) -> int:
     from dagster_project.lib.publish.versions import print_publish_status
 
@@ -164,15 +181,30 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dagster_project.lib.ingest.guard import KnownCondition, known_condition, use_private_umask
+    from dagster_project.settings import ConfigurationError
+
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
-    ensure_dirs(settings)
-    settings.apply_to_environ()
     try:
+        settings = Settings.from_env()
+        ensure_dirs(settings)  # with the user's umask: BI users reach published.duckdb through them
+        # Files the pipeline creates from here on (the work file's WAL, spill files, caches, the
+        # dbt child's writes) are owner-only from creation; published files get 0644 explicitly.
+        use_private_umask()
+        settings.apply_to_environ()
         return int(args.func(args, settings) or 0)
     except KeyboardInterrupt:
         eprint("interrupted")
         return 130
+    except (ConfigurationError, KnownCondition) as exc:  # a known condition: its message, no traceback
+        eprint(f"error: {exc}")
+        return exc.exit_code
+    except OSError as exc:
+        condition = known_condition(exc, getattr(exc, "filename", None) or "a file of the warehouse")
+        if condition is None:
+            raise
+        eprint(f"error: {condition}")
+        return condition.exit_code
 
 
 if __name__ == "__main__":

@@ -126,6 +126,13 @@ def run_pipeline(settings: Settings) -> int:
     from dagster_project.lib.ingest.landing import Fingerprints, candidate_paths
     from dagster_project.cli.instance import prepare_dagster_home
 
+    from dagster_project.lib.ingest.guard import RunLock
+    from dagster_project.lib.transform.dbt_project import salt_change_reason
+
+    # Known conditions before anything starts: another run on this warehouse (exit 4), a PII salt
+    # that differs from the one the marts were built with (exit 2, unless declared intended).
+    lock = RunLock(settings.warehouse_dir, settings.work_db)  # noqa: F841 - held until the process ends
+    salt_change_reason(settings)
     prepare_dagster_home(settings)
     settings.apply_to_environ()
     budget_source = ("CSWH_DUCKDB_MEMORY_LIMIT" if os.environ.get("CSWH_DUCKDB_MEMORY_LIMIT")

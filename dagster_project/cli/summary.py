@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from dagster_project.settings import Settings
-from dagster_project.lib.ingest.loader import latest_ledger_entries
+from dagster_project.lib.ingest.loader import landing_exceptions, latest_ledger_entries, stale_partitions
 
 if TYPE_CHECKING:
     from dagster_project.cli.run import RunOutcome
@@ -27,6 +27,8 @@ def ingest_counts(settings: Settings) -> list[tuple]:
     """Per source: files, rows landed/loaded/quarantined and failed files (latest attempt of each)."""
     by_source: dict[str, list[int]] = {}
     for entry in latest_ledger_entries(settings.work_db):
+        if entry["source"] is None:  # an entry at the top of the landing folder (listed below)
+            continue
         totals = by_source.setdefault(entry["source"], [0, 0, 0, 0, 0])
         totals[0] += 1
         for i, column in enumerate(("rows_landed", "rows_loaded", "rows_quarantined"), start=1):
@@ -73,9 +75,16 @@ def print_run_summary(settings: Settings, outcomes: list["RunOutcome"]) -> int:
         for step in outcome.failed_steps:
             print(f"  step failed: {step.splitlines()[0][:200]}")
 
-    unreadable = failed_files(settings)
-    for path, message in unreadable:
-        print(f"  unreadable landing file: {path}: {message}")
+    # Proportionate gates: a failed or held-back file holds back only its partition; ignored
+    # entries (outside the landing contract) and deleted files are listed (docs/ingest.md).
+    stale = stale_partitions(settings.work_db)
+    exceptions = landing_exceptions(settings.work_db)
+    if stale or exceptions:
+        print()
+        print("== Stale partitions and landing exceptions ==")
+        for entry in stale + exceptions:
+            where = f"{entry['source'] or 'landing'} {entry['partition'] or ''}".strip()
+            print(f"  {entry['status']:<10} {where}: {entry['reason']}")
 
     manifest = published_version(settings)
     print()
@@ -99,11 +108,16 @@ def print_run_summary(settings: Settings, outcomes: list["RunOutcome"]) -> int:
     print(f"Reports:                  {settings.reports_dir}")
     print(f"Dagster UI:               make dev  (asset graph, schedules, sensor; instance in {settings.dagster_home})")
 
+    busy = [s for o in outcomes for s in o.failed_steps if "another run is in progress" in s]
+    if busy:
+        print("\nFAILED: another run holds the warehouse; nothing new was published.")
+        return 4
     if not all(o.success for o in outcomes):
         print("\nFAILED: see the failed checks/steps above; the published file was left unchanged.")
         return 1
-    if unreadable:
-        print(f"\nFAILED: {len(unreadable)} landing file(s) could not be read (listed above); the other "
-              "files were loaded and published. Fix or re-send them and run again.")
-        return 1
+    ignored = [e for e in exceptions if e["status"] == "ignored"]
+    if stale or ignored:
+        print(f"\nPARTIAL: published, but {len(stale)} partition(s) are stale and {len(ignored)} landing "
+              "entr(ies) were ignored (listed above, and in the publish manifest). Fix or re-send them and run again.")
+        return 3
     return 0

@@ -187,7 +187,7 @@ def test_benchmark_end_to_end_at_tiny_scale(tmp_path, monkeypatch):
     monkeypatch.setenv("CSWH_BENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CSWH_BENCH_WORK", str(tmp_path / "work"))
     monkeypatch.setenv("CSWH_REPORTS_DIR", str(tmp_path / "reports"))
-    monkeypatch.setenv("CSWH_PII_SALT", "bench-test-salt")
+    monkeypatch.setenv("CSWH_PII_SALT", "bench-test-salt-16")
     code = main(["--scale", "0.2", "--days", "40"])
     doc = json.loads((tmp_path / "reports" / "bench" / "bench-0.2.json").read_text(encoding="utf-8"))
     assert (tmp_path / "reports" / "bench" / "bench-0.2.md").read_text(encoding="utf-8").startswith("# Benchmark")

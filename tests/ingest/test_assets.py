@@ -67,18 +67,35 @@ def test_monthly_audits_job(hand_landing):
     assert con.execute("SELECT count(*) FROM raw.audits").fetchall() == [(3,)]
 
 
-def test_unreadable_file_fails_the_step_after_loading_the_rest(hand_landing):
+def test_an_unreadable_file_holds_back_only_its_partition_and_the_step_says_so(hand_landing):
     (hand_landing.landing_dir / "policies" / "2024-01-05.csv").write_bytes(b"")
     defs, _ = make_defs(hand_landing)
     result = defs.resolve_job_def("ingest_all").execute_in_process(
         tags={RANGE_START_TAG: "2024-01-05", RANGE_END_TAG: "2024-01-06"},
         asset_selection=[dg.AssetKey(["raw", "policies"])], raise_on_error=False)
+    assert result.success  # proportionate: the other day loads, the step reports the stale one
+    # one materialization per partition of the range, each with the step's metadata
+    metadata = [e for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION][0] \
+        .event_specific_data.materialization.metadata
+    assert metadata["files_failed"].value == 1
+    [stale] = metadata["stale_partitions"].value
+    assert stale["partition"] == "2024-01-05" and "policies/2024-01-05.csv: empty file" in stale["reason"]
+    con = duckdb.connect(str(hand_landing.work_db), read_only=True)
+    assert con.execute("SELECT DISTINCT _partition FROM raw.policies").fetchall() == [("2024-01-06",)]
+    con.close()
+
+
+def test_the_strict_setting_fails_the_step_on_an_unreadable_file(hand_landing):
+    (hand_landing.landing_dir / "policies" / "2024-01-05.csv").write_bytes(b"")
+    defs, _ = make_defs(hand_landing)
+    result = defs.resolve_job_def("ingest_all").execute_in_process(
+        tags={RANGE_START_TAG: "2024-01-05", RANGE_END_TAG: "2024-01-06"},
+        asset_selection=[dg.AssetKey(["raw", "policies"])], raise_on_error=False,
+        run_config={"ops": {"raw__policies": {"config": {"fail_on_unreadable_file": True}}}})
     assert not result.success
     failure = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE][0]
     assert "policies/2024-01-05.csv: empty file" in failure.message or \
         "policies/2024-01-05.csv: empty file" in str(failure.event_specific_data.error)
-    con = duckdb.connect(str(hand_landing.work_db), read_only=True)
-    assert con.execute("SELECT DISTINCT _partition FROM raw.policies").fetchall() == [("2024-01-06",)]
 
 
 def test_sensor_requests_new_and_changed_files_once(hand_landing):

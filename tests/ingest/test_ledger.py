@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 from ingest_helpers import complaint_row, policy_row, write_complaints, write_policies
 
 from dagster_project.lib.ingest.loader import SOURCES, ingest_all_files, ingest_partition
@@ -112,7 +113,7 @@ def test_a_failing_statement_fails_that_batch_only(hand_landing, monkeypatch):
     from dagster_project.lib.ingest import surveys
 
     def broken(con, files, table, workdir):
-        raise duckdb.IOException("IO Error: No space left on device")
+        raise duckdb.InternalException("INTERNAL Error: something broke near 'PJL2024000001,张三,13812345678'")
 
     monkeypatch.setattr(surveys, "stage_files", broken)
     summary = ingest_all_files(hand_landing, run_id="one")
@@ -120,13 +121,30 @@ def test_a_failing_statement_fails_that_batch_only(hand_landing, monkeypatch):
     assert by_source["surveys"]["failed_files"] == 2
     assert all(c["failed_files"] == 0 for s, c in by_source.items() if s != "surveys")
     [first, _] = [f for f in summary.failed]
-    assert first.message == ("surveys/2024-01-05.jsonl: not loaded, the batch failed: "
-                             "IOException: IO Error: No space left on device")
+    # named, scrubbed: the quoted text of the exception (a landing line) never reaches the ledger
+    assert first.message == "surveys/2024-01-05.jsonl: not loaded: InternalException: INTERNAL Error: something broke near <...>"
+
+
+def test_a_full_disk_stops_the_ingest_with_a_clear_message(hand_landing, monkeypatch):
+    from dagster_project.lib.ingest import surveys
+    from dagster_project.lib.ingest.guard import DiskFull
+
+    def full(con, files, table, workdir):
+        raise duckdb.IOException("IO Error: No space left on device")
+
+    monkeypatch.setattr(surveys, "stage_files", full)
+    with pytest.raises(DiskFull, match="no space left on the device"):
+        ingest_all_files(hand_landing, run_id="one")
 
 
 def test_misnamed_files_are_ignored_and_reported(hand_landing):
     (hand_landing.landing_dir / "policies" / "2024-01-07.csv.bak").write_text("x")
     summary = ingest_all_files(hand_landing, run_id="one")
     assert summary.ignored_files == ["policies/2024-01-07.csv.bak"]
-    assert "ignored 1 misnamed file(s): policies/2024-01-07.csv.bak" in summary.format_table()
+    assert ("IGNORED policies/2024-01-07.csv.bak: name does not fit the contract's name YYYY-MM-DD.csv"
+            in summary.format_table())
     assert not summary.failed
+    con = duckdb.connect(str(hand_landing.work_db), read_only=True)
+    assert con.execute("SELECT source, partition, status FROM raw._ingest_ledger WHERE path = ?",
+                       ["policies/2024-01-07.csv.bak"]).fetchall() == [("policies", None, "ignored")]
+    con.close()

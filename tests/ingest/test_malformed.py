@@ -4,6 +4,8 @@ exactly that file's partition with a message naming the file and the problem."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import duckdb
 import pytest
 from ingest_helpers import (
@@ -158,15 +160,20 @@ def test_utf8_file_where_gbk_is_expected_fails_its_partition(hand_settings):
     assert ledger[0][0] == "failed" and "UTF-8" in ledger[0][1]
 
 
-def test_invalid_gbk_bytes_fail_with_byte_offset(hand_settings):
-    path = write_calls(hand_settings.landing_dir, DAY, [call_row(1), call_row(2)])
+def test_invalid_gbk_bytes_quarantine_only_their_line(hand_settings):
+    path = write_calls(hand_settings.landing_dir, DAY, [call_row(1), call_row(2), call_row(3)])
     data = path.read_bytes()
     offset = data.index(b"\n") + 10  # inside the first data line
     path.write_bytes(data[:offset] + b"\xff\xff" + data[offset:])
-    _, files, _ = ingest(hand_settings, "call_logs")
-    bad = files[f"calls/{DAY}.csv"]
-    assert bad.status == "failed"
-    assert f"not valid GBK at byte offset {offset}" in bad.message
+    _, files, con = ingest(hand_settings, "call_logs")
+    result = files[f"calls/{DAY}.csv"]
+    assert_identity(result)
+    assert (result.rows_landed, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
+    [(_, line, code, reason, raw_text)] = quarantine(con, "call_logs")
+    assert (line, code) == (1, "BAD_ENCODING") and "GBK" in reason
+    assert "\\xff\\xff" in raw_text  # the evidence keeps the bad bytes, escaped
+    assert [r[0] for r in con.execute("SELECT call_id FROM raw.call_logs ORDER BY 1").fetchall()] == [
+        "CA000000000002", "CA000000000003"]
 
 
 def test_truncated_json_fails_its_partition(hand_settings):
@@ -211,6 +218,7 @@ def test_empty_file_fails_its_partition(hand_settings):
     _, files, con = ingest(hand_settings, "policies")
     assert files[f"policies/{DAY}.csv"].status == "failed"
     assert files[f"policies/{DAY}.csv"].message == f"policies/{DAY}.csv: empty file (0 bytes, no header line)"
+    assert files[f"policies/{DAY}.csv"].rows_loaded is None  # nothing of it in raw
     assert con.execute("SELECT count(*) FROM raw.policies").fetchall() == [(1,)]
 
 
@@ -223,7 +231,7 @@ def test_header_only_file_loads_zero_rows(hand_settings):
 
 def test_xlsx_without_title_row_fails_its_partition(hand_settings):
     write_audits(hand_settings.landing_dir, "2024-01", [audit_row(1)], title=False)
-    write_audits(hand_settings.landing_dir, "2024-02", [audit_row(2)])
+    write_audits(hand_settings.landing_dir, "2024-02", [audit_row(2, day=date(2024, 2, 10))])
     _, files, con = ingest(hand_settings, "audits")
     bad = files["audits/2024-01.xlsx"]
     assert bad.status == "failed"
@@ -262,11 +270,15 @@ def test_a_failing_file_keeps_the_previous_load_of_its_partition(hand_settings, 
     ingest_all_files(hand_settings, run_id="first", sources=[source])
     path.write_bytes(b"")  # a broken re-send
     _, files, con = ingest(hand_settings, source)
-    assert files[path.relative_to(landing).as_posix()].status == "failed"
+    result = files[path.relative_to(landing).as_posix()]
+    assert result.status == "held_back"
     assert con.execute(f"SELECT count(*) FROM raw.{source}").fetchall() == [(2,)]
-    message = files[path.relative_to(landing).as_posix()].message
+    message = result.message
+    assert "the re-sent file has no records" in message and "declare-empty" in message
     assert f"partition {DAY} keeps the rows of the file loaded before" in message
-    assert con.execute("SELECT status, message FROM raw._ingest_ledger").fetchall() == [("failed", message)]
+    # the ledger row carries what raw still holds for the path, so the raw gates reconcile
+    assert con.execute("SELECT status, message, rows_loaded FROM raw._ingest_ledger").fetchall() == [
+        ("held_back", message, 2)]
 
 
 def test_invalid_utf8_line_in_a_utf8_csv(hand_settings):
@@ -279,7 +291,7 @@ def test_invalid_utf8_line_in_a_utf8_csv(hand_settings):
     assert [(r[1], r[2]) for r in quarantine(con, "policies")] == [(2, "BAD_ENCODING")]
 
 
-def test_unterminated_quote_swallows_the_rest_of_the_file_into_one_quarantined_record(hand_settings):
+def test_an_unterminated_quote_quarantines_only_its_line(hand_settings):
     path = write_policies(hand_settings.landing_dir, DAY, [policy_row(i) for i in range(1, 5)])
     lines = path.read_text(encoding="utf-8").split("\n")
     lines[2] = lines[2].replace("张三", '"张三', 1)
@@ -287,7 +299,10 @@ def test_unterminated_quote_swallows_the_rest_of_the_file_into_one_quarantined_r
     _, files, con = ingest(hand_settings, "policies")
     result = files[f"policies/{DAY}.csv"]
     assert_identity(result)
-    assert (result.rows_landed, result.rows_loaded) == (2, 1)
-    [(_, line, code, _, raw_text)] = quarantine(con, "policies")
-    assert (line, code) == (2, "BAD_QUOTING")
-    assert "PJL2024000004" in raw_text  # the swallowed lines are kept, not dropped
+    # physical accounting: 4 data lines landed, the stray quote costs only its own line
+    assert (result.rows_landed, result.rows_loaded, result.rows_quarantined) == (4, 3, 1)
+    [(_, line, code, reason, raw_text)] = quarantine(con, "policies")
+    assert (line, code) == (2, "BAD_QUOTING") and "next line starts a new one" in reason
+    assert raw_text == lines[2] and "张三" not in reason
+    assert [r[0] for r in con.execute("SELECT policy_no FROM raw.policies ORDER BY 1").fetchall()] == [
+        "PJL2024000001", "PJL2024000003", "PJL2024000004"]

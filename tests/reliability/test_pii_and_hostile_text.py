@@ -96,9 +96,9 @@ def test_default_salt_is_generated_outside_the_repository_with_a_warning(tmp_pat
     again = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                            check=True)
     assert again.stdout == first.stdout  # stable once generated
-    env["CSWH_PII_SALT"] = "from-env"
+    env["CSWH_PII_SALT"] = "from-env-long-enough"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          check=True).stdout.strip() == "from-env"
+                          check=True).stdout.strip() == "from-env-long-enough"
 
 
 def test_survey_comments_are_scrubbed_before_any_mart(built_settings):

@@ -31,9 +31,10 @@ from packaging import version
 from dagster_project.settings import DBT_PROJECT_DIR
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lib.transform.dbt_child import PARENT_PID_VARIABLE
+from dagster_project.lib.ingest.guard import use_private_umask
 from dagster_project.lib.transform.dbt_project import (
     build_command, clear_replaced_partitions, dbt_target_dir, full_refresh_reasons, prepare_manifest,
-    replaced_partitions,
+    record_salt_fingerprint, replaced_partitions,
 )
 from dagster_project.defs.conventions import OWNERS, WORK_DB_POOL
 
@@ -142,6 +143,7 @@ def cs_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
     settings = warehouse.settings()
     # The dbt subprocess inherits the environment: its profile reads CSWH_WORK_DB and CSWH_PII_SALT.
     settings.apply_to_environ()
+    use_private_umask()  # the dbt child writes the work file (and its WAL): 0600 from creation
     os.environ[PARENT_PID_VARIABLE] = str(os.getpid())
     replaced = replaced_partitions(settings.work_db)
     reasons = full_refresh_reasons(settings, replaced)
@@ -154,5 +156,7 @@ def cs_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
         events = events.fetch_column_metadata(with_column_lineage=True)
     yield from events
     # Only a full selection rebuilds every incremental model whole.
-    if replaced and len(context.selected_asset_keys) == len(context.assets_def.keys):
-        clear_replaced_partitions(settings.work_db, replaced)
+    if len(context.selected_asset_keys) == len(context.assets_def.keys):
+        if replaced:
+            clear_replaced_partitions(settings.work_db, replaced)
+        record_salt_fingerprint(settings)  # the marts are built with this salt now

@@ -11,10 +11,11 @@ import codecs
 from pathlib import Path
 
 from dagster_project.lib.ingest.contract import (
-    BRANCH_CODE_PATTERN, CALL_TS_FORMAT, CLAIM_NO_PATTERN, PHONE_PATTERN, POLICY_NO_PATTERN, Column, SourceContract,
+    BRANCH_CODE_PATTERN, CALL_TS_FORMAT, CLAIM_NO_PATTERN, EVENT_PAST_DAYS, PHONE_PATTERN, POLICY_NO_PATTERN, Column, SourceContract,
 )
 from dagster_project.lib.ingest.landing import LandingFile
-from dagster_project.lib.ingest.readers import FileUnreadable, StageResult, stage_csv
+from dagster_project.lib.ingest.guard import open_private_text
+from dagster_project.lib.ingest.readers import FileUnreadable, Prescan, StageResult, prescan, stage_csv
 from dagster_project.lib.reference import BRANCH_CODES
 
 HEADER_MAP: dict[str, str] = {
@@ -61,12 +62,20 @@ CONTRACT = SourceContract(
         Column("claim_no", "VARCHAR", pattern=CLAIM_NO_PATTERN),
         Column("agent_id", "VARCHAR", pattern=r"^A[0-9]{4}$"),
         Column("branch_code", "VARCHAR", required=True, codes=BRANCH_CODES, pattern=BRANCH_CODE_PATTERN),
-        Column("offered_ts", "TIMESTAMP", required=True, no_future=True),
-        Column("answered_ts", "TIMESTAMP", no_future=True),  # empty if not answered
-        Column("ended_ts", "TIMESTAMP", required=True, no_future=True),
+        Column("offered_ts", "TIMESTAMP", required=True, no_future=True, past_days=EVENT_PAST_DAYS),
+        Column("answered_ts", "TIMESTAMP", no_future=True, past_days=EVENT_PAST_DAYS),  # empty if not answered
+        Column("ended_ts", "TIMESTAMP", required=True, no_future=True, past_days=EVENT_PAST_DAYS),
         Column("abandoned", "VARCHAR", required=True, codes=("是", "否")),
         Column("wrap_up_seconds", "INTEGER", min_value=0, max_value=7200),
         Column("outcome", "VARCHAR", codes=OUTCOMES),  # outbound only
+    ),
+    row_checks=(
+        ("{answered_ts} < {offered_ts}", "ANSWERED_BEFORE_OFFERED",
+         "'answered_ts ' || CAST({answered_ts} AS VARCHAR) || ' is before offered_ts ' || CAST({offered_ts} AS VARCHAR)"),
+        ("{ended_ts} < {offered_ts}", "ENDED_BEFORE_OFFERED",
+         "'ended_ts ' || CAST({ended_ts} AS VARCHAR) || ' is before offered_ts ' || CAST({offered_ts} AS VARCHAR)"),
+        ("{abandoned} = '是' AND {answered_ts} IS NOT NULL", "ABANDONED_BUT_ANSWERED",
+         "'an abandoned call (是否放弃 = 是) has an answer time ' || CAST({answered_ts} AS VARCHAR)"),
     ),
 )
 
@@ -76,16 +85,17 @@ TRANSCODE_CHUNK_BYTES = 1 << 20
 
 
 def transcode_gbk_to_utf8(src: Path, dst: Path, rel_path: str, chunk_bytes: int = TRANSCODE_CHUNK_BYTES) -> int:
-    """Stream ``src`` (GBK) into ``dst`` (UTF-8) in fixed-size chunks; returns bytes read.
+    """Stream ``src`` (GBK) into ``dst`` (UTF-8, created 0600) in fixed-size chunks; returns bytes read.
 
     DuckDB's encodings extension is not available offline, so the CTI's GBK export is transcoded
     here with an incremental decoder (a character split across two chunks is carried over).
-    A byte sequence that is not GBK fails the file with its byte offset; a file that is really
-    UTF-8 (a common export mistake) is named as such.
+    A byte sequence that is not GBK raises ``InvalidGbk`` (the caller reads the file line by
+    line then, quarantining only the lines with bad bytes); a file that is really UTF-8 (a common
+    export mistake) is named as such.
     """
     decoder = codecs.getincrementaldecoder("gbk")(errors="strict")
     offset = 0
-    with open(src, "rb") as fin, open(dst, "w", encoding="utf-8", newline="") as fout:
+    with open(src, "rb") as fin, open_private_text(dst) as fout:
         while True:
             chunk = fin.read(chunk_bytes)
             final = not chunk
@@ -95,14 +105,18 @@ def transcode_gbk_to_utf8(src: Path, dst: Path, rel_path: str, chunk_bytes: int 
             except UnicodeDecodeError as exc:
                 # exc.start counts from the decoder's input: the pending bytes, then this chunk.
                 position = offset - pending + exc.start
-                hint = " — the file looks like UTF-8" if _looks_like_utf8(src) else ""
-                raise FileUnreadable(
-                    f"{rel_path}: not valid GBK at byte offset {max(position, 0)}{hint} "
-                    f"(the CTI export must be GBK-encoded)"
-                ) from exc
+                if _looks_like_utf8(src):
+                    raise FileUnreadable(
+                        f"{rel_path}: not valid GBK at byte offset {max(position, 0)} — the file looks like "
+                        "UTF-8 (the CTI export must be GBK-encoded)") from None
+                raise InvalidGbk(max(position, 0)) from None
             if final:
                 return offset
             offset += len(chunk)
+
+
+class InvalidGbk(Exception):
+    """A byte sequence that is not GBK at ``offset``: the file is read line by line instead."""
 
 
 def _looks_like_utf8(path: Path, probe_bytes: int = 1 << 16) -> bool:
@@ -135,20 +149,32 @@ def check_not_utf8_header(path: Path, rel_path: str) -> None:
 
 
 def stage_files(con, files: list[LandingFile], table: str, workdir: Path) -> StageResult:
-    """Transcode each GBK file to a UTF-8 temp file, then read them all with one read_csv."""
+    """Transcode each GBK file to a UTF-8 temp file, then read them all with one read_csv; a file
+    whose pre-scan shows a framing problem, or that holds bytes that are not GBK, is read line by
+    line instead (``readers.stage_csv_careful``: a bad byte quarantines only its line)."""
     read_paths: dict[str, Path] = {}
     failures: dict[str, str] = {}
+    careful: set[str] = set()
+    prescans: dict[str, Prescan] = {}
     for f in files:
         if f.bytes == 0:
-            failures[f.rel_path] = f"{f.rel_path}: empty file (0 bytes, no header line)"
-            continue
+            continue  # stage_csv reports the empty file
         target = workdir / CONTRACT.folder / f"{f.partition}.utf8.csv"
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             check_not_utf8_header(f.path, f.rel_path)
+            with open(f.path, "rb") as fh:
+                prescans[f.rel_path] = scan = prescan(fh)
+            if scan.problems or scan.empty:
+                careful.add(f.rel_path)
+                continue
             transcode_gbk_to_utf8(f.path, target, f.rel_path)
+        except InvalidGbk:
+            careful.add(f.rel_path)
+            continue
         except FileUnreadable as exc:
             failures[f.rel_path] = str(exc)
             continue
         read_paths[f.rel_path] = target
-    return stage_csv(con, CONTRACT, files, table, read_paths=read_paths, failures=failures)
+    return stage_csv(con, CONTRACT, files, table, read_paths=read_paths, failures=failures,
+                     careful=careful, prescans=prescans)

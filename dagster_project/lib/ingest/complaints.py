@@ -25,7 +25,7 @@ from pathlib import Path
 from dagster_project.lib.ingest.landing import LandingFile
 from dagster_project.lib.ingest.readers import StageResult, stage_json_array
 from dagster_project.lib.ingest.contract import (
-    BRANCH_CODE_PATTERN, CLAIM_NO_PATTERN, COMPLAINT_NO_PATTERN, PHONE_PATTERN, POLICY_NO_PATTERN,
+    BRANCH_CODE_PATTERN, CLAIM_NO_PATTERN, COMPLAINT_NO_PATTERN, EVENT_PAST_DAYS, PHONE_PATTERN, POLICY_NO_PATTERN,
     Column, SourceContract,
 )
 from dagster_project.lib.reference import BRANCH_CODES
@@ -48,7 +48,7 @@ CONTRACT = SourceContract(
     description="Complaint ticket states (one element per state change) from the complaint system.",
     columns=(
         Column("complaint_no", "VARCHAR", required=True, pattern=COMPLAINT_NO_PATTERN),
-        Column("received_ts", "TIMESTAMP", required=True, no_future=True),
+        Column("received_ts", "TIMESTAMP", required=True, no_future=True, past_days=EVENT_PAST_DAYS),
         Column("channel", "VARCHAR", required=True, codes=CHANNELS),
         Column("branch_code", "VARCHAR", required=True, codes=BRANCH_CODES, pattern=BRANCH_CODE_PATTERN),
         Column("policy_no", "VARCHAR", pattern=POLICY_NO_PATTERN),
@@ -62,17 +62,20 @@ CONTRACT = SourceContract(
         Column("liability", "VARCHAR", required=True, codes=LIABILITIES),
         Column("extension_level", "INTEGER", required=True, min_value=0, max_value=2),
         Column("status", "VARCHAR", required=True, codes=("OPEN", "CLOSED")),
-        Column("closed_ts", "TIMESTAMP", no_future=True),
-        Column("resolution", "VARCHAR"),
-        Column("updated_ts", "TIMESTAMP", required=True, no_future=True),
+        Column("closed_ts", "TIMESTAMP", no_future=True, past_days=EVENT_PAST_DAYS),
+        Column("resolution", "VARCHAR", free_text=True),
+        Column("updated_ts", "TIMESTAMP", required=True, no_future=True, past_days=EVENT_PAST_DAYS),
         Column("actions", "VARCHAR"),  # JSON text: [{"ts", "action", "handler_id"}]
     ),
     # A ticket closed before it was received would give a negative handling time: quarantined.
-    row_checks=((
-        "{closed_ts} < {received_ts}",
-        "CLOSED_BEFORE_RECEIVED",
-        "'closed_ts ' || CAST({closed_ts} AS VARCHAR) || ' is before received_ts ' || CAST({received_ts} AS VARCHAR)",
-    ),),
+    row_checks=(
+        ("{closed_ts} < {received_ts}", "CLOSED_BEFORE_RECEIVED",
+         "'closed_ts ' || CAST({closed_ts} AS VARCHAR) || ' is before received_ts ' || CAST({received_ts} AS VARCHAR)"),
+        ("{updated_ts} < {received_ts}", "UPDATED_BEFORE_RECEIVED",
+         "'updated_ts ' || CAST({updated_ts} AS VARCHAR) || ' is before received_ts ' || CAST({received_ts} AS VARCHAR)"),
+        ("{status} = 'OPEN' AND {closed_ts} IS NOT NULL", "OPEN_WITH_CLOSED_TS",
+         "'an OPEN ticket has a closed_ts ' || CAST({closed_ts} AS VARCHAR)"),
+    ),
 )
 
 

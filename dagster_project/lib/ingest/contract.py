@@ -31,6 +31,11 @@ ID_CARD_PATTERN = r"^[0-9]{17}[0-9X]$"
 PHONE_PATTERN = r"^1[3-9][0-9]{9}$"
 BRANCH_CODE_PATTERN = r"^[A-Z]{2}$"
 
+# Plausibility windows of dates relative to the file's day (``Column.past_days``/``future_days``).
+EVENT_PAST_DAYS = 5 * 366  # an event reported in a daily file happened within the last five years
+POLICY_PAST_DAYS = 20 * 366  # a policy changed today may have been issued long ago
+POLICY_FUTURE_DAYS = 30 * 366  # an end date decades ahead is plausible (long-term policies), 9999 is not
+
 
 @dataclass(frozen=True)
 class Column:
@@ -46,6 +51,19 @@ class Column:
     # An event time that cannot lie after the file's own day (its partition; +1 day of grace for
     # events crossing midnight, a month + 1 day for monthly files) -> FUTURE_DATE.
     no_future: bool = False
+    # Plausibility of a DATE / TIMESTAMP relative to the file's day (its partition): a value more
+    # than ``past_days`` before it or more than ``future_days`` after it is IMPLAUSIBLE_DATE
+    # (0000-01-01, 9999-12-31, a year typed as 2204). None: no bound on that side.
+    past_days: int | None = None
+    future_days: int | None = None
+    # Free text (a comment, a resolution, findings): may hold a phone number or a name typed by a
+    # person, so, like a PII column, its value is never quoted in a message or shown in a preview.
+    free_text: bool = False
+
+    @property
+    def sensitive(self) -> bool:
+        """Never quote this column's value in a message, a log or a Dagster event."""
+        return self.pii or self.free_text
 
 
 @dataclass(frozen=True)

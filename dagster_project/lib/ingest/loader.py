@@ -36,7 +36,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Iterable
 
@@ -45,8 +45,13 @@ import duckdb
 from dagster_project.settings import Settings, connect_work_db, eprint
 from dagster_project.lib.ingest import CONTRACTS, SOURCE_MODULES
 from dagster_project.lib.ingest.contract import LINEAGE_COLUMNS, SourceContract
-from dagster_project.lib.ingest.landing import Fingerprints, LandingFile, discover, unexpected_files
-from dagster_project.lib.ingest.readers import BATCH_BYTES, batches, insert_rows
+from dagster_project.lib.ingest.guard import (
+    KnownCondition, describe, known_condition, opened_for_reading, use_private_umask,
+)
+from dagster_project.lib.ingest.landing import (
+    Fingerprints, IgnoredEntry, LandingFile, LandingListing, discover, list_landing,
+)
+from dagster_project.lib.ingest.readers import BATCH_BYTES, _reraise_known, batches, insert_rows
 from dagster_project.lib.ingest.validate import (
     csv_record_expr, duplicate_update_sql, quarantine_table_ddl, quote_ident, raw_table_ddl, validation_sql,
 )
@@ -60,6 +65,8 @@ LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
     rows_landed BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT,
     run_id VARCHAR, ingested_at TIMESTAMP, status VARCHAR, message VARCHAR
 )"""
+LEDGER_STATUSES = ("loaded", "skipped", "failed", "held_back", "ignored", "deleted")
+STALE_STATUSES = ("failed", "held_back")
 COMPLAINTS_HISTORY = "raw.complaints_history"
 # Partitions whose earlier rows a re-sent file replaced. Incremental dbt models see new and changed
 # keys, not keys a re-sent day no longer holds, so the next dbt build after a replacement is a
@@ -68,19 +75,36 @@ REPLACEMENTS_TABLE = "raw._ingest_replacements"
 REPLACEMENTS_DDL = f"""CREATE TABLE IF NOT EXISTS {REPLACEMENTS_TABLE} (
     source VARCHAR, partition VARCHAR, rows_replaced BIGINT, replaced_at TIMESTAMP, run_id VARCHAR
 )"""
+# An operator's statement that a day of a source really has no records: an empty re-send of that
+# day (this exact file, by sha256) then replaces the day instead of being held back.
+DECLARED_EMPTY_TABLE = "raw._declared_empty"
+DECLARED_EMPTY_DDL = f"""CREATE TABLE IF NOT EXISTS {DECLARED_EMPTY_TABLE} (
+    source VARCHAR, partition VARCHAR, path VARCHAR, sha256 VARCHAR, reason VARCHAR,
+    declared_by VARCHAR, declared_at TIMESTAMP
+)"""
+
+# File-level quarantine rule, decided per file at ingest (docs/ingest.md, "Proportionate gates"):
+# a file with at least QUARANTINE_MIN_ROWS quarantined records *and* a quarantined share above
+# QUARANTINE_SHARE_LIMIT is held back (its partition keeps its earlier load); fewer bad records
+# than the minimum are a warning in the ledger note, however small the day.
+QUARANTINE_SHARE_LIMIT = 0.05
+QUARANTINE_MIN_ROWS = 5
 
 
 @dataclass
 class FileResult:
-    source: str
+    source: str | None
     path: str  # relative to the landing folder
-    partition: str
-    sha256: str
-    bytes: int
-    status: str  # loaded | skipped (unchanged) | failed
-    rows_landed: int = 0
-    rows_loaded: int = 0
-    rows_quarantined: int = 0
+    partition: str | None
+    sha256: str | None
+    bytes: int | None
+    status: str  # one of LEDGER_STATUSES
+    # loaded: counted from the file (landed = loaded + quarantined). Any other status: what raw
+    # still holds for this path from an earlier load (None if nothing); the message says what the
+    # new file held.
+    rows_landed: int | None = 0
+    rows_loaded: int | None = 0
+    rows_quarantined: int | None = 0
     message: str | None = None
     notes: list[str] = field(default_factory=list)  # repairs and unknown references (loaded files)
 
@@ -95,21 +119,22 @@ class PartitionResult:
     def status(self) -> str:
         if not self.files:
             return "no_file"
-        if any(f.status == "failed" for f in self.files):
-            return "failed"
+        for status in ("failed", "held_back"):
+            if any(f.status == status for f in self.files):
+                return status
         return "loaded" if any(f.status == "loaded" for f in self.files) else "skipped"
 
     @property
     def rows_loaded(self) -> int:
-        return sum(f.rows_loaded for f in self.files)
+        return sum(f.rows_loaded or 0 for f in self.files if f.status == "loaded")
 
     @property
     def rows_quarantined(self) -> int:
-        return sum(f.rows_quarantined for f in self.files)
+        return sum(f.rows_quarantined or 0 for f in self.files if f.status == "loaded")
 
     @property
     def messages(self) -> list[str]:
-        return [f.message for f in self.files if f.status == "failed" and f.message]
+        return [f.message for f in self.files if f.status in STALE_STATUSES and f.message]
 
 
 @dataclass
@@ -118,23 +143,28 @@ class IngestSummary:
     files: list[FileResult] = field(default_factory=list)
     elapsed_seconds: float = 0.0
     source_seconds: dict[str, float] = field(default_factory=dict)
-    ignored_files: list[str] = field(default_factory=list)  # misnamed files in a source folder
+    ignored_files: list[str] = field(default_factory=list)  # printable paths of ignored entries
+    ignored: list[IgnoredEntry] = field(default_factory=list)
+    deleted: list[FileResult] = field(default_factory=list)
 
     def by_source(self) -> dict[str, dict[str, int]]:
-        """source -> files, loaded_files, skipped_files, failed_files, rows landed/loaded/quarantined."""
+        """source -> files, loaded/skipped/failed/held-back files, rows landed/loaded/quarantined."""
         out: dict[str, dict[str, int]] = {}
         for s in SOURCES:
             files = [f for f in self.files if f.source == s]
             if not files and s not in self.source_seconds:
                 continue
+            loaded = [f for f in files if f.status == "loaded"]
             out[s] = {
                 "files": len(files),
-                "loaded_files": sum(f.status == "loaded" for f in files),
+                "loaded_files": len(loaded),
                 "skipped_files": sum(f.status == "skipped" for f in files),
                 "failed_files": sum(f.status == "failed" for f in files),
-                "rows_landed": sum(f.rows_landed for f in files),
-                "rows_loaded": sum(f.rows_loaded for f in files),
-                "rows_quarantined": sum(f.rows_quarantined for f in files),
+                "held_back_files": sum(f.status == "held_back" for f in files),
+                "ignored_entries": sum(e.source == s for e in self.ignored),
+                "rows_landed": sum(f.rows_landed or 0 for f in loaded),
+                "rows_loaded": sum(f.rows_loaded or 0 for f in loaded),
+                "rows_quarantined": sum(f.rows_quarantined or 0 for f in loaded),
             }
         return out
 
@@ -143,12 +173,16 @@ class IngestSummary:
         return [f for f in self.files if f.status == "failed"]
 
     @property
+    def held_back(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "held_back"]
+
+    @property
     def rows_loaded(self) -> int:
-        return sum(f.rows_loaded for f in self.files)
+        return sum(f.rows_loaded or 0 for f in self.files if f.status == "loaded")
 
     @property
     def rows_quarantined(self) -> int:
-        return sum(f.rows_quarantined for f in self.files)
+        return sum(f.rows_quarantined or 0 for f in self.files if f.status == "loaded")
 
     def partitions(self) -> list[PartitionResult]:
         grouped: dict[tuple[str, str], PartitionResult] = {}
@@ -157,7 +191,7 @@ class IngestSummary:
         return list(grouped.values())
 
     def format_table(self) -> str:
-        header = (f"{'source':<13}{'files':>7}{'loaded':>8}{'skipped':>8}{'failed':>7}"
+        header = (f"{'source':<13}{'files':>7}{'loaded':>8}{'skipped':>8}{'failed':>7}{'held':>6}"
                   f"{'rows loaded':>13}{'quarantined':>13}{'rows/s':>10}")
         lines = [header, "-" * len(header)]
         for source, c in self.by_source().items():
@@ -165,12 +199,16 @@ class IngestSummary:
             rate = f"{c['rows_landed'] / seconds:,.0f}" if seconds > 0 and c["rows_landed"] else "-"
             lines.append(
                 f"{source:<13}{c['files']:>7}{c['loaded_files']:>8}{c['skipped_files']:>8}"
-                f"{c['failed_files']:>7}{c['rows_loaded']:>13,}{c['rows_quarantined']:>13,}{rate:>10}"
-            )
+                f"{c['failed_files']:>7}{c['held_back_files']:>6}{c['rows_loaded']:>13,}{c['rows_quarantined']:>13,}"
+                f"{rate:>10}")
         for f in self.failed:
             lines.append(f"FAILED {f.message}")
-        if self.ignored_files:
-            lines.append(f"ignored {len(self.ignored_files)} misnamed file(s): {', '.join(self.ignored_files[:5])}")
+        for f in self.held_back:
+            lines.append(f"HELD BACK {f.message}")
+        for e in self.ignored:
+            lines.append(f"IGNORED {e.rel_path}: {e.reason}")
+        for f in self.deleted:
+            lines.append(f"DELETED {f.message}")
         return "\n".join(lines)
 
 
@@ -181,20 +219,25 @@ WORK_FILE_MODE = 0o600  # names, phones and ID numbers live in raw.*: owner only
 
 
 def restrict_work_file(path: Path) -> None:
-    """Owner-only permissions on the work file and its WAL (DuckDB creates them with the umask)."""
+    """Owner-only permissions on a work file created before the private umask (older versions)."""
     for p in (path, Path(str(path) + ".wal")):
         if p.exists() and (p.stat().st_mode & 0o777) != WORK_FILE_MODE:
             os.chmod(p, WORK_FILE_MODE)
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    # Create the file under a private umask so it is never readable by others, not even briefly.
-    old_umask = os.umask(0o077)
+    """The run's connection to the work file. The process keeps a private umask from here on, so
+    the file, its WAL and DuckDB's spill files are created 0600 (guard.use_private_umask). A lock
+    held by another process, a read-only folder or a full disk raise a KnownCondition."""
     try:
+        settings.warehouse_dir.mkdir(parents=True, exist_ok=True)  # shared folder: the user's umask
+        use_private_umask()
         con = connect_work_db(settings.work_db)
-    finally:
-        os.umask(old_umask)
+    except (duckdb.Error, OSError) as exc:
+        condition = known_condition(exc, settings.work_db)
+        if condition is not None:
+            raise condition from None
+        raise
     restrict_work_file(settings.work_db)
     ensure_schema(con)
     return con
@@ -209,6 +252,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(raw_table_ddl(CONTRACTS["complaints"], COMPLAINTS_HISTORY))
     con.execute(LEDGER_DDL)
     con.execute(REPLACEMENTS_DDL)
+    con.execute(DECLARED_EMPTY_DDL)
 
 
 def new_run_id() -> str:
@@ -219,56 +263,68 @@ def new_run_id() -> str:
 
 
 def ingest_all_files(settings: Settings, run_id: str | None = None, *, sources: Iterable[str] | None = None,
-                     progress: bool = False) -> IngestSummary:
+                     progress: bool = False, today: date | None = None) -> IngestSummary:
     """Load every new or changed landing file of every (or the given) source into the work file."""
     run_id = run_id or new_run_id()
     summary = IngestSummary(run_id)
     started = time.perf_counter()
     fingerprints = Fingerprints(settings.landing_dir, settings.fingerprints_file)
+    listing = list_landing(settings.landing_dir, today=today)
     con = connect(settings)
     try:
         with tempfile.TemporaryDirectory(prefix="cswh-ingest-") as workdir:
-            for source in (list(sources) if sources is not None else SOURCES):
+            chosen = list(sources) if sources is not None else list(SOURCES)
+            summary.ignored += record_landing_entries(con, None, listing, run_id)
+            for source in chosen:
                 contract = _contract(source)
                 t0 = time.perf_counter()
-                files = discover(settings.landing_dir, contract, fingerprints=fingerprints)
-                summary.ignored_files += [p.relative_to(settings.landing_dir).as_posix()
-                                          for p in unexpected_files(settings.landing_dir, contract)]
+                ignored = record_landing_entries(con, source, listing, run_id)
+                summary.ignored += ignored
+                summary.deleted += record_deleted(con, source, listing, run_id)
+                files = discover(settings.landing_dir, contract, fingerprints=fingerprints, listing=listing)
                 results = ingest_files(con, contract, files, run_id, Path(workdir))
                 summary.files.extend(results)
                 summary.source_seconds[source] = time.perf_counter() - t0
                 if progress:
                     c = summary.by_source().get(source, {})
                     eprint(f"[ingest] {source}: {c.get('files', 0)} files ({c.get('loaded_files', 0)} loaded, "
-                           f"{c.get('skipped_files', 0)} unchanged, {c.get('failed_files', 0)} failed), "
+                           f"{c.get('skipped_files', 0)} unchanged, {c.get('failed_files', 0)} failed, "
+                           f"{c.get('held_back_files', 0)} held back, {len(ignored)} ignored), "
                            f"{c.get('rows_loaded', 0):,} rows loaded, {c.get('rows_quarantined', 0):,} "
                            f"quarantined in {summary.source_seconds[source]:.1f} s")
                     for f in results:
-                        if f.status == "failed":
-                            eprint(f"[ingest]   FAILED {f.message}")
+                        if f.status in STALE_STATUSES:
+                            eprint(f"[ingest]   {f.status.upper()} {f.message}")
     finally:
         con.close()
         fingerprints.save()
+    summary.ignored_files = [e.rel_path for e in summary.ignored]
     summary.elapsed_seconds = time.perf_counter() - started
     return summary
 
 
-def ingest_partitions(settings: Settings, source: str, partition_keys: Iterable[str], run_id: str) -> list[PartitionResult]:
-    """Load the file(s) of the given partitions of one source (one connection, batched)."""
+def ingest_partitions(settings: Settings, source: str, partition_keys: Iterable[str], run_id: str,
+                      *, today: date | None = None) -> list[PartitionResult]:
+    """Load the file(s) of the given partitions of one source (one connection, batched); the
+    source's ignored and deleted landing entries are recorded in the ledger on the way."""
     contract = _contract(source)
     keys = sorted(set(partition_keys))
+    listing = list_landing(settings.landing_dir, today=today)
     fingerprints = Fingerprints(settings.landing_dir, settings.fingerprints_file)
-    files = discover(settings.landing_dir, contract, partitions=set(keys), fingerprints=fingerprints)
+    files = discover(settings.landing_dir, contract, partitions=set(keys), fingerprints=fingerprints, listing=listing)
     fingerprints.save()
     con = connect(settings)
     try:
+        record_landing_entries(con, None, listing, run_id)
+        record_landing_entries(con, source, listing, run_id)
+        record_deleted(con, source, listing, run_id)
         with tempfile.TemporaryDirectory(prefix="cswh-ingest-") as workdir:
             results = ingest_files(con, contract, files, run_id, Path(workdir))
     finally:
         con.close()
     by_partition = {k: PartitionResult(source, k) for k in keys}
     for r in results:
-        by_partition[r.partition].files.append(r)
+        by_partition.setdefault(r.partition, PartitionResult(source, r.partition)).files.append(r)
     return [by_partition[k] for k in keys]
 
 
@@ -284,99 +340,221 @@ def _contract(source: str) -> SourceContract:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(CONTRACTS)}") from None
 
 
+def _ledger_rows(con, source: str | None) -> dict[str, dict]:
+    cursor = con.execute(f"SELECT * FROM {LEDGER_TABLE} WHERE source IS NOT DISTINCT FROM ?", [source])
+    names = [d[0] for d in cursor.description]
+    return {row["path"]: row for row in (dict(zip(names, r)) for r in cursor.fetchall())}
+
+
+def _kept(previous: dict | None) -> tuple[int | None, int | None, int | None]:
+    """The counts of the earlier load that raw still holds for a path (None if none)."""
+    if previous is None or previous.get("rows_loaded") is None:
+        return None, None, None
+    return previous["rows_landed"], previous["rows_loaded"], previous["rows_quarantined"]
+
+
+def record_landing_entries(con, source: str | None, listing: LandingListing, run_id: str) -> list[IgnoredEntry]:
+    """Replace the ledger's ``ignored`` rows of ``source`` (None: the top of the landing folder)
+    by the entries the listing ignores now. An entry that was loaded before keeps the counts of
+    that load (its rows stay in raw; docs/ingest.md)."""
+    entries = listing.ignored_for(source)
+    previous = _ledger_rows(con, source)
+    now = datetime.now().replace(microsecond=0)
+    rows = []
+    for e in entries:
+        kept = _kept(previous.get(e.rel_path))
+        message = f"{e.rel_path}: ignored, not read: {e.reason}"
+        if kept[1] is not None:
+            message += f" (its earlier load, {kept[1]} row(s), stays in raw)"
+        rows.append(FileResult(source, e.rel_path, e.partition, None, None, "ignored", *kept, message=message))
+    stale = [p for p, r in previous.items() if r["status"] == "ignored"]
+    replace_paths = stale + [r.path for r in rows]
+    if replace_paths:
+        con.execute(f"DELETE FROM {LEDGER_TABLE} WHERE source IS NOT DISTINCT FROM ? AND path IN "
+                    "(SELECT unnest(?::VARCHAR[]))", [source, replace_paths])
+    _insert_ledger(con, rows, run_id, now)
+    return entries
+
+
+def record_deleted(con, source: str, listing: LandingListing, run_id: str) -> list[FileResult]:
+    """Ledger rows ``deleted`` for files that were loaded (or tried) and are gone from the landing
+    folder. Their rows stay in raw and keep counting in the marts (docs/ingest.md, "Deleted
+    files"); the row keeps the counts so the raw gates still reconcile."""
+    present = {e.rel_path for e in listing.for_source(source)} | {e.rel_path for e in listing.ignored_for(source)}
+    previous = _ledger_rows(con, source)
+    now = datetime.now().replace(microsecond=0)
+    gone = []
+    for path, row in sorted(previous.items()):
+        if path in present or row["status"] in ("ignored", "deleted"):
+            continue
+        kept = _kept(row)
+        what = f"its {kept[1]} row(s) stay in raw and in the marts" if kept[1] is not None else "nothing of it is in raw"
+        gone.append(FileResult(source, path, row["partition"], None, row["bytes"], "deleted", *kept,
+                               message=f"{path}: deleted from the landing folder after its last ingest "
+                                       f"(sha256 {str(row['sha256'])[:12]}, status {row['status']}); {what}"))
+    if gone:
+        con.execute(f"DELETE FROM {LEDGER_TABLE} WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
+                    [source, [g.path for g in gone]])
+        _insert_ledger(con, gone, run_id, now)
+    return gone
+
+
 def ingest_files(con: duckdb.DuckDBPyConnection, contract: SourceContract, files: list[LandingFile],
                  run_id: str, workdir: Path) -> list[FileResult]:
     """Ingest the given files of one source; unchanged ones (same path and sha256 loaded before)
     are skipped. Returns one result per file."""
-    ledger = {}
-    rows_before = {}
-    for path, sha, status, loaded_rows in con.execute(
-        f"SELECT path, sha256, status, rows_loaded FROM {LEDGER_TABLE} WHERE source = ?", [contract.source]
-    ).fetchall():
-        ledger[path] = (sha, status)
-        rows_before[path] = loaded_rows or 0
+    previous = _ledger_rows(con, contract.source)
+    declared = {(r[0], r[1]) for r in con.execute(
+        f"SELECT path, sha256 FROM {DECLARED_EMPTY_TABLE} WHERE source = ?", [contract.source]).fetchall()}
     results: list[FileResult] = []
     todo: list[LandingFile] = []
     ingested_at = datetime.now().replace(microsecond=0)
     for f in files:
-        if ledger.get(f.rel_path) == (f.sha256, "loaded"):
+        row = previous.get(f.rel_path)
+        if row is not None and (row["sha256"], row["status"]) == (f.sha256, "loaded"):
             results.append(FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "skipped",
+                                      row["rows_landed"], row["rows_loaded"], row["rows_quarantined"],
                                       message="unchanged since the last load"))
-        elif f.bytes == 0 and ledger.get(f.rel_path, ("", ""))[1] == "loaded" and rows_before.get(f.rel_path):
-            # A 0-byte JSON Lines file is a day without records — but as a re-send of a day that
-            # had records it is far more likely a failed export than a day emptied on purpose.
-            failed = FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "failed",
-                                message=f"{f.rel_path}: empty file (0 bytes) re-sent for a day that loaded "
-                                        f"{rows_before[f.rel_path]} row(s); not loaded")
-            failed.message += (f" (partition {f.partition} keeps the rows of the file loaded before, "
-                               f"sha256 {ledger[f.rel_path][0][:12]})")
-            _write_ledger(con, contract, [failed], run_id, ingested_at)
-            results.append(failed)
         else:
             todo.append(f)
+    context = _BatchContext(previous, declared, run_id, ingested_at, workdir)
     for batch in batches(todo, BATCH_BYTES):
         try:
-            batch_results = _ingest_batch(con, contract, batch, run_id, ingested_at, workdir)
-        except (duckdb.Error, OSError, ValueError) as exc:
-            # Not a bad file but a failed statement (disk full, a bug): fail these files, keep going.
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            batch_results = [FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "failed",
-                                        message=f"{f.rel_path}: not loaded, the batch failed: {reason}")
-                             for f in batch]
-            _write_ledger(con, contract, batch_results, run_id, ingested_at)
-        for result in batch_results:
-            previous = ledger.get(result.path)
-            if result.status == "failed" and previous and previous[1] == "loaded":
-                # Say so: the raw rows of this partition are still those of the earlier file.
-                result.message += f" (partition {result.partition} keeps the rows of the file loaded before, " \
-                                  f"sha256 {previous[0][:12]})"
-                _write_ledger(con, contract, [result], run_id, ingested_at)
-            results.append(result)
+            results += _ingest_batch(con, contract, batch, context)
+            continue
+        except KnownCondition:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed statement fails these files, not the run
+            _reraise_known(exc, "the work file")
+            _try_rollback(con)
+            broken = [(batch[0], exc)] if len(batch) == 1 else []
+        if len(batch) > 1:  # again file by file: only a file that breaks the statement fails
+            for f in batch:
+                try:
+                    results += _ingest_batch(con, contract, [f], context)
+                except KnownCondition:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    _reraise_known(exc, "the work file")
+                    _try_rollback(con)
+                    broken.append((f, exc))
+        for f, exc in broken:
+            failed = FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "failed",
+                                message=f"{f.rel_path}: not loaded: {describe(exc)}")
+            _finish_unloaded(failed, previous.get(f.rel_path))
+            _write_ledger(con, contract, [failed], run_id, ingested_at)
+            results.append(failed)
     order = {f.rel_path: i for i, f in enumerate(files)}
     return sorted(results, key=lambda r: order[r.path])
 
 
-def _ingest_batch(con, contract: SourceContract, files: list[LandingFile], run_id: str,
-                  ingested_at: datetime, workdir: Path) -> list[FileResult]:
+def _try_rollback(con) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+@dataclass
+class _BatchContext:
+    previous: dict[str, dict]
+    declared: set[tuple[str, str]]
+    run_id: str
+    ingested_at: datetime
+    workdir: Path
+
+
+def _finish_unloaded(result: FileResult, previous: dict | None) -> None:
+    """A file that did not load: its partition keeps the earlier load (counts carried, said so)."""
+    result.rows_landed, result.rows_loaded, result.rows_quarantined = _kept(previous)
+    if result.rows_loaded is not None:
+        result.message += (f" (partition {result.partition} keeps the rows of the file loaded before, "
+                           f"sha256 {str(previous['sha256'])[:12]}: {result.rows_loaded} row(s))")
+
+
+def _declare_hint(f: LandingFile) -> str:
+    return (f"if the day really has no records, declare it: cs-warehouse declare-empty {f.source} "
+            f"{f.partition} --reason '...'")
+
+
+def _ingest_batch(con, contract: SourceContract, files: list[LandingFile], ctx: _BatchContext) -> list[FileResult]:
     module = MODULES[contract.source]
-    staged = module.stage_files(con, files, "_staging", workdir)
+    changed: dict[str, str] = {}
+
+    def on_changed(f: LandingFile, reason: str) -> None:
+        changed.setdefault(f.rel_path, f"{f.rel_path}: not loaded: {reason}")
+
+    with opened_for_reading(files, on_changed) as ready:
+        staged = module.stage_files(con, ready, "_staging", ctx.workdir)
+    for path, message in changed.items():
+        staged.failures[path] = message
+    if changed:
+        con.execute("DELETE FROM _staging WHERE _file IN (SELECT unnest(?::VARCHAR[]))", [list(changed)])
     con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {validation_sql(contract, staged.table)}")
     con.execute(duplicate_update_sql(contract, "_checked"))
+    for statement in getattr(module, "cross_row_sql", lambda: [])():
+        con.execute(statement)
     counts = {
         path: (landed, quarantined)
         for path, landed, quarantined in con.execute(
             "SELECT _file, count(*), count(*) FILTER (WHERE reason_code IS NOT NULL) FROM _checked GROUP BY _file"
         ).fetchall()
     }
-    loaded = [f for f in files if f.rel_path not in staged.failures]
-    failed = [f for f in files if f.rel_path in staged.failures]
     notes = _row_notes(con, contract)
     results = []
-    for f in loaded:
+    for f in files:
+        previous = ctx.previous.get(f.rel_path)
+        had_rows = bool(previous and (previous.get("rows_landed") or 0) > 0)
+        is_declared = (f.rel_path, f.sha256) in ctx.declared
+        failure = staged.failures.get(f.rel_path)
         landed, quarantined = counts.get(f.rel_path, (0, 0))
-        file_notes = staged.notes.get(f.rel_path, []) + notes.get(f.rel_path, [])
-        results.append(FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "loaded",
-                                  landed, landed - quarantined, quarantined,
-                                  message="; ".join(file_notes) or None, notes=file_notes))
-    for f in failed:
-        results.append(FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "failed",
-                                  message=staged.failures[f.rel_path]))
-
+        empty = f.rel_path in staged.empty or (failure is None and landed == 0)
+        if empty and had_rows and not is_declared:
+            result = FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "held_back",
+                                message=f"{f.rel_path}: held back: the re-sent file has no records ({f.bytes} bytes) "
+                                        f"while the day had {previous['rows_landed']} record(s); {_declare_hint(f)}")
+        elif empty and is_declared and (failure is None or f.rel_path in staged.empty):
+            result = FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "loaded", 0, 0, 0,
+                                message=f"declared empty by the operator: the day has no records "
+                                        f"({DECLARED_EMPTY_TABLE})")
+        elif failure is not None:
+            result = FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "failed", message=failure)
+        elif quarantined >= QUARANTINE_MIN_ROWS and quarantined > QUARANTINE_SHARE_LIMIT * landed:
+            result = FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "held_back",
+                                message=f"{f.rel_path}: held back: {quarantined} of {landed} record(s) quarantined "
+                                        f"({quarantined / landed:.0%}, above {QUARANTINE_SHARE_LIMIT:.0%} with at least "
+                                        f"{QUARANTINE_MIN_ROWS}); see raw.quarantine_{contract.source} after a re-send, "
+                                        "or fix the export")
+        else:
+            file_notes = staged.notes.get(f.rel_path, []) + notes.get(f.rel_path, [])
+            if quarantined and quarantined > QUARANTINE_SHARE_LIMIT * landed:
+                file_notes.append(f"warning: {quarantined} of {landed} record(s) quarantined "
+                                  f"({quarantined / landed:.0%}), fewer than the {QUARANTINE_MIN_ROWS} that hold a file back")
+            result = FileResult(f.source, f.rel_path, f.partition, f.sha256, f.bytes, "loaded",
+                                landed, landed - quarantined, quarantined,
+                                message="; ".join(file_notes) or None, notes=file_notes)
+        if result.status != "loaded":
+            _finish_unloaded(result, previous)
+        results.append(result)
+    loaded = [r for r in results if r.status == "loaded"]
     con.execute("CREATE OR REPLACE TEMP TABLE _load_files (path VARCHAR, partition VARCHAR)")
-    insert_rows(con, "_load_files", [(f.rel_path, f.partition) for f in loaded])
+    insert_rows(con, "_load_files", [(r.path, r.partition) for r in loaded])
+    con.execute("DELETE FROM _checked WHERE _file NOT IN (SELECT path FROM _load_files)")
     con.execute("BEGIN TRANSACTION")
     try:
         if loaded:
-            _replace_partitions(con, contract, run_id, ingested_at)
-        _write_ledger(con, contract, results, run_id, ingested_at)
+            _replace_partitions(con, contract, ctx.run_id, ctx.ingested_at)
+        _write_ledger(con, contract, results, ctx.run_id, ctx.ingested_at)
         con.execute("COMMIT")
-    except Exception as exc:
-        con.execute("ROLLBACK")
-        message = f"load of {len(files)} file(s) rolled back: {type(exc).__name__}: {exc}".splitlines()[0]
+    except Exception as exc:  # noqa: BLE001 - roll back, record why (scrubbed), keep going
+        _try_rollback(con)
+        _reraise_known(exc, "the work file")
+        message = f"load of {len(files)} file(s) rolled back: {describe(exc)}"
         for r in results:
-            r.status, r.rows_landed, r.rows_loaded, r.rows_quarantined = "failed", 0, 0, 0
+            r.status, r.notes = "failed", []
             r.message = f"{r.path}: {message}"
-        _write_ledger(con, contract, results, run_id, ingested_at)
+            _finish_unloaded(r, ctx.previous.get(r.path))
+        _write_ledger(con, contract, results, ctx.run_id, ctx.ingested_at)
     for table in ("_staging", "_checked"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return results
@@ -471,21 +649,21 @@ def _replace_partitions(con, contract: SourceContract, run_id: str, ingested_at:
         con.execute("DROP TABLE _affected_complaints")
 
 
+def _insert_ledger(con, results: list[FileResult], run_id: str, ingested_at: datetime) -> None:
+    insert_rows(con, LEDGER_TABLE, [
+        (r.source, r.partition, r.path, r.sha256, r.bytes, r.rows_landed, r.rows_loaded, r.rows_quarantined,
+         run_id, ingested_at, r.status, r.message)
+        for r in results])
+
+
 def _write_ledger(con, contract: SourceContract, results: list[FileResult], run_id: str,
                   ingested_at: datetime) -> None:
+    """Replace the ledger row of each file (one row per landing path: its latest attempt)."""
     if not results:
         return
     con.execute(f"DELETE FROM {LEDGER_TABLE} WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
                 [contract.source, [r.path for r in results]])
-    rows = [
-        (r.source, r.partition, r.path, r.sha256, r.bytes,
-         r.rows_landed if r.status == "loaded" else None,
-         r.rows_loaded if r.status == "loaded" else None,
-         r.rows_quarantined if r.status == "loaded" else None,
-         run_id, ingested_at, r.status, r.message)
-        for r in results
-    ]
-    insert_rows(con, LEDGER_TABLE, rows)
+    _insert_ledger(con, results, run_id, ingested_at)
 
 
 def ledger_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
@@ -509,7 +687,7 @@ def latest_ledger_entries(work_db: Path) -> list[dict]:
     con = duckdb.connect(str(work_db), read_only=True)
     try:
         cursor = con.execute(f"""
-            SELECT source, path, sha256, rows_landed, rows_loaded, rows_quarantined, status, message
+            SELECT source, partition, path, sha256, rows_landed, rows_loaded, rows_quarantined, status, message
             FROM {LEDGER_TABLE}
             QUALIFY row_number() OVER (PARTITION BY source, path ORDER BY ingested_at DESC) = 1
             ORDER BY source, path""")
@@ -519,3 +697,54 @@ def latest_ledger_entries(work_db: Path) -> list[dict]:
         return []
     finally:
         con.close()
+
+
+def _entries_with_status(work_db: Path, statuses: tuple[str, ...]) -> list[dict]:
+    return [{"source": e["source"], "partition": e["partition"], "path": e["path"], "status": e["status"],
+             "reason": e["message"]}
+            for e in latest_ledger_entries(work_db) if e["status"] in statuses]
+
+
+def stale_partitions(work_db: Path) -> list[dict]:
+    """Partitions whose latest landing file did not load — ``failed`` (unreadable) or
+    ``held_back`` (refused by a file-level rule) — as dicts (source, partition, path, status,
+    reason). Each keeps its earlier load, if any; the run summary, the publish manifest and the
+    exit code of ``cs-warehouse run`` report them (docs/ingest.md)."""
+    return _entries_with_status(work_db, STALE_STATUSES)
+
+
+def landing_exceptions(work_db: Path) -> list[dict]:
+    """Landing entries outside the contract (``ignored``) and loaded files gone from the landing
+    folder (``deleted``), as dicts like ``stale_partitions``."""
+    return _entries_with_status(work_db, ("ignored", "deleted"))
+
+
+def declare_empty(settings: Settings, source: str, day: str, reason: str, *, declared_by: str | None = None,
+                  today: date | None = None) -> str:
+    """Record that the current landing file of ``source`` for ``day`` (a day, or any day of the
+    month for a monthly source) is meant to be empty: its next ingest replaces the partition with
+    no rows instead of holding the re-send back. Bound to the file's sha256 (a later, different
+    file needs a new declaration), kept in ``raw._declared_empty`` and named in the ledger."""
+    import getpass
+
+    contract = _contract(source)
+    if not reason or not reason.strip():
+        raise ValueError("a reason is required (who asked for it, why the day has no records)")
+    partition = date.fromisoformat(day)
+    partition = partition.replace(day=1) if contract.partitioning == "monthly" else partition
+    listing = list_landing(settings.landing_dir, [contract], today=today)
+    entry = next((e for e in listing.for_source(source) if e.partition == partition.isoformat()), None)
+    if entry is None:
+        raise ValueError(f"no landing file of {source} for {partition} under {settings.landing_dir}")
+    from dagster_project.lib.ingest.landing import sha256_of
+
+    sha = sha256_of(entry.path, entry.identity)
+    con = connect(settings)
+    try:
+        con.execute(f"INSERT INTO {DECLARED_EMPTY_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [source, entry.partition, entry.rel_path, sha, reason.strip()[:500],
+                     declared_by or getpass.getuser(), datetime.now().replace(microsecond=0)])
+    finally:
+        con.close()
+    return (f"{entry.rel_path} (sha256 {sha[:12]}) declared empty: the next run replaces {source} "
+            f"{entry.partition} with no records if the file has none")

@@ -7,8 +7,8 @@ from pathlib import Path
 from dagster_project.lib.ingest.landing import LandingFile
 from dagster_project.lib.ingest.readers import StageResult, stage_csv
 from dagster_project.lib.ingest.contract import (
-    BRANCH_CODE_PATTERN, CUSTOMER_ID_PATTERN, ID_CARD_PATTERN, PHONE_PATTERN, POLICY_NO_PATTERN,
-    Column, SourceContract,
+    BRANCH_CODE_PATTERN, CUSTOMER_ID_PATTERN, ID_CARD_PATTERN, PHONE_PATTERN, POLICY_FUTURE_DAYS, POLICY_NO_PATTERN,
+    POLICY_PAST_DAYS, Column, SourceContract,
 )
 from dagster_project.lib.reference import BRANCH_CODES, BUSINESS_SOURCES, LINES_OF_BUSINESS
 
@@ -33,12 +33,18 @@ CONTRACT = SourceContract(
         Column("sum_insured", "DECIMAL(16,2)", required=True, min_value=0),
         Column("premium", "DECIMAL(14,2)", required=True, min_value=0, max_value=10_000_000),
         Column("vehicle_price", "DECIMAL(14,2)", min_value=0),  # motor only
-        Column("issue_date", "DATE", required=True, no_future=True),
-        Column("start_date", "DATE", required=True),
-        Column("end_date", "DATE", required=True),
+        Column("issue_date", "DATE", required=True, no_future=True, past_days=POLICY_PAST_DAYS),
+        Column("start_date", "DATE", required=True, past_days=POLICY_PAST_DAYS, future_days=366),
+        Column("end_date", "DATE", required=True, past_days=POLICY_PAST_DAYS,
+               future_days=POLICY_FUTURE_DAYS),
         Column("renewal_of", "VARCHAR", pattern=POLICY_NO_PATTERN),
         Column("status", "VARCHAR", required=True, codes=("ACTIVE", "CANCELLED")),
     ),
+    row_checks=((
+        "{end_date} < {start_date}",
+        "ENDS_BEFORE_START",
+        "'end_date ' || CAST({end_date} AS VARCHAR) || ' is before start_date ' || CAST({start_date} AS VARCHAR)",
+    ),),
 )
 
 

@@ -21,6 +21,8 @@ OUT_OF_RANGE       a number outside ``[min_value, max_value]``
 UNKNOWN_CODE       a value outside the column's code list
 BAD_FORMAT         text that does not match the column's pattern
 NUL_BYTE           a value contains a NUL byte (0x00): a corrupted export, never text
+TOO_MANY_DECIMALS  a decimal with more digits after the point than the contract's scale
+IMPLAUSIBLE_DATE   a date outside the column's plausibility window around the file's day
 <row check code>   a check across columns of the row (``contract.row_checks``), e.g.
                    CLOSED_BEFORE_RECEIVED
 DUPLICATE_KEY      the key repeats an earlier valid row of the same file (first one wins)
@@ -71,6 +73,34 @@ def value_expr(column: Column) -> str:
     return f"NULLIF(TRIM({quote_ident(column.name)}), '')"
 
 
+_INTEGER_KINDS = ("INTEGER", "BIGINT", "SMALLINT")
+
+
+def decimal_scale(column: Column) -> int | None:
+    """The scale (digits after the point) of a DECIMAL(p, s) column, None for other types."""
+    m = re.match(r"^DECIMAL\(\s*\d+\s*,\s*(\d+)\s*\)$", column.type.upper())
+    return int(m.group(1)) if m else None
+
+
+def number_pattern(column: Column) -> str:
+    """The only number texts a numeric column accepts: plain decimal digits, an optional minus,
+    and for DECIMAL(p, s) at most s digits after the point — no hexadecimal (0x1F), no digit
+    separators (1_000), no exponent, no fraction in an integer column (3.5 is never rounded)."""
+    kind = column.type.upper()
+    if kind in _INTEGER_KINDS:
+        return "^-?[0-9]{1,18}$"
+    scale = decimal_scale(column)
+    if scale is not None:
+        return "^-?[0-9]{1,36}$" if scale == 0 else f"^-?[0-9]{{1,36}}(\\.[0-9]{{1,{scale}}})?$"
+    return "^-?[0-9]{1,36}(\\.[0-9]{1,36})?$"  # DOUBLE
+
+
+def strict_number(column: Column, text: str) -> str:
+    """SQL: ``text`` as the column's number if it is a plain decimal of the contract's precision."""
+    return (f"CASE WHEN regexp_full_match({text}, {sql_literal(number_pattern(column))}) "
+            f"THEN TRY_CAST({text} AS {column.type}) END")
+
+
 def typed_expr(column: Column, value: str, timestamp_format: str) -> str:
     """SQL that converts the landed text ``value`` to the column's raw type, NULL if it can't."""
     kind = column.type.upper()
@@ -83,8 +113,8 @@ def typed_expr(column: Column, value: str, timestamp_format: str) -> str:
     if kind == "BOOLEAN":
         # Strict: JSON true/false only; 'yes', '1' etc. are contract violations.
         return f"(CASE lower({value}) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END)"
-    if kind in ("INTEGER", "BIGINT", "SMALLINT", "DOUBLE") or _DECIMAL.match(kind):
-        return f"TRY_CAST({value} AS {column.type})"
+    if kind in _NUMERIC_KINDS or _DECIMAL.match(kind):
+        return strict_number(column, value)
     raise ValueError(f"contract column {column.name}: unsupported raw type {column.type!r}")
 
 
@@ -117,7 +147,7 @@ def lenient_typed_expr(column: Column, value: str) -> str | None:
         grouped = r"'^[-+]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$'"
         number = f"CASE WHEN regexp_full_match({ascii_text}, {grouped}) THEN replace({ascii_text}, ',', '') " \
                  f"ELSE {ascii_text} END"
-        return f"TRY_CAST({number} AS {column.type})"
+        return strict_number(column, f"({number})")
     return None
 
 
@@ -153,8 +183,15 @@ def _expected_text(column: Column, timestamp_format: str) -> str:
     return f"a number of type {column.type}"
 
 
-def _quoted_value(value: str) -> str:
-    return f"'''' || left({value}, {MESSAGE_VALUE_CHARS}) || ''''"
+def _quoted_value(value: str, column: Column | None = None) -> str:
+    """SQL text naming a landed value in a message: quoted if it is short printable ASCII without
+    a run of 7+ digits (a bad code, a date, an amount); otherwise only its length. A value of a
+    PII or free-text column is never shown (docs/ingest.md, "Messages")."""
+    if column is not None and column.sensitive:
+        return sql_literal(f"(value not shown: {'PII' if column.pii else 'free text'})")
+    hidden = f"'(a value of ' || length({value}) || ' characters, not shown)'"
+    return (f"CASE WHEN regexp_full_match({value}, '[ -~]{{1,{MESSAGE_VALUE_CHARS}}}') "
+            f"AND NOT regexp_matches({value}, '[0-9]{{7}}') THEN '''' || {value} || '''' ELSE {hidden} END")
 
 
 def not_after_expr(partitioning: str) -> str:
@@ -180,11 +217,21 @@ def column_checks(contract: SourceContract, column: Column) -> list[tuple[str, s
     name = column.name
     value = value_alias(column)
     typed = typed_alias(column)
-    shown = _quoted_value(value)
+    shown = _quoted_value(value, column)
     checks: list[tuple[str, str, str]] = []
     if column.required:
         code = "MISSING_KEY" if name in contract.key else "MISSING_VALUE"
         checks.append((f"{value} IS NULL", code, sql_literal(f"{name} is missing")))
+    scale = decimal_scale(column)
+    if scale is not None:
+        ascii_text = f"translate({value}, {sql_literal(FULL_WIDTH)}, {sql_literal(HALF_WIDTH)})"
+        checks.append((
+            f"{typed} IS NULL AND regexp_full_match(replace({ascii_text}, ',', ''), '-?[0-9]+[.][0-9]+') "
+            f"AND NOT regexp_full_match(replace({ascii_text}, ',', ''), '-?[0-9]+[.][0-9]{{1,{max(scale, 1)}}}')",
+            "TOO_MANY_DECIMALS",
+            f"{sql_literal(name + ': ')} || {shown} || "
+            f"{sql_literal(f' has more than {scale} decimal place(s), the contract precision (not rounded)')}",
+        ))
     if column.type.upper() != "VARCHAR":
         expected = _expected_text(column, contract.timestamp_format)
         checks.append((
@@ -197,6 +244,20 @@ def column_checks(contract: SourceContract, column: Column) -> list[tuple[str, s
             f"{typed} >= _not_after",
             "FUTURE_DATE",
             f"{sql_literal(name + ': ')} || {shown} || ' is after the file''s day ' || _partition",
+        ))
+    if column.past_days is not None or column.future_days is not None:
+        bounds = []
+        if column.past_days is not None:
+            bounds.append(f"CAST({typed} AS DATE) < CAST(_partition AS DATE) - INTERVAL {int(column.past_days)} DAY")
+        if column.future_days is not None:
+            bounds.append(f"CAST({typed} AS DATE) > CAST(_partition AS DATE) + INTERVAL {int(column.future_days)} DAY")
+        window = (f"{column.past_days if column.past_days is not None else 'any'} day(s) before to "
+                  f"{column.future_days if column.future_days is not None else 'any'} day(s) after the file's day")
+        checks.append((
+            " OR ".join(bounds),
+            "IMPLAUSIBLE_DATE",
+            f"{sql_literal(name + ': ')} || {shown} || {sql_literal(' is implausible: outside ' + window + ' ')} "
+            "|| _partition",
         ))
     if column.min_value is not None or column.max_value is not None:
         bounds = []

@@ -172,6 +172,10 @@ MANIFEST_COLUMN_COMMENTS = {
     "source_files": "JSON: the landing files (path, sha256, rows) the marts were built from.",
     "storage_version": "DuckDB storage version the file is written in (readable by DuckDB 1.x).",
     "work_db": "Path of the pipeline's work file the marts were copied from.",
+    "stale_partitions": "JSON: source days whose latest landing file did not load (failed or held back, with "
+                        "the reason); their marts rows are those of the earlier load, if any (docs/ingest.md).",
+    "landing_exceptions": "JSON: landing entries outside the contract (ignored) and loaded files deleted from the "
+                          "landing folder (their rows are kept), with the reason (docs/ingest.md).",
 }
 
 
@@ -192,7 +196,10 @@ def write_candidate(settings: Settings, candidate: Path, *, version_id: str, run
                     published_at: str, check_summary: dict, source_files: list,
                     manifest_path: Path) -> dict[str, int]:
     """Copy the allow-listed marts into ``candidate``; returns the work file's row counts."""
+    from dagster_project.lib.ingest.loader import landing_exceptions, stale_partitions
+
     descriptions = dbt_descriptions(manifest_path)
+    stale, exceptions = stale_partitions(settings.work_db), landing_exceptions(settings.work_db)
     con = duckdb.connect()
     try:
         # The work file is attached read-only: publish never changes it.
@@ -226,16 +233,19 @@ def write_candidate(settings: Settings, candidate: Path, *, version_id: str, run
         con.execute("""
             CREATE TABLE cand.meta.publish_manifest (
                 version_id VARCHAR, run_id VARCHAR, published_at TIMESTAMP, row_counts JSON,
-                check_summary JSON, source_files JSON, storage_version VARCHAR, work_db VARCHAR)""")
+                check_summary JSON, source_files JSON, storage_version VARCHAR, work_db VARCHAR,
+                stale_partitions JSON, landing_exceptions JSON)""")
         con.execute("COMMENT ON TABLE cand.meta.publish_manifest IS "
                     "'One row describing this published version: run, time, row counts, checks, source files.'")
         for column, text in MANIFEST_COLUMN_COMMENTS.items():
             con.execute(f"COMMENT ON COLUMN cand.meta.publish_manifest.{column} IS {sql_literal(text)}")
-        con.execute("INSERT INTO cand.meta.publish_manifest VALUES (?, ?, ?::TIMESTAMP, ?, ?, ?, ?, ?)", [
+        con.execute("INSERT INTO cand.meta.publish_manifest VALUES (?, ?, ?::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?)", [
             version_id, run_id, published_at, json.dumps(row_counts),
             json.dumps(check_summary or {}, default=str, ensure_ascii=False),
             json.dumps(source_files or [], default=str, ensure_ascii=False),
-            STORAGE_VERSION, str(settings.work_db)])
+            STORAGE_VERSION, str(settings.work_db),
+            json.dumps(stale, default=str, ensure_ascii=False),
+            json.dumps(exceptions, default=str, ensure_ascii=False)])
         con.execute("DETACH cand")
         con.execute("DETACH work")
     finally:

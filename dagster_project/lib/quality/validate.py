@@ -471,6 +471,15 @@ def _validate_on(datasource, result: SuiteResult, data: dict, query: str | None)
     if failed:
         results.update(run(failed, DETAIL_RESULT_FORMAT))
     result.outcomes = [_outcome_from_gx(results[i], data["expectations"][i]) for i in everything]
+    # Samples end up in Dagster events and the validation report: never a PII value
+    # (meta.pii_columns of a raw suite; docs/ingest.md, "Messages").
+    pii = set(data["meta"].get("pii_columns") or ())
+    for outcome in result.outcomes:
+        if outcome.column in pii:
+            outcome.sample = ["(PII, not shown)"] * len(outcome.sample)
+        elif pii:
+            outcome.sample = [{k: "(PII, not shown)" if k in pii else v for k, v in s.items()}
+                              if isinstance(s, dict) else s for s in outcome.sample]
 
 
 def validate_all(settings: Settings, layer: str = "raw", *,

@@ -117,8 +117,36 @@ def send_smtp(config: SmtpConfig, msg: EmailMessage) -> dict:
         if config.starttls:
             smtp.starttls(context=ssl.create_default_context())
         if config.user:
-            smtp.login(config.user, config.password or "")
+            login_utf8(smtp, config.user, config.password or "")
         return smtp.send_message(msg, from_addr=config.sender, to_addrs=list(config.recipients))
+
+
+def login_utf8(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH PLAIN (RFC 4616) or AUTH LOGIN with the user name and password encoded as UTF-8.
+
+    ``smtplib.SMTP.login`` encodes both as ASCII, so a password with any other character (a
+    Chinese one, an accented letter) failed with a bare ``'ascii' codec can't encode``; RFC 4616
+    carries UTF-8. The password is never part of an error message."""
+    import base64
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    smtp.ehlo_or_helo_if_needed()
+    if not smtp.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("the SMTP server does not offer AUTH (CSWH_SMTP_USER is set)")
+    mechanisms = smtp.esmtp_features["auth"].upper().split()
+    user_bytes, password_bytes = user.encode("utf-8"), password.encode("utf-8")
+    if "PLAIN" in mechanisms:
+        code, response = smtp.docmd("AUTH", "PLAIN " + b64(b"\0" + user_bytes + b"\0" + password_bytes))
+    elif "LOGIN" in mechanisms:
+        code, response = smtp.docmd("AUTH", "LOGIN " + b64(user_bytes))
+        if code == 334:
+            code, response = smtp.docmd(b64(password_bytes))
+    else:
+        raise smtplib.SMTPNotSupportedError(f"no AUTH mechanism this client supports (server offers {mechanisms})")
+    if code not in (235, 503):  # 503: already authenticated
+        raise smtplib.SMTPAuthenticationError(code, response)
 
 
 def write_eml(outbox_dir: Path, filename: str, msg: EmailMessage) -> Path:

@@ -21,7 +21,7 @@ from typing import Iterable
 
 import duckdb
 
-from dagster_project.settings import DBT_PROJECT_DIR, Settings, eprint
+from dagster_project.settings import DBT_PROJECT_DIR, ConfigurationError, Settings, eprint
 
 DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
 MANIFEST_PATH = DBT_TARGET_DIR / "manifest.json"
@@ -108,20 +108,113 @@ def changed_incremental_models(settings: Settings) -> list[str]:
     previous = dbt_target_dir(settings) / "manifest.json"
     if not previous.exists() or not settings.work_db.exists():
         return []
-    before = incremental_model_fingerprints(json.loads(previous.read_text(encoding="utf-8")))
+    try:
+        before = incremental_model_fingerprints(json.loads(previous.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        # Truncated (a full disk during the last build) or damaged: what the tables were built
+        # from is unknown, so every incremental model is rebuilt; the stale artefacts go.
+        discard_damaged_artefacts(settings)
+        return [UNREADABLE_MANIFEST]
     now = incremental_model_fingerprints(json.loads(prepare_manifest().read_text(encoding="utf-8")))
     return sorted(name for name, fp in now.items()
                   if fp != "not incremental" and name in before and before[name] != fp)
 
 
+UNREADABLE_MANIFEST = "(all: the previous build's manifest is unreadable)"
+
+
+def discard_damaged_artefacts(settings: Settings) -> None:
+    """Remove the build artefacts of this warehouse that a full disk may have cut short (the
+    manifest and dbt's partial-parse cache); dbt writes them anew."""
+    for name in ("manifest.json", "partial_parse.msgpack", "run_results.json"):
+        (dbt_target_dir(settings) / name).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- PII salt changes
+# The customer keys in the incremental models are salted hashes. A build with another salt would
+# add new-salt keys next to the old ones (one customer split in two), so the work file records a
+# fingerprint of the salt its marts were built with (never the salt itself) and a changed salt is
+# refused unless the operator says the change is intended; then the build is a full refresh.
+SALT_TABLE = "raw._pii_salt_fingerprint"
+SALT_CHANGE_VARIABLE = "CSWH_PII_SALT_CHANGED"
+
+
+class SaltChanged(ConfigurationError):
+    """The PII salt differs from the one the warehouse's marts were built with."""
+
+
+def salt_fingerprint(salt: str) -> str:
+    """A short one-way fingerprint of the salt (it identifies the salt, it does not reveal it)."""
+    import hashlib
+
+    return hashlib.sha256(b"cs-warehouse customer-key salt\x00" + salt.encode("utf-8")).hexdigest()[:16]
+
+
+def recorded_salt_fingerprint(work_db: Path) -> str | None:
+    from dagster_project.settings import connect_work_db
+
+    if not Path(work_db).exists():
+        return None
+    con = connect_work_db(work_db)
+    try:
+        row = con.execute(f"SELECT fingerprint FROM {SALT_TABLE} ORDER BY recorded_at DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+    except duckdb.CatalogException:
+        return None
+    finally:
+        con.close()
+
+
+def salt_change_reason(settings: Settings, env=None) -> str | None:
+    """None if the salt is the one the marts were built with (or nothing was recorded yet); the
+    full-refresh reason if it changed and ``CSWH_PII_SALT_CHANGED=1`` says that is intended;
+    else SaltChanged with what to do."""
+    env = os.environ if env is None else env
+    recorded = recorded_salt_fingerprint(settings.work_db)
+    current = salt_fingerprint(settings.pii_salt)
+    if recorded is None or recorded == current:
+        return None
+    if str(env.get(SALT_CHANGE_VARIABLE, "")).strip().lower() in ("1", "true", "yes"):
+        return (f"the PII salt changed (fingerprint {recorded} -> {current}; {SALT_CHANGE_VARIABLE}=1): every "
+                "customer key is recomputed")
+    raise SaltChanged(
+        f"the PII salt differs from the one this warehouse's marts were built with (fingerprint {recorded}, now "
+        f"{current}). A build would mix customer keys of both salts. If the change is intended, run again with "
+        f"{SALT_CHANGE_VARIABLE}=1 (a full refresh recomputes every key); otherwise restore CSWH_PII_SALT.")
+
+
+def record_salt_fingerprint(settings: Settings) -> None:
+    """After a complete build: the marts are built with this salt."""
+    from dagster_project.settings import connect_work_db
+
+    if not settings.work_db.exists():
+        return
+    con = connect_work_db(settings.work_db)
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SALT_TABLE} (fingerprint VARCHAR, recorded_at TIMESTAMP)")
+        current = salt_fingerprint(settings.pii_salt)
+        row = con.execute(f"SELECT fingerprint FROM {SALT_TABLE} ORDER BY recorded_at DESC LIMIT 1").fetchone()
+        if row is None or row[0] != current:
+            con.execute(f"INSERT INTO {SALT_TABLE} VALUES (?, now()::TIMESTAMP)", [current])
+    finally:
+        con.close()
+
+
 def full_refresh_reasons(settings: Settings, replaced: list[tuple[str, str]]) -> list[str]:
-    """Why the next build must rebuild the incremental models whole (empty: it need not)."""
+    """Why the next build must rebuild the incremental models whole (empty: it need not).
+    Raises SaltChanged if the PII salt changed without ``CSWH_PII_SALT_CHANGED=1``."""
     reasons = []
+    salt = salt_change_reason(settings)
+    if salt:
+        reasons.append(salt)
     if replaced:
         reasons.append(f"ingest replaced {len(replaced)} partition(s) since the last full build "
                        f"(first: {replaced[0][0]} {replaced[0][1]})")
     changed = changed_incremental_models(settings)
-    if changed:
+    if changed == [UNREADABLE_MANIFEST]:
+        reasons.append("the previous build's manifest is unreadable (cut short by a full disk?): rebuilt whole")
+    elif changed:
         reasons.append(f"incremental model(s) changed since the last build: {', '.join(changed)}")
     return reasons
 
@@ -201,6 +294,12 @@ def failed_nodes(result) -> list[str]:
     return names
 
 
+def _disk_full(result) -> bool:
+    texts = [str(getattr(result, "exception", "") or "")]
+    texts += [str(getattr(r, "message", "") or "") for r in (getattr(result.result, "results", None) or [])]
+    return any("no space left" in t.lower() or "disk full" in t.lower() for t in texts)
+
+
 def summarise_results(result) -> dict[str, int]:
     """Counts of node results by status (e.g. {'success': 30, 'pass': 300})."""
     counts: dict[str, int] = {}
@@ -224,6 +323,8 @@ def run_dbt(settings: Settings, command: Iterable[str], *, quiet: bool = True) -
     failed = failed_nodes(result)
     if not result.success or failed:
         detail = f": {result.exception}" if result.exception else ""
+        if _disk_full(result):
+            detail = ": no space left on the device (the failing nodes below failed for that reason)" + detail
         raise DbtBuildError(
             f"dbt {' '.join(command)} failed on {settings.work_db}{detail}; failed nodes: "
             f"{', '.join(failed) or 'none reported'} (logs in {settings.warehouse_dir / 'dbt_logs'})",
@@ -252,6 +353,7 @@ def run_dbt_build(settings: Settings, select: str | None = None, full_refresh: b
     result = run_dbt(settings, command)
     if not select:  # a partial build does not refresh every incremental model
         clear_replaced_partitions(settings.work_db, replaced)
+        record_salt_fingerprint(settings)
     return result
 
 
@@ -268,8 +370,19 @@ def _newest_input_mtime() -> float:
     return newest
 
 
+def _looks_complete(manifest: Path) -> bool:
+    """A JSON document cut short (a full disk) does not end with its closing brace."""
+    try:
+        with open(manifest, "rb") as fh:
+            fh.seek(max(manifest.stat().st_size - 64, 0))
+            return fh.read().rstrip().endswith(b"}")
+    except OSError:
+        return False
+
+
 def manifest_is_stale(manifest: Path = MANIFEST_PATH) -> bool:
-    return not manifest.exists() or manifest.stat().st_mtime < _newest_input_mtime()
+    return (not manifest.exists() or manifest.stat().st_mtime < _newest_input_mtime()
+            or not _looks_complete(manifest))
 
 
 def prepare_manifest(force: bool = False) -> Path:

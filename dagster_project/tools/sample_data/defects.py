@@ -1,4 +1,4 @@
-"""The bad-input catalogue (issue 7): defective landing files written next to the clean data.
+"""The bad-input catalogue: defective landing files written next to the clean data.
 
 ``write_defects(out_dir, last_day)`` writes one file per defect on its own day after the clean
 range (audits: its own month), so a defect never mixes with clean files and every clean row of
@@ -11,7 +11,9 @@ are in a reserved range (serials starting 99) so they never collide with generat
 - ``flagged``: loads, with a ledger note (a reference to a policy/claim not loaded yet);
 - ``quarantined``: the listed lines go to ``raw.quarantine_<source>`` with ``reason_code``;
 - ``failed``: the file fails its partition with a message containing ``message``;
-- ``ignored``: the file name does not fit the folder's pattern; ingest reports it, never loads it.
+- ``ignored``: the entry is outside the landing contract (a name that does not fit, a date outside
+  the partitions, a symbolic link, a folder); ingest records it in the ledger as ``ignored`` with the
+  reason (``message``) and never reads it.
 
 The expectations are what ``tests/reliability/test_defects.py`` checks, one test per defect.
 """
@@ -227,6 +229,91 @@ def _policies(w: _Writer) -> None:
           message="this is a claim_events file (its header), in the policies/ folder")
 
 
+def _policies_hostile(w: _Writer) -> None:
+    """Framing, strictness and cross-field classes of the hostile-input review (docs/ingest.md)."""
+    def policy_file(defect_id, description, outcome, text_of=None, *, changes=(), extra_rows=0, data=None, **expect):
+        day = w.day()
+        rows = [w.policy(day) for _ in range(3 + extra_rows)]
+        for position, change in changes:
+            rows.insert(position, w.policy(day, **change))
+        path, rel = w.path("policies", f"{day}.csv")
+        text = w.csv_text(POLICY_COLS, rows)
+        payload = data if data is not None else (text_of(text) if text_of else text)
+        path.write_bytes(payload if isinstance(payload, bytes) else payload.encode("utf-8"))
+        bad = set(expect.get("quarantined_lines", []))
+        clean = [r["policy_no"] for i, r in enumerate(rows, start=1) if i not in bad] if outcome != "failed" else []
+        w.add(id=defect_id, source="policies", file=rel, defect=description, outcome=outcome,
+              rows_landed=None if outcome == "failed" else expect.pop("rows_landed", len(rows)), clean_keys=clean,
+              **expect)
+
+    policy_file("policies_stray_quote", "an unterminated quote in customer_name, 30 clean rows after it", "quarantined",
+                lambda t: t.replace("__STRAY__", '"缺陷样例'), changes=[(1, {"customer_name": "__STRAY__"})],
+                extra_rows=30, rows_loaded=33, rows_quarantined=1, reason_code="BAD_QUOTING", quarantined_lines=[2])
+    policy_file("policies_quote_pair_across_lines", "two stray quotes four lines apart (a quoted field would swallow "
+                "the lines between them)", "quarantined",
+                lambda t: t.replace("__STRAY__", '缺"陷'), changes=[(1, {"customer_name": "__STRAY__"}),
+                                                               (5, {"customer_name": "__STRAY__"})],
+                rows_loaded=3, rows_quarantined=2, reason_code="BAD_QUOTING", quarantined_lines=[2, 5])
+    policy_file("policies_lone_cr_line_endings", "lone CR (old Mac) line endings", "normalized",
+                lambda t: t.replace("\n", "\r"), rows_loaded=3, rows_quarantined=0, note="lone CR line endings")
+    policy_file("policies_mixed_line_endings", "CRLF and LF line endings mixed in one file", "normalized",
+                lambda t: t.replace("\n", "\r\n", 2), rows_loaded=3, rows_quarantined=0, note="mixed line endings")
+    policy_file("policies_blank_lines", "blank lines between the records", "normalized",
+                lambda t: t.replace("\n", "\n\n", 3)[::-1].replace("\n\n", "\n", 1)[::-1], rows_loaded=3,
+                rows_quarantined=0, note="blank line(s): not records")
+    policy_file("policies_header_missing", "the header line is missing (the first line is a customer's record)",
+                "failed", lambda t: t.split("\n", 1)[1], message="the first line is not a header")
+    policy_file("policies_all_nul_bytes", "a file of NUL bytes only (a failed copy)", "failed",
+                data=b"\x00" * 4096, message="NUL bytes in the first line")
+    policy_file("policies_excess_decimals", "premium 3500.555: more decimals than the contract's two", "quarantined",
+                changes=[(1, {"premium": "3500.555"})], rows_loaded=3, rows_quarantined=1,
+                reason_code="TOO_MANY_DECIMALS", quarantined_lines=[2])
+    policy_file("policies_digit_separator", "premium 1_000 (a digit separator) and 0x4 (hexadecimal)", "quarantined",
+                changes=[(1, {"premium": "1_000"}), (2, {"premium": "0x4"})], rows_loaded=3, rows_quarantined=2,
+                reason_code="BAD_NUMBER", quarantined_lines=[2, 3])
+    policy_file("policies_implausible_dates", "issue_date 0000-01-01 and end_date 9999-12-31", "quarantined",
+                changes=[(1, {"issue_date": "0000-01-01"}), (2, {"end_date": "9999-12-31"})], rows_loaded=3,
+                rows_quarantined=2, reason_code="IMPLAUSIBLE_DATE", quarantined_lines=[2, 3])
+    policy_file("policies_ends_before_start", "a policy whose end_date precedes its start_date", "quarantined",
+                changes=[(1, {"end_date": (w.next_day - timedelta(days=1)).isoformat()})], rows_loaded=3,
+                rows_quarantined=1,
+                reason_code="ENDS_BEFORE_START", quarantined_lines=[2])
+    policy_file("policies_schema_drift", "an unknown extra column (agent_code) in the header", "normalized",
+                lambda t: "\n".join(line + (",agent_code" if i == 0 else ",AG01") if line else line
+                                    for i, line in enumerate(t.split("\n"))),
+                rows_loaded=3, rows_quarantined=0, note="schema drift: 1 column(s) not in the contract, ignored: agent_code")
+    policy_file("policies_header_only", "a header line and no records (a day without policies)", "loaded",
+                lambda t: t.split("\n", 1)[0] + "\n", rows_landed=0, rows_loaded=0, rows_quarantined=0)
+    for r in w.defects[-1:]:
+        r.clean_keys = []
+
+    # Landing entries outside the contract: ignored with their reason, never read.
+    day = w.day()
+    full_width = day.isoformat().translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    ignored = [
+        ("policies_full_width_digits_in_name", f"{full_width}.csv", "file",
+         "a file name with full-width digits (２０２５-12-30.csv)", "non-ASCII digits"),
+        ("policies_upper_case_suffix", f"{day}.CSV", "file", "the suffix in capitals (2025-12-31.CSV)",
+         "suffix in the wrong case"),
+        ("policies_dated_before_partitions", "2023-12-31.csv", "file", "a file dated before the first partition",
+         "before the first partition"),
+        ("policies_dated_in_the_future", "2999-01-01.csv", "file", "a file dated far in the future", "in the future"),
+        ("policies_symbolic_link", f"{day}.csv", "link", "a symbolic link to /etc/passwd", "symbolic link"),
+        ("policies_folder_named_like_a_file", f"{w.day()}.csv", "folder", "a folder named like a landing file",
+         "a folder"),
+    ]
+    for defect_id, name, kind, description, reason in ignored:
+        path, rel = w.path("policies", name)
+        if kind == "file":
+            path.write_text(w.csv_text(POLICY_COLS, [w.policy(day)]), encoding="utf-8")
+        elif kind == "link":
+            path.symlink_to("/etc/passwd")
+        else:
+            path.mkdir()
+        w.add(id=defect_id, source="policies", file=rel, defect=description,
+              outcome="ignored", message=reason)
+
+
 def _fill_dates(out_dir: Path, defects: list[Defect]) -> None:
     """Replace the date placeholders of the policies files by the file's own day in each style."""
     for d in defects:
@@ -284,6 +371,33 @@ def _claims(w: _Writer) -> None:
                reason_code="OUT_OF_RANGE", quarantined_lines=[1])
 
 
+def _claims_hostile(w: _Writer) -> None:
+    def claim_file(defect_id, description, outcome, changes, **expect):
+        day = w.day()
+        rows = [w.claim(day) for _ in range(3)]
+        for position, change in changes:
+            rows.insert(position, w.claim(day, **{k: v.replace("__DAY__", str(day)) for k, v in change.items()}))
+        path, rel = w.path("claims", f"{day}.csv")
+        path.write_text("\ufeff" + w.csv_text(CLAIM_COLS, rows), encoding="utf-8")
+        bad = set(expect.get("quarantined_lines", []))
+        w.add(id=defect_id, source="claim_events", file=rel, defect=description, outcome=outcome, rows_landed=len(rows),
+              clean_keys=[r["event_id"] for i, r in enumerate(rows, start=1) if i not in bad], **expect)
+
+    start = date.fromisoformat(Path(w.defects[0].file).stem)  # the first catalogue policy starts that day
+    before = (start - timedelta(days=400)).isoformat()
+    claim_file("claims_reported_before_policy_start", "a claim reported 400 days before its policy started",
+               "quarantined", [(1, {"event_ts": f"{before} 10:00:00", "claim_no": "CLJL9900000070"})],
+               rows_loaded=3, rows_quarantined=1, reason_code="CLAIM_BEFORE_POLICY_START", quarantined_lines=[2])
+    claim_file("claims_arrival_before_report", "a surveyor arrival an hour before the claim was reported", "quarantined",
+               [(0, {"claim_no": "CLJL9900000077", "event_ts": "__DAY__ 10:15:00"}),
+                (1, {"claim_no": "CLJL9900000077", "event_type": "SURVEYOR_ARRIVED", "event_ts": "__DAY__ 09:15:00",
+                     "amount": "", "surveyor_id": "S00012"})],
+               rows_loaded=4, rows_quarantined=1, reason_code="EVENT_BEFORE_REPORT", quarantined_lines=[2])
+    claim_file("claims_excess_decimals", "amount 5200.005: more decimals than the contract's two", "quarantined",
+               [(1, {"amount": "5200.005"})], rows_loaded=3, rows_quarantined=1, reason_code="TOO_MANY_DECIMALS",
+               quarantined_lines=[2])
+
+
 def _calls(w: _Writer) -> None:
     def call_file(defect_id, description, outcome, *, changes=(), encoding="gbk", **expect):
         day = w.day()
@@ -307,6 +421,34 @@ def _calls(w: _Writer) -> None:
     call_file("calls_unknown_direction_code", "an unknown code in 呼叫方向 (内部)", "quarantined",
               changes=[(1, {"direction": "内部"})], rows_loaded=3, rows_quarantined=1,
               reason_code="UNKNOWN_CODE", quarantined_lines=[2])
+
+
+def _calls_hostile(w: _Writer) -> None:
+    def call_file(defect_id, description, outcome, changes, *, corrupt_line=None, **expect):
+        day = w.day()
+        rows = [w.call(day) for _ in range(3)]
+        for position, change in changes:
+            rows.insert(position, w.call(day, **change))
+        path, rel = w.path("calls", f"{day}.csv")
+        data = w.csv_text(CALL_COLS, rows, header=CALL_HEADER_ZH).encode("gbk")
+        if corrupt_line is not None:
+            lines = data.split(b"\n")
+            lines[corrupt_line] = lines[corrupt_line].replace("报案".encode("gbk"), b"\xff\xfe", 1)
+            data = b"\n".join(lines)
+        path.write_bytes(data)
+        bad = set(expect.get("quarantined_lines", []))
+        w.add(id=defect_id, source="call_logs", file=rel, defect=description, outcome=outcome, rows_landed=len(rows),
+              clean_keys=[r["call_id"] for i, r in enumerate(rows, start=1) if i not in bad], **expect)
+
+    d = w.next_day.strftime("%Y/%m/%d")
+    call_file("calls_answered_before_offered", "a call answered one second before it was offered", "quarantined",
+              [(1, {"offered_ts": f"{d} 09:00:00", "answered_ts": f"{d} 08:59:59"})], rows_loaded=3,
+              rows_quarantined=1, reason_code="ANSWERED_BEFORE_OFFERED", quarantined_lines=[2])
+    call_file("calls_hexadecimal_wrap_up", "wrap_up_seconds 0x1F (hexadecimal)", "quarantined",
+              [(1, {"wrap_up_seconds": "0x1F"})], rows_loaded=3, rows_quarantined=1, reason_code="BAD_NUMBER",
+              quarantined_lines=[2])
+    call_file("calls_invalid_gbk_byte", "one byte sequence that is not GBK in one record", "quarantined", [],
+              corrupt_line=2, rows_loaded=2, rows_quarantined=1, reason_code="BAD_ENCODING", quarantined_lines=[2])
 
 
 def _surveys(w: _Writer) -> None:
@@ -349,6 +491,64 @@ def _surveys(w: _Writer) -> None:
     survey_file("surveys_hostile_comment",
                 "a comment with HTML, SQL quotes, a spreadsheet formula, a phone and an ID number", "loaded",
                 hostile, rows_landed=4, rows_loaded=4, rows_quarantined=0)
+
+
+def _surveys_hostile(w: _Writer) -> None:
+    dumps = lambda r: json.dumps(r, ensure_ascii=False)  # noqa: E731
+
+    def survey_file(defect_id, description, outcome, lines_of, *, raw: bytes | None = None, **expect):
+        day = w.day()
+        rows = [w.survey(day) for _ in range(3)]
+        lines, keys = lines_of(day, rows)
+        path, rel = w.path("surveys", f"{day}.jsonl")
+        path.write_bytes(raw if raw is not None else "".join(line + "\n" for line in lines).encode("utf-8"))
+        w.add(id=defect_id, source="surveys", file=rel, defect=description, outcome=outcome, clean_keys=keys, **expect)
+
+    def fractional(day, rows):
+        lines = [dumps(r) for r in rows]
+        lines.insert(1, dumps(w.survey(day, score="__A__")).replace('"__A__"', "3.5"))
+        lines.insert(2, dumps(w.survey(day, score="__B__")).replace('"__B__"', '"0x4"'))
+        return lines, [r["response_id"] for r in rows]
+    survey_file("surveys_fractional_and_hex_score", "score 3.5 and \"0x4\" (never rounded or read as hexadecimal)",
+                "quarantined", fractional, rows_landed=5, rows_loaded=3, rows_quarantined=2, reason_code="BAD_NUMBER",
+                quarantined_lines=[2, 3])
+
+    def duplicate_key(day, rows):
+        lines = [dumps(r) for r in rows]
+        lines.insert(1, dumps(w.survey(day, score=1))[:-1] + ', "score": 5}')
+        return lines, [r["response_id"] for r in rows]
+    survey_file("surveys_duplicate_json_key", "a record with the key score twice (1, then 5)", "quarantined",
+                duplicate_key, rows_landed=4, rows_loaded=3, rows_quarantined=1, reason_code="DUPLICATE_JSON_KEY",
+                quarantined_lines=[2])
+
+    def responded_early(day, rows):
+        rows.insert(1, w.survey(day, sent_ts=f"{day} 09:00:00", responded_ts=f"{day} 08:00:00"))
+        return [dumps(r) for r in rows], [r["response_id"] for i, r in enumerate(rows) if i != 1]
+    survey_file("surveys_responded_before_sent", "a response an hour before the survey was sent", "quarantined",
+                responded_early, rows_landed=4, rows_loaded=3, rows_quarantined=1, reason_code="RESPONDED_BEFORE_SENT",
+                quarantined_lines=[2])
+
+    day_rows = [w.survey(w.next_day) for _ in range(3)]
+    survey_file("surveys_lone_cr_line_endings", "JSON Lines with lone CR line endings", "normalized",
+                lambda day, rows: ([], [r["response_id"] for r in day_rows]),
+                raw="".join(dumps(r) + "\r" for r in day_rows).encode("utf-8"),
+                rows_landed=3, rows_loaded=3, rows_quarantined=0, note="lone CR line endings")
+
+    good = [w.survey(w.next_day) for _ in range(3)]
+    survey_file("surveys_invalid_utf8_line", "one line with bytes that are not UTF-8", "quarantined",
+                lambda day, rows: ([], [good[0]["response_id"], good[2]["response_id"]]),
+                raw=(dumps(good[0]) + "\n").encode() + dumps(good[1]).encode().replace("满意".encode(), b"\xff\xfe") + b"\n"
+                    + (dumps(good[2]) + "\n").encode(),
+                rows_landed=3, rows_loaded=2, rows_quarantined=1, reason_code="BAD_ENCODING", quarantined_lines=[2])
+
+    def drift(day, rows):
+        rows[0]["device"] = "iPhone"
+        return [dumps(r) for r in rows], [r["response_id"] for r in rows]
+    survey_file("surveys_schema_drift", "an unknown extra key (device) in the records", "normalized", drift,
+                rows_landed=3, rows_loaded=3, rows_quarantined=0, note="schema drift: 1 key(s) not in the contract")
+
+    survey_file("surveys_zero_byte_file", "a 0-byte file (a day without responses)", "loaded",
+                lambda day, rows: ([], []), raw=b"", rows_landed=0, rows_loaded=0, rows_quarantined=0)
 
 
 def _complaints(w: _Writer) -> None:
@@ -398,6 +598,42 @@ def _complaints(w: _Writer) -> None:
                    hostile, rows_landed=3, rows_loaded=3, rows_quarantined=0)
 
 
+def _complaints_hostile(w: _Writer) -> None:
+    def complaint_file(defect_id, description, outcome, text, keys, **expect):
+        day = w.day()
+        path, rel = w.path("complaints", f"{day}.json")
+        path.write_text(text(day) if callable(text) else text, encoding="utf-8")
+        w.add(id=defect_id, source="complaints", file=rel, defect=description, outcome=outcome,
+              clean_keys=keys, **expect)
+
+    rows = []
+
+    def duplicate_name(day):
+        rows[:] = [w.complaint(day) for _ in range(2)]
+        bad = json.dumps(w.complaint(day), ensure_ascii=False).replace('"name": "缺陷投诉人"',
+                                                                      '"name": "缺陷投诉人", "name": "另一人"')
+        return "[" + ",\n".join([json.dumps(rows[0], ensure_ascii=False), bad, json.dumps(rows[1], ensure_ascii=False)]) + "]"
+    complaint_file("complaints_duplicate_nested_key", "a complainant object with the key name twice", "quarantined",
+                   duplicate_name, [], rows_landed=3, rows_loaded=2, rows_quarantined=1,
+                   reason_code="DUPLICATE_JSON_KEY", quarantined_lines=[2])
+    w.defects[-1].clean_keys = [r["complaint_no"] for r in rows]
+
+    def updated_early(day):
+        rows[:] = [w.complaint(day) for _ in range(2)]
+        bad = w.complaint(day, updated_ts=f"{day} 09:00:00")
+        return json.dumps([rows[0], bad, rows[1]], ensure_ascii=False, indent=1)
+    complaint_file("complaints_updated_before_received", "updated_ts before received_ts", "quarantined", updated_early,
+                   [], rows_landed=3, rows_loaded=2, rows_quarantined=1, reason_code="UPDATED_BEFORE_RECEIVED",
+                   quarantined_lines=[2])
+    w.defects[-1].clean_keys = [r["complaint_no"] for r in rows]
+
+    complaint_file("complaints_deeply_nested", "an element nested 100,000 arrays deep", "quarantined",
+                   lambda day: "[" + "[" * 100_000 + "]" * 100_000 + "]", [], rows_landed=1, rows_loaded=0,
+                   rows_quarantined=1, reason_code="BAD_JSON", quarantined_lines=[1])
+    complaint_file("complaints_empty_array", "an empty JSON array (a day without tickets)", "loaded", "[]", [],
+                   rows_landed=0, rows_loaded=0, rows_quarantined=0)
+
+
 def _audits(w: _Writer) -> None:
     from openpyxl import Workbook
 
@@ -445,6 +681,31 @@ def _audits(w: _Writer) -> None:
     workbook("audits_title_row_missing", "the title row above the header is missing", "failed", no_title,
              message="title row missing")
 
+    def formula(wb, rows, month):
+        sheet(wb.active, rows, month)
+        col = AUDIT_COLS.index("surveyor_arrival_minutes") + 1
+        wb.active.cell(row=4, column=col).value = "=B3+1"  # saved by openpyxl: no cached value
+        return [rows[0]["audit_id"], rows[2]["audit_id"]]
+    workbook("audits_formula_without_value", "a formula in surveyor_arrival_minutes saved without its value",
+             "quarantined", formula, rows_landed=3, rows_loaded=2, rows_quarantined=1, reason_code="FORMULA_NO_VALUE",
+             quarantined_lines=[4])
+
+    def outside_month(wb, rows, month):
+        rows[1]["audit_date"] = month - timedelta(days=3)
+        sheet(wb.active, rows, month)
+        return [rows[0]["audit_id"], rows[2]["audit_id"]]
+    workbook("audits_date_outside_month", "an audit dated in the month before the workbook's", "quarantined",
+             outside_month, rows_landed=3, rows_loaded=2, rows_quarantined=1, reason_code="OUTSIDE_FILE_MONTH",
+             quarantined_lines=[4])
+
+    def drift(wb, rows, month):
+        sheet(wb.active, rows, month)
+        wb.active.cell(row=2, column=len(AUDIT_COLS) + 1).value = "reviewer"
+        wb.active.cell(row=3, column=len(AUDIT_COLS) + 1).value = "Q009"
+        return [r["audit_id"] for r in rows]
+    workbook("audits_schema_drift", "an unknown extra column (reviewer) right of the header", "normalized", drift,
+             rows_landed=3, rows_loaded=3, rows_quarantined=0, note="schema drift: 1 column(s) not in the contract")
+
     # A workbook dropped into a daily CSV folder: its name does not fit, so it is reported, not read.
     day = w.day()
     path, rel = w.path("claims", f"{day}.xlsx")
@@ -452,7 +713,7 @@ def _audits(w: _Writer) -> None:
     sheet(wb.active, [w.audit(day)], date(day.year, day.month, 1))
     wb.save(path)
     w.add(id="claims_folder_holds_a_workbook", source="claim_events", file=rel,
-          defect="an audit workbook (.xlsx) in the claims folder", outcome="ignored")
+          defect="an audit workbook (.xlsx) in the claims folder", outcome="ignored", message="name does not fit")
 
 
 def write_defects(out_dir: Path, last_day: date) -> list[Defect]:
@@ -461,10 +722,15 @@ def write_defects(out_dir: Path, last_day: date) -> list[Defect]:
     w = _Writer(out_dir, last_day)
     _policies(w)
     _fill_dates(out_dir, w.defects)
+    _policies_hostile(w)
     _claims(w)
+    _claims_hostile(w)
     _calls(w)
+    _calls_hostile(w)
     _surveys(w)
+    _surveys_hostile(w)
     _complaints(w)
+    _complaints_hostile(w)
     _audits(w)
     ids = [d.id for d in w.defects]
     assert len(ids) == len(set(ids)), "defect ids must be unique"
