@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-SCALE  ?= 0.1
-DAYS   ?= 730
+SCALE  ?= 2.5
+DAYS   ?= 547
 START  ?= 2024-01-01
 SEED   ?= 42
 

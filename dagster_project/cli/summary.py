@@ -15,6 +15,7 @@ import duckdb
 from dagster_project.cli.outcome import RunOutcome
 from dagster_project.lib.ingest.loader import landing_exceptions, latest_ledger_entries, stale_partitions
 from dagster_project.lib.publish.versions import current_manifest
+from dagster_project.lib.report.marts import format_headline, headline_figures
 from dagster_project.settings import Settings
 
 
@@ -38,25 +39,6 @@ def table(rows: Sequence[Sequence], headers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-# (label, SQL over the published file). Company-wide over the last 12 months of data, pooled from
-# numerators and denominators (never an average of branch rates), so one quiet month cannot swing
-# the headline.
-def _trailing_year(table_name: str, numerator: str, denominator: str) -> str:
-    return (f"select sum({numerator}) / nullif(sum({denominator}), 0), "
-            f"strftime(min(month), '%Y-%m') || '..' || strftime(max(month), '%Y-%m') from marts.{table_name} "
-            f"where month > (select max(month) from marts.{table_name}) - interval 12 month")
-
-
-HEADLINE_KPIS: tuple[tuple[str, str], ...] = (
-    ("CSAT, all stages (满意度)", _trailing_year("mart_stage_satisfaction", "satisfied", "responses")),
-    ("Valid complaint rate (有效投诉率)", _trailing_year("mart_complaints", "valid", "received")),
-    ("Complaints within deadline (投诉办理及时率)",
-     _trailing_year("mart_complaints", "closed_within_deadline", "closed")),
-    ("Manual answer rate (人工接通率)", _trailing_year("mart_call_center_monthly", "answered", "offered")),
-    ("Win-back rate (挽回率)", _trailing_year("mart_winback", "renewed", "due_for_renewal")),
-)
-
-
 def ingest_counts(settings: Settings) -> list[tuple]:
     """Per source: files, rows landed/loaded/quarantined and files not loaded (latest attempt of each)."""
     by_source: dict[str, list[int]] = {}
@@ -71,22 +53,16 @@ def ingest_counts(settings: Settings) -> list[tuple]:
     return [(source, *totals) for source, totals in sorted(by_source.items())]
 
 
-def headline_kpis(settings: Settings) -> list[tuple[str, str, str]]:
+def headline_kpis(settings: Settings) -> list[tuple[str, str, str, str, str]]:
+    """Company-wide headline KPIs of the published marts over the last 12 months, each with its n
+    and 95% interval (the same figures as the monthly report: lib/report/marts.headline_figures)."""
     if not settings.published_db.exists():
         return []
     con = duckdb.connect(str(settings.published_db), read_only=True)
-    out = []
     try:
-        for label, sql in HEADLINE_KPIS:
-            try:
-                value, month = con.execute(sql).fetchone()
-                shown = "n/a" if value is None else f"{float(value):.1%}"
-                out.append((label, shown, month or ""))
-            except duckdb.Error as exc:
-                out.append((label, f"unavailable ({str(exc).splitlines()[0][:60]})", ""))
+        return [(h.label, *format_headline(h)) for h in headline_figures(con)]
     finally:
         con.close()
-    return out
 
 
 def verdict(outcome: RunOutcome) -> str:
@@ -138,7 +114,7 @@ def print_run_summary(settings: Settings, outcome: RunOutcome) -> None:
     if kpis:
         print()
         print("== Headline KPIs ==")
-        print(table(kpis, ("KPI (last 12 months)", "value", "months")))
+        print(table(kpis, ("KPI (last 12 months)", "value", "n", "95% interval", "months")))
     print()
     print(f"Marts for BI (read-only): {settings.published_db}")
     print(f"Reports:                  {settings.reports_dir}")

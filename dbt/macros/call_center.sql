@@ -1,11 +1,13 @@
 {#- The call-centre measures, shared by the daily (day x queue) and monthly (branch x month)
-    marts so that both use one definition (metrics-research §1.1, §2):
+    marts so that both use one definition (docs/definitions.md#call-centre):
     - offered: inbound calls requesting an agent (abandons, timeouts and overflow included);
     - manual answer rate (电话呼入人工接通率) = answered / offered;
     - service level (N秒人工接通率) = answered within N seconds / offered, N = var service_level_seconds;
     - abandon rate = abandoned / offered;
     - ASA = mean queue wait of answered inbound calls; AHT = mean talk + wrap-up of answered inbound calls;
-    - inbound share = inbound / all calls; follow-up (回访) reach rate = reached / follow-up calls. -#}
+    - inbound share = inbound / all calls; follow-up (回访) reach rate = reached / follow-up calls
+      (reached: connected, a refusal 拒访 included); completion rate = completed / follow-up calls
+      (completed: connected and not refused). -#}
 {% macro call_center_measures(calls) -%}
         count(case when {{ calls }}.direction = 'INBOUND' then 1 end) as offered,
         count(case when {{ calls }}.direction = 'INBOUND' and {{ calls }}.is_answered then 1 end) as answered,
@@ -16,10 +18,13 @@
         avg(case when {{ calls }}.direction = 'INBOUND' and {{ calls }}.is_answered then {{ calls }}.handle_seconds end) as aht_seconds,
         count(case when {{ calls }}.direction = 'OUTBOUND' then 1 end) as outbound_calls,
         count(case when {{ calls }}.call_type = 'FOLLOW_UP' then 1 end) as followup_calls,
-        count(case when {{ calls }}.call_type = 'FOLLOW_UP' and {{ calls }}.is_reached then 1 end) as followups_reached
+        count(case when {{ calls }}.call_type = 'FOLLOW_UP' and {{ calls }}.is_reached then 1 end) as followups_reached,
+        count(case when {{ calls }}.call_type = 'FOLLOW_UP' and {{ calls }}.is_completed then 1 end) as followups_completed
 {%- endmacro %}
 
-{#- The rates over call_center_measures' counts (null when the denominator is 0). -#}
+{#- The rates over call_center_measures' counts (null when the denominator is 0). `closed_claims`
+    is the caller's expression for the claims closed in the row's period (null where the row's grain
+    does not own them). -#}
 {% macro call_center_rates(m, closed_claims) -%}
     coalesce({{ m }}.offered, 0) as offered,
     coalesce({{ m }}.answered, 0) as answered,
@@ -35,6 +40,8 @@
     coalesce({{ m }}.followup_calls, 0) as followup_calls,
     coalesce({{ m }}.followups_reached, 0) as followups_reached,
     {{ safe_ratio(m ~ '.followups_reached', m ~ '.followup_calls') }} as followup_reach_rate,
-    coalesce({{ closed_claims }}, 0) as closed_claims,
+    coalesce({{ m }}.followups_completed, 0) as followups_completed,
+    {{ safe_ratio(m ~ '.followups_completed', m ~ '.followup_calls') }} as followup_completion_rate,
+    {{ closed_claims }} as closed_claims,
     {{ safe_ratio('coalesce(' ~ m ~ '.followup_calls, 0)', closed_claims) }} as followups_per_closed_claim
 {%- endmacro %}

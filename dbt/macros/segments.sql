@@ -1,6 +1,7 @@
-{#- Customer segmentation, underwriting feed and branch scorecard rules (metrics-research.md §1.1
-    and §5). Each rule is one macro so that the models read like the rule table and the dbt unit
-    tests of the models exercise exactly these expressions. Thresholds are dbt vars. -#}
+{#- Customer segmentation, underwriting feed and branch scorecard rules
+    (docs/definitions.md#customer-segments, #mart_branch_scorecard). Each rule is one macro so that
+    the models read like the rule table and the dbt unit tests of the models exercise exactly these
+    expressions. Thresholds are dbt vars. -#}
 
 {#- Whole years from start_date to end_date, counted like an age: a year counts only once its
     anniversary is reached. dbt.datediff('year') counts calendar-year boundaries instead, which
@@ -26,6 +27,12 @@
         'day') }})
 {%- endmacro %}
 
+{#- A policy's term in whole years (at least 1): a one-year term (start .. start + 364 days, or to
+    the same day next year) is 1. -#}
+{% macro policy_term_years(term_start, term_end) -%}
+    greatest(1, round(({{ dbt.datediff(term_start, term_end, 'day') }} + 1) / 365.0))
+{%- endmacro %}
+
 {#- amount x (days of cover inside the period) / (days of the full term): pro-rata earned premium.
     Multiplied before divided so that whole-day fractions of round amounts stay exact. -#}
 {% macro pro_rata_amount(amount, term_start, term_end, cover_end, from_date, to_date) -%}
@@ -47,7 +54,7 @@
 {%- endmacro %}
 
 {#- A claim counts towards the claim count k (出险次数) when it is paid, or still open and not
-    cancelled, rejected or closed without payment (metrics-research §5). -#}
+    cancelled, rejected or closed without payment (docs/definitions.md#dim_customer_segment-claim_count). -#}
 {% macro is_counted_claim(is_paid, is_closed, is_cancelled, is_rejected, is_zero_closed) -%}
     (
         coalesce({{ is_paid }}, false)
@@ -58,30 +65,41 @@
     )
 {%- endmacro %}
 
-{#- The four risk conditions. A null loss ratio (earned premium below
-    min_earned_premium_for_lr) never triggers a loss-ratio rule: a tiny premium gives a loss
-    ratio too noisy to tier on. -#}
-{% macro hr_loss_ratio(loss_ratio) -%}
-    coalesce({{ loss_ratio }} > {{ var('high_risk_loss_ratio') }}, false)
+{#- The risk conditions. A null loss ratio (earned premium below min_earned_premium_for_lr) never
+    triggers a loss-ratio rule: a tiny premium gives a loss ratio too noisy to tier on. A loss ratio
+    above high_risk_loss_ratio makes a customer HIGH_RISK only with at least
+    high_risk_min_claims_for_loss_ratio counted claims: one claim bigger than the premium is what
+    insurance is for (a typical claim is several times a motor premium); with a single claim it
+    makes the customer SUB_HEALTHY. -#}
+{% macro hr_loss_ratio(loss_ratio, claim_count) -%}
+    coalesce({{ loss_ratio }} > {{ var('high_risk_loss_ratio') }}
+             and {{ claim_count }} >= {{ var('high_risk_min_claims_for_loss_ratio') }}, false)
 {%- endmacro %}
 {% macro hr_claims_latest_year(claims_latest_year) -%}
     coalesce({{ claims_latest_year }} >= {{ var('high_risk_claims_latest_year') }}, false)
 {%- endmacro %}
 {% macro sh_loss_ratio(loss_ratio) -%}
-    coalesce({{ loss_ratio }} > {{ var('target_loss_ratio') }}
-             and {{ loss_ratio }} <= {{ var('high_risk_loss_ratio') }}, false)
+    coalesce({{ loss_ratio }} > {{ var('target_loss_ratio') }}, false)
 {%- endmacro %}
 {% macro sh_claims_latest_year(claims_latest_year) -%}
     coalesce({{ claims_latest_year }} = {{ var('sub_healthy_claims_latest_year') }}, false)
 {%- endmacro %}
 
-{#- Segment (客户分群), evaluated in order: no counted claim -> QUALITY (优质); any high-risk
-    condition -> HIGH_RISK (高风险); any sub-healthy condition -> SUB_HEALTHY (亚健康);
-    otherwise HEALTHY (健康). -#}
-{% macro customer_segment(claim_count, loss_ratio, claims_latest_year, has_large_injury_claim) -%}
+{#- A customer is rated once the window holds segment_min_exposure_years policy-years of cover;
+    before that the claim history is too short to tell a quality customer from a lucky one. -#}
+{% macro is_rated(exposure_years) -%}
+    coalesce({{ exposure_years }} >= {{ var('segment_min_exposure_years') }}, false)
+{%- endmacro %}
+
+{#- Segment (客户分群), evaluated in order: below the minimum exposure -> NOT_YET_RATED (未评级);
+    no counted claim -> QUALITY (优质); any high-risk condition -> HIGH_RISK (高风险); any
+    sub-healthy condition (a loss ratio above target, or exactly the sub-healthy claim count in the
+    latest year) -> SUB_HEALTHY (亚健康); otherwise HEALTHY (健康). -#}
+{% macro customer_segment(claim_count, loss_ratio, claims_latest_year, has_large_injury_claim, exposure_years) -%}
     case
+        when not {{ is_rated(exposure_years) }} then 'NOT_YET_RATED'
         when coalesce({{ claim_count }}, 0) = 0 then 'QUALITY'
-        when {{ hr_loss_ratio(loss_ratio) }}
+        when {{ hr_loss_ratio(loss_ratio, claim_count) }}
           or {{ hr_claims_latest_year(claims_latest_year) }}
           or coalesce({{ has_large_injury_claim }}, false) then 'HIGH_RISK'
         when {{ sh_loss_ratio(loss_ratio) }}
@@ -91,14 +109,15 @@
 {%- endmacro %}
 
 {#- Every condition of the assigned segment that holds, as reason codes joined by ', '. -#}
-{% macro customer_segment_reason(claim_count, loss_ratio, claims_latest_year, has_large_injury_claim) -%}
+{% macro customer_segment_reason(claim_count, loss_ratio, claims_latest_year, has_large_injury_claim, exposure_years) -%}
     case
+        when not {{ is_rated(exposure_years) }} then 'EXPOSURE_BELOW_{{ var("segment_min_exposure_years") }}_POLICY_YEARS'
         when coalesce({{ claim_count }}, 0) = 0 then 'NO_CLAIMS_IN_WINDOW'
-        when {{ hr_loss_ratio(loss_ratio) }}
+        when {{ hr_loss_ratio(loss_ratio, claim_count) }}
           or {{ hr_claims_latest_year(claims_latest_year) }}
           or coalesce({{ has_large_injury_claim }}, false)
         then concat_ws(', ',
-            case when {{ hr_loss_ratio(loss_ratio) }} then 'LOSS_RATIO_ABOVE_{{ (var("high_risk_loss_ratio") * 100) | int }}PCT' end,
+            case when {{ hr_loss_ratio(loss_ratio, claim_count) }} then 'LOSS_RATIO_ABOVE_{{ (var("high_risk_loss_ratio") * 100) | int }}PCT_WITH_{{ var("high_risk_min_claims_for_loss_ratio") }}_CLAIMS' end,
             case when {{ hr_claims_latest_year(claims_latest_year) }} then 'CLAIMS_LATEST_YEAR_AT_LEAST_{{ var("high_risk_claims_latest_year") }}' end,
             case when coalesce({{ has_large_injury_claim }}, false) then 'INJURY_CLAIM_AT_LEAST_{{ var("injury_claim_high_risk_amount") | int }}' end)
         when {{ sh_loss_ratio(loss_ratio) }}
@@ -114,12 +133,14 @@
     case {{ segment }}
         when 'QUALITY' then '优质' when 'HEALTHY' then '健康'
         when 'SUB_HEALTHY' then '亚健康' when 'HIGH_RISK' then '高风险'
+        when 'NOT_YET_RATED' then '未评级'
     end
 {%- endmacro %}
 {% macro segment_label_en(segment) -%}
     case {{ segment }}
         when 'QUALITY' then 'Quality' when 'HEALTHY' then 'Healthy'
         when 'SUB_HEALTHY' then 'Sub-healthy' when 'HIGH_RISK' then 'High-risk'
+        when 'NOT_YET_RATED' then 'Not yet rated'
     end
 {%- endmacro %}
 
@@ -137,7 +158,7 @@
     end
 {%- endmacro %}
 
-{#- Underwriting feed (核保政策), metrics-research §5 table. -#}
+{#- Underwriting feed (核保政策), docs/definitions.md#mart_underwriting_watchlist. -#}
 {% macro recommended_action_code(segment, value_tier) -%}
     case
         when {{ segment }} = 'HIGH_RISK' and {{ value_tier }} = 'LOW' then 'SURCHARGE_OR_DECLINE'
@@ -178,7 +199,13 @@
     end, 4)
 {%- endmacro %}
 
-{#- Rating scale of the 2015 service-evaluation system (metrics-research §1.1). -#}
+{#- The weighted score of a group of indicators only when every one of them is present. -#}
+{% macro complete_weighted_score(pairs) -%}
+    case when {% for s, w in pairs %}{{ s }} is not null{{ ' and ' if not loop.last }}{% endfor %}
+    then {{ weighted_score(pairs) }} end
+{%- endmacro %}
+
+{#- Rating scale of the 2015 service-evaluation system (docs/definitions.md#mart_branch_scorecard). -#}
 {% macro service_rating(score) -%}
     case
         when {{ score }} is null then null

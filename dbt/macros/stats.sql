@@ -1,4 +1,4 @@
-{#- Statistical helpers. Formulas follow metrics-research.md §4. -#}
+{#- Statistical helpers. Formulas: docs/definitions.md#low-sample. -#}
 
 {#- Continuous percentile (linear interpolation, like numpy's default and PostgreSQL's
     percentile_cont). DuckDB spells it quantile_cont; other engines use

@@ -57,8 +57,14 @@ def test_committed_seeds_equal_reference():
 
 def test_write_seeds(tmp_path):
     paths = write_seeds(tmp_path)
-    assert sorted(p.name for p in paths) == ["branches.csv", "business_sources.csv", "lines_of_business.csv",
-                                             "stages.csv"]
+    assert sorted(p.name for p in paths) == ["branches.csv", "business_calendar.csv", "business_sources.csv",
+                                             "lines_of_business.csv", "stages.csv"]
+    calendar = (tmp_path / "business_calendar.csv").read_text(encoding="utf-8").splitlines()
+    assert calendar[0] == "calendar_date,is_working_day,is_public_holiday,holiday_name,period_end_date"
+    # National Day 2024: 1-7 October off, the period of any of those days ends on the 8th; the
+    # make-up Saturday 12 October is a working day
+    assert "2024-10-05,false,true,National Day,2024-10-08" in calendar
+    assert "2024-10-12,true,false,,2024-10-12" in calendar
     branches = (tmp_path / "branches.csv").read_text(encoding="utf-8").splitlines()
     assert branches[0].startswith("code,name_zh,name_en,province_zh")
     assert len(branches) == 21 and branches[1].startswith("JL,吉林分公司,Jilin Branch")

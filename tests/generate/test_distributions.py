@@ -181,7 +181,8 @@ def test_complaint_shares_and_handling(complaint_book):
     assert n > 1000
     assert valid == pytest.approx(0.45, abs=0.05)
     assert claims_related == pytest.approx(P.CLAIM_RELATED_COMPLAINT_SHARE, abs=0.06)
-    assert regulator == pytest.approx(0.13, abs=0.04)
+    expected = P.REGULATOR_ROUTED_PER_10K_POLICY_YEARS / P.COMPLAINTS_PER_10K_POLICY_YEARS
+    assert regulator == pytest.approx(expected, abs=0.012)
     handled = """select branch_code, datediff('second', received_ts::timestamp, closed_ts::timestamp) / 86400.0 hdays,
         extension_level from cpl where status = 'CLOSED' and is_accepted and not is_withdrawn and not is_duplicate"""
     median, within_15, longest, ext_ok = _one(con, f"""select median(hdays), avg((hdays <= 15)::int), max(hdays),

@@ -73,7 +73,16 @@ def test_one_file_per_day_and_month(landing):
     assert sorted(p.name for p in (out / "audits").iterdir()) == ["2024-01.xlsx", "2024-02.xlsx", "2024-03.xlsx"]
     truth = json.loads((out / "_truth.json").read_text(encoding="utf-8"))
     assert set(truth) == {"seed", "scale", "start", "end", "slow_survey_branch", "long_complaint_branch",
-                          "winback_fast_vs_slow", "high_risk_cluster"}
+                          "winback_fast_vs_slow", "high_risk_cluster", "effects", "complaints_per_10k_policy_years",
+                          "regulator_routed_share"}
+    # every planted effect states its size
+    effects = truth["effects"]
+    assert set(effects) == {"slow_survey", "long_complaint", "winback", "high_risk_cluster"}
+    assert effects["slow_survey"]["survey_stage_satisfied_share"] < effects["slow_survey"]["company_survey_stage_target"]
+    assert effects["long_complaint"]["handling_days_median"] > effects["long_complaint"]["company_handling_days_median"]
+    assert effects["winback"]["fast_minus_slow"] == pytest.approx(
+        effects["winback"]["fast_renewal_rate"] - effects["winback"]["slow_renewal_rate"])
+    assert effects["high_risk_cluster"]["claim_frequency_multiplier"] > 1
     assert truth["start"] == "2024-01-20" and truth["end"] == "2024-03-04"
     assert truth["slow_survey_branch"] == "JL" and truth["long_complaint_branch"] == "LN"
     assert {"fast_days", "slow_days", "fast_renewal_rate", "slow_renewal_rate"} <= set(truth["winback_fast_vs_slow"])

@@ -139,3 +139,51 @@ def test_compare_periods_discounts_a_lone_borderline_change_among_many():
     assert not changes[("B00", "csat.REPORT")].significant  # one of 20 tests: not enough
     big = compare_periods([KpiRow("B00", "csat.REPORT", 0.70, 700, 1000)], previous[:1])
     assert big[("B00", "csat.REPORT")].significant
+
+
+def test_min_sample_size_is_the_dbt_var():
+    from pathlib import Path
+
+    import yaml
+
+    from dagster_project.lib.report.metrics import MIN_SAMPLE_SIZE
+
+    project = yaml.safe_load((Path(__file__).parents[2] / "dbt" / "dbt_project.yml").read_text(encoding="utf-8"))
+    assert project["vars"]["min_sample_size"] == MIN_SAMPLE_SIZE >= 30
+
+
+def test_poisson_interval_and_row_intervals():
+    from dagster_project.lib.report.metrics import interval_of, poisson_interval
+
+    low, high = poisson_interval(10, 1000.0, 10_000)
+    # exact (Garwood) 95% limits for 10 events: 4.795 .. 18.39
+    assert low == pytest.approx(47.95, rel=0.01) and high == pytest.approx(183.9, rel=0.01)
+    assert poisson_interval(0, 100.0)[0] == 0.0
+    assert interval_of(KpiRow("ALL", "valid_complaint_rate", 0.85, 85, 100)) == pytest.approx((0.767, 0.907), abs=5e-4)
+    assert interval_of(KpiRow("ALL", "complaints_received", 5.0)) is None
+
+
+def test_an_immature_claim_month_is_not_compared():
+    from dagster_project.lib.report.metrics import month_over_month
+
+    now = KpiRow("ALL", "claims_paid_within_10d_share", 0.5, 50, 100, mature=False)
+    before = KpiRow("ALL", "claims_paid_within_10d_share", 0.99, 990, 1000, mature=True)
+    change = month_over_month(now, before)
+    assert change.immature and not change.significant and change.p_value is None
+    assert month_over_month(KpiRow(*now.key, 0.5, 50, 100, mature=True), before).significant
+
+
+def test_weakest_cell_is_chosen_among_cells_with_enough_responses():
+    from dagster_project.lib.report.html import worst_cells
+    from dagster_project.lib.report.marts import SatisfactionCell
+    from dagster_project.lib.report.metrics import wilson_interval
+
+    def cell(branch, n, x, months=1):
+        lo, hi = wilson_interval(x, n)
+        return SatisfactionCell(branch, "SURVEY", n, x, x / n, lo, hi, None, n < 100, False, months)
+
+    monthly = [cell("AA", 2, 0), cell("BB", 150, 120), cell("CC", 40, 30), cell("DD", 10, 9)]
+    rolling = [cell("AA", 6, 2, 3), cell("BB", 450, 370, 3), cell("CC", 120, 80, 3), cell("DD", 30, 27, 3)]
+    ranked = worst_cells(monthly, rolling=rolling)
+    # AA (0 of 2) is never ranked, not even pooled; CC is ranked on its three months; DD is left out
+    assert [(c.branch_code, c.months) for c in ranked] == [("CC", 3), ("BB", 1)]

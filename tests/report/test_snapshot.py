@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date
 
 import duckdb
 import pytest
@@ -180,3 +181,37 @@ def test_no_published_file_or_no_data_is_a_clear_error(snap_settings, tmp_path):
     snap_settings.published_db.unlink()
     with pytest.raises(SnapshotError, match="no published file"):
         run_snapshot(snap_settings, "2024-06", env={})
+
+
+def test_headlines_show_n_and_interval_and_the_weakest_cell_has_enough_responses(snap_settings):
+    from dagster_project.lib.report.marts import headline_figures
+    from dagster_project.lib.report.metrics import MIN_SAMPLE_SIZE, wilson_interval
+
+    result = run_snapshot(snap_settings, "2024-06", env={})
+    html = result.html_path.read_text(encoding="utf-8")
+    headline = html[html.index("要点 Headline"):html.index('<div class="tiles">')]
+    # every company number of the headline carries its n and a 95% interval
+    with duckdb.connect(str(snap_settings.published_db), read_only=True) as con:
+        x, n = con.execute("SELECT sum(valid), sum(received) FROM marts.mart_complaints "
+                           "WHERE month = DATE '2024-06-01'").fetchone()
+        figures = {h.key: h for h in headline_figures(con, last_month=date(2024, 6, 1))}
+        cx, cn = con.execute("SELECT sum(satisfied), sum(responses) FROM marts.mart_stage_satisfaction "
+                             "WHERE month BETWEEN DATE '2023-07-01' AND DATE '2024-06-01'").fetchone()
+    low, high = wilson_interval(x, n)
+    assert f"(n = {n:,}, 95% CI {low * 100:.1f}–{high * 100:.1f}%)" in headline
+    assert headline.count("95% CI") >= 8
+    # the weakest cell named has at least the minimum sample (the fixture's worst raw cells are
+    # the tiny third branch's, which must not be named)
+    weakest = re.search(r"Weakest branch–stage cell: <b>([^<]*)</b>, [\d.]+% satisfied \(95% CI [^,]*, n = ([\d,]+)",
+                        headline)
+    assert weakest and int(weakest.group(2).replace(",", "")) >= MIN_SAMPLE_SIZE
+    assert EVIL_TEXT_ESCAPED not in weakest.group(1)
+    # the 12-month figures are the CLI's: pooled over May and June, Wilson interval
+    csat = figures["csat"]
+    assert (csat.numerator, csat.n) == (cx, cn)
+    assert csat.interval == pytest.approx(wilson_interval(cx, cn))
+    assert csat.first_month == "2024-05" and csat.last_month == "2024-06"
+    assert "近12个月 The last 12 months" in html
+
+
+EVIL_TEXT_ESCAPED = "&lt;script&gt;"

@@ -26,8 +26,8 @@ def warehouse(built_settings):
                   for name in ("policies", "claim_events", "call_logs", "surveys", "complaints", "audits")}
         marts = {name: con.sql(f"select * from marts.{name}").df()
                  for name in ("mart_stage_satisfaction", "mart_claim_cycle", "mart_complaints",
-                              "mart_call_center_monthly", "mart_mystery_shopping", "mart_winback",
-                              "fct_complaint_winback")}
+                              "mart_call_center_monthly", "mart_call_center_daily", "mart_mystery_shopping",
+                              "mart_winback", "fct_complaint_winback")}
         as_of = con.sql("select as_of_date from intermediate.int_warehouse__as_of").fetchall()[0][0]
     finally:
         con.close()
@@ -103,6 +103,49 @@ def test_claims_reported_and_paid_within_10_days(warehouse):
     _assert_equal(merged, "paid_within_10d_share", exact=False)
 
 
+def test_follow_ups_reached_and_completed(warehouse):
+    expected = ref.followups(warehouse["raw"]["call_logs"])
+    mart = _dates(warehouse["marts"]["mart_call_center_monthly"], "month")
+    merged = _joined(expected, mart, ["branch_code", "month"])
+    for col in ("followup_calls", "followups_reached", "followups_completed"):
+        _assert_equal(merged, col, exact=True)
+    _assert_equal(merged, "followup_completion_rate", exact=False)
+    # refusals make the two differ
+    assert (expected["followups_reached"] > expected["followups_completed"]).any()
+
+
+def test_daily_closed_claims_count_each_claim_once(warehouse):
+    daily = warehouse["marts"]["mart_call_center_daily"]
+    closed = warehouse["raw"]["claim_events"]
+    closed = ref.latest_version(closed, "event_id")
+    n_closed = closed[closed["event_type"] == "CLOSED"]["claim_no"].nunique()
+    assert daily["closed_claims"].sum() == n_closed
+    assert daily.loc[daily["queue"] != "OUTBOUND", "closed_claims"].isna().all()
+
+
+def test_claim_decisions_open_claims_and_maturity(warehouse):
+    raw = warehouse["raw"]
+    expected = ref.claim_decisions(raw["claim_events"], raw["policies"], warehouse["as_of"])
+    mart = _dates(warehouse["marts"]["mart_claim_cycle"], "month")
+    merged = _joined(expected, mart, ["branch_code", "month"])
+    for col in ("decided_claims", "decided_within_30d", "claims_open", "is_mature"):
+        _assert_equal(merged, col, exact=True)
+    # the last months are immature, the early ones mature
+    by_month = mart.groupby("month")["is_mature"].all().sort_index()
+    assert not by_month.iloc[-1] and by_month.iloc[0]
+
+
+def test_complaint_backlog_and_its_reconciliation(warehouse):
+    mart = _dates(warehouse["marts"]["mart_complaints"], "month")
+    month_ends = sorted({(pd.Timestamp(m) + pd.offsets.MonthEnd(0)).date() for m in mart["month"]})
+    expected = ref.complaint_backlog(warehouse["raw"]["complaints"], month_ends)
+    merged = _joined(expected, mart, ["branch_code", "month"])
+    _assert_equal(merged, "open_backlog", exact=True)
+    ordered = mart.sort_values(["branch_code", "month"])
+    opening = ordered.groupby("branch_code")["open_backlog"].shift(1).fillna(0)
+    assert (opening + ordered["received"] - ordered["closed"] == ordered["open_backlog"]).all()
+
+
 def test_manual_answer_rate_and_service_level(warehouse):
     expected = ref.call_center(warehouse["raw"]["call_logs"])
     mart = _dates(warehouse["marts"]["mart_call_center_monthly"], "month")
@@ -129,16 +172,35 @@ def test_winback_rate(warehouse):
     facts = ref.winback(raw["complaints"], raw["policies"], pd.Timestamp(warehouse["as_of"]))
     fct = warehouse["marts"]["fct_complaint_winback"]
     assert sorted(facts["complaint_no"]) == sorted(fct["complaint_no"])
-    merged = facts.merge(fct[["complaint_no", "due_for_renewal", "renewed"]], on="complaint_no",
-                         suffixes=("_exp", "_mart"))
-    for col in ("due_for_renewal", "renewed"):
+    cols = ["complaint_no", "due_for_renewal", "renewed", "retained_as_customer", "not_yet_due"]
+    merged = facts.merge(fct[cols], on="complaint_no", suffixes=("_exp", "_mart"))
+    for col in cols[1:]:
         _assert_equal(merged, col, exact=True)
+    # the measures are exercised: some due complainants renew, some are lost as customers, some
+    # are kept through another policy, some are not due yet
+    assert facts["renewed"].sum() > 0 and facts["not_yet_due"].sum() > 0
+    assert (facts["retained_as_customer"] & ~facts["renewed"]).any()
+    assert (facts["due_for_renewal"] & ~facts["retained_as_customer"]).any()
     expected = ref.winback_by_branch_month(facts)
     mart = _dates(warehouse["marts"]["mart_winback"], "month")
     merged = _joined(expected, mart, ["branch_code", "month"])
-    for col in ("due_for_renewal", "renewed"):
+    for col in ("due_for_renewal", "renewed", "retained", "not_yet_due"):
         _assert_equal(merged, col, exact=True)
-    _assert_equal(merged, "winback_rate", exact=False)
+    for col in ("winback_rate", "retention_rate"):
+        _assert_equal(merged, col, exact=False)
+
+
+def test_legal_period_end_follows_the_civil_code():
+    from datetime import date
+
+    # 15 days from Friday 1 March 2024 end on Saturday 16 March: the period runs to Monday 18 March
+    assert ref.legal_period_end(date(2024, 3, 1), 15) == date(2024, 3, 18)
+    # 10 days from 24 September 2024 end on 4 October (National Day holiday, 1-7 October): the 8th
+    assert ref.legal_period_end(date(2024, 9, 24), 10) == date(2024, 10, 8)
+    # a make-up working day (Saturday 12 October 2024) is a working day
+    assert ref.legal_period_end(date(2024, 9, 27), 15) == date(2024, 10, 12)
+    # a working day ends the period where it falls
+    assert ref.legal_period_end(date(2024, 3, 4), 10) == date(2024, 3, 14)
 
 
 def test_wilson_reference_matches_published_example():

@@ -1,8 +1,9 @@
-"""Customer segments, underwriting watch list, high-risk profile and branch scorecard (issue 4).
+"""Customer segments, underwriting watch list, high-risk profile and branch scorecard.
 
 The segment facts are recomputed here in plain Python from ``raw.policies`` and
-``raw.claim_events`` (not from the dbt SQL) following the written rules (metrics-research §5,
-DESIGN §6), and compared with ``marts.dim_customer_segment`` customer by customer.
+``raw.claim_events`` (not from the dbt SQL) following the written rules
+(docs/definitions.md#customer-segments), and compared with ``marts.dim_customer_segment``
+customer by customer.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ VALUE_TOP_SHARE = 0.2
 VALUE_MIN_LINES = 2
 VALUE_VEHICLE_PRICE = 300_000
 MIN_EARNED_PREMIUM_FOR_LR = 1000
+HIGH_RISK_MIN_CLAIMS_FOR_LR = 2
+MIN_EXPOSURE_YEARS = 1.0
 
 SEGMENT_MARTS = (
     "dim_customer_segment", "mart_segment_summary", "mart_underwriting_watchlist",
@@ -64,13 +67,15 @@ def pro_rata(amount: float, term_start: date, term_end: date, cover_end: date,
 
 
 def segment_of(claim_count: int, loss_ratio: float | None, claims_latest_year: int,
-               has_large_injury_claim: bool) -> str:
+               has_large_injury_claim: bool, exposure_years: float = 1.0) -> str:
+    if exposure_years < MIN_EXPOSURE_YEARS:
+        return "NOT_YET_RATED"
     if claim_count == 0:
         return "QUALITY"
-    if (loss_ratio is not None and loss_ratio > HIGH_RISK_LR) \
+    if (loss_ratio is not None and loss_ratio > HIGH_RISK_LR and claim_count >= HIGH_RISK_MIN_CLAIMS_FOR_LR) \
             or claims_latest_year >= HIGH_RISK_CLAIMS_LATEST_YEAR or has_large_injury_claim:
         return "HIGH_RISK"
-    if (loss_ratio is not None and TARGET_LR < loss_ratio <= HIGH_RISK_LR) \
+    if (loss_ratio is not None and loss_ratio > TARGET_LR) \
             or claims_latest_year == SUB_HEALTHY_CLAIMS_LATEST_YEAR:
         return "SUB_HEALTHY"
     return "HEALTHY"
@@ -83,7 +88,10 @@ def test_pure_rules():
                     date(2024, 1, 1), date(2025, 4, 1)) == 910.0
     assert segment_of(0, None, 0, False) == "QUALITY"
     assert segment_of(1, 1.0, 0, False) == "SUB_HEALTHY"
-    assert segment_of(1, 1.0000001, 0, False) == "HIGH_RISK"
+    assert segment_of(1, 5.0, 0, False) == "SUB_HEALTHY"  # one claim above the premium: not high risk
+    assert segment_of(2, 1.0000001, 0, False) == "HIGH_RISK"
+    assert segment_of(0, None, 0, False, exposure_years=0.99) == "NOT_YET_RATED"
+    assert segment_of(3, 3.0, 3, True, exposure_years=0.5) == "NOT_YET_RATED"
     assert segment_of(1, None, 2, False) == "SUB_HEALTHY"
     assert segment_of(5, 0.1, 1, False) == "HEALTHY"
 
@@ -121,8 +129,11 @@ def _read(con, sql):
     return [dict(zip(cols, row)) for row in cur.fetchall()]
 
 
-def recompute_customer_facts(con, salt: str, as_of: date, first_data_date: date) -> dict[str, dict]:
-    window_start = max(add_years(as_of, -WINDOW_YEARS) + timedelta(days=1), first_data_date)
+def recompute_customer_facts(con, salt: str, as_of: date, first_data_date: date,
+                             claims_start: date) -> dict[str, dict]:
+    # the window starts no earlier than the first day of claim data (premium and claims over the
+    # same exposure window)
+    window_start = max(add_years(as_of, -WINDOW_YEARS) + timedelta(days=1), first_data_date, claims_start)
     latest_year_start = add_years(as_of, -1) + timedelta(days=1)
     end_excl = as_of + timedelta(days=1)
 
@@ -147,7 +158,10 @@ def recompute_customer_facts(con, salt: str, as_of: date, first_data_date: date)
         if not (p["issue_date"] <= as_of and cover_end > start and cover_end > window_start):
             continue
         premium = float(p["premium"])
+        term_years = max(1, round(((end - start).days + 1) / 365.0))
         customers[key].policies.append({
+            "premium": premium,
+            "exposure": pro_rata(term_years, start, end, cover_end, window_start, end_excl),
             "policy_no": policy_no, "branch_code": p["branch_code"],
             "line": p["line_of_business"], "source": p["business_source"],
             "issue_date": p["issue_date"], "start_date": start,
@@ -225,14 +239,17 @@ def recompute_customer_facts(con, salt: str, as_of: date, first_data_date: date)
             "branch_code": primary["branch_code"], "primary_line": primary["line"],
             "business_source": primary["source"], "policies": len(pols),
             "lines_held": len({p["line"] for p in pols}),
-            "written_premium": sum(p["net"] for p in pols if p["written_in_window"]),
+            "written_premium": sum(p["premium"] for p in pols if p["written_in_window"]),
+            "net_written_premium": sum(p["net"] for p in pols if p["written_in_window"]),
+            "earned_exposure_years": sum(p["exposure"] for p in pols),
             "earned_premium": earned, "annual_premium": sum(p["annual"] for p in pols),
             "max_vehicle_price": max(vehicle_prices) if vehicle_prices else None,
             "claim_count": len(counted), "claims_latest_year": claims_latest_year,
             "incurred_loss": incurred, "loss_ratio": loss_ratio,
             "has_large_injury_claim": large_injury,
             "claim_free_years": min(WINDOW_YEARS, max(0, whole_years_between(last_claim or first_cover, as_of))),
-            "segment": segment_of(len(counted), loss_ratio, claims_latest_year, large_injury),
+            "segment": segment_of(len(counted), loss_ratio, claims_latest_year, large_injury,
+                                  sum(p["exposure"] for p in pols)),
         }
     # value tier: top share of annual premium within branch x primary line (ties share the
     # better rank), or several lines, or an expensive vehicle
@@ -270,12 +287,13 @@ def dim(warehouse) -> dict[str, dict]:
 def recomputed(warehouse, built_settings) -> dict[str, dict]:
     as_of, first_day = warehouse.execute(
         "select as_of_date, first_data_date from intermediate.int_warehouse__as_of").fetchone()
+    claims_start = warehouse.execute("select min(event_ts)::date from raw.claim_events").fetchone()[0]
     # the as-of date is the last day of the data: no policy issued and no claim reported later
     max_issue, max_event = warehouse.execute(
         "select (select max(issue_date) from raw.policies), (select max(event_ts)::date from raw.claim_events)"
     ).fetchone()
     assert as_of >= max_issue and as_of >= max_event
-    return recompute_customer_facts(warehouse, built_settings.pii_salt, as_of, first_day)
+    return recompute_customer_facts(warehouse, built_settings.pii_salt, as_of, first_day, claims_start)
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,7 +310,7 @@ def test_segment_dbt_unit_tests_pass(built_settings):
 
     selectors = [f"test_type:unit,{model}" for model in SEGMENT_MODELS]
     result = run_dbt(built_settings, ["test", "--select", *selectors])
-    assert result["statuses"].get("pass", 0) == 8, result["statuses"]
+    assert result["statuses"].get("pass", 0) == 9, result["statuses"]
 
 
 def test_customer_facts_match_independent_recomputation(dim, recomputed):
@@ -301,8 +319,8 @@ def test_customer_facts_match_independent_recomputation(dim, recomputed):
     exact = ("branch_code", "primary_line", "business_source", "policies", "lines_held",
              "claim_count", "claims_latest_year", "has_large_injury_claim", "claim_free_years",
              "segment", "value_tier")
-    amounts = ("written_premium", "earned_premium", "annual_premium", "incurred_loss", "loss_ratio",
-               "max_vehicle_price")
+    amounts = ("written_premium", "net_written_premium", "earned_premium", "annual_premium", "incurred_loss",
+               "loss_ratio", "max_vehicle_price", "earned_exposure_years")
     mismatches = []
     for key, expected in recomputed.items():
         actual = dim[key]
@@ -321,7 +339,10 @@ def test_recomputation_covers_every_segment_and_rule(recomputed):
     segments = defaultdict(int)
     for row in recomputed.values():
         segments[row["segment"]] += 1
-    assert set(segments) == {"QUALITY", "HEALTHY", "SUB_HEALTHY", "HIGH_RISK"}, segments
+    assert set(segments) == {"QUALITY", "HEALTHY", "SUB_HEALTHY", "HIGH_RISK", "NOT_YET_RATED"}, segments
+    # a single claim above the premium is seen, and rated SUB_HEALTHY rather than HIGH_RISK
+    assert any(r["claim_count"] == 1 and (r["loss_ratio"] or 0) > HIGH_RISK_LR and r["segment"] == "SUB_HEALTHY"
+               for r in recomputed.values())
     assert any(r["loss_ratio"] is None and r["claim_count"] > 0 for r in recomputed.values())
     assert any(r["claims_latest_year"] >= 2 for r in recomputed.values())
     assert {r["value_tier"] for r in recomputed.values()} == {"HIGH", "LOW"}
@@ -330,13 +351,16 @@ def test_recomputation_covers_every_segment_and_rule(recomputed):
 def test_every_customer_has_exactly_one_segment(warehouse):
     rows, keys, bad, quality_mismatch = warehouse.execute("""
         select count(*), count(distinct customer_key),
-               count(*) filter (where segment not in ('QUALITY','HEALTHY','SUB_HEALTHY','HIGH_RISK')
+               count(*) filter (where segment not in ('QUALITY','HEALTHY','SUB_HEALTHY','HIGH_RISK','NOT_YET_RATED')
                                 or segment is null),
-               count(*) filter (where (segment = 'QUALITY') <> (claim_count = 0))
+               count(*) filter (where segment <> 'NOT_YET_RATED' and (segment = 'QUALITY') <> (claim_count = 0))
         from marts.dim_customer_segment""").fetchone()
     assert rows == keys > 0
     assert bad == 0
-    assert quality_mismatch == 0  # QUALITY <=> claim_count = 0
+    assert quality_mismatch == 0  # a rated customer is QUALITY <=> claim_count = 0
+    # never QUALITY without a full policy-year of exposure
+    assert warehouse.execute("""select count(*) from marts.dim_customer_segment
+        where segment = 'QUALITY' and earned_exposure_years < 1.0""").fetchone()[0] == 0
 
 
 def test_segment_summary_reconciles_with_dimension(warehouse):
@@ -383,6 +407,14 @@ def test_high_risk_profile_lift_is_share_ratio(warehouse):
     per_attribute = warehouse.execute("""
         select attribute, sum(customers), min(total_customers) from marts.mart_high_risk_profile
         group by attribute""").fetchall()
+    # the portfolio is the rated customers; high risk is a clear minority of the claimants
+    rated, claimants, high_risk = warehouse.execute("""select count(*) filter (where segment <> 'NOT_YET_RATED'),
+        count(*) filter (where segment <> 'NOT_YET_RATED' and claim_count > 0),
+        count(*) filter (where segment = 'HIGH_RISK') from marts.dim_customer_segment""").fetchone()
+    share, total, total_claimants = warehouse.execute("""select distinct high_risk_share_of_claimants,
+        total_customers, total_claimants from marts.mart_high_risk_profile""").fetchone()
+    assert (total, total_claimants) == (rated, claimants)
+    assert share == pytest.approx(high_risk / claimants) and share <= 0.35
     assert len(per_attribute) == 5
     for attribute, total, expected in per_attribute:
         assert total == expected, attribute
@@ -412,13 +444,15 @@ def test_watchlist_rows_follow_the_rules(warehouse):
 def test_scorecard_ranks_are_one_to_n_per_month(warehouse):
     by_month = defaultdict(list)
     for month, rank, n, score in warehouse.execute("""
-            select month, service_evaluation_rank, branches_in_month, service_evaluation_score
+            select month, service_evaluation_rank, branches_scored_in_month, service_evaluation_score
             from marts.mart_branch_scorecard""").fetchall():
         by_month[month].append((rank, n, score))
     assert len(by_month) >= 12
     for month, ranks in by_month.items():
         n = ranks[0][1]
-        assert sorted(r for r, _, _ in ranks) == list(range(1, n + 1)), month
+        # only scored branch-months are ranked, 1..n; an unscored one has neither score nor rank
+        assert sorted(r for r, _, _ in ranks if r is not None) == list(range(1, n + 1)), month
+        assert all((r is None) == (s is None) for r, _, s in ranks), month
         # rank 1 has the best score of the month
         scored = sorted((r, s) for r, _, s in ranks if s is not None)
         assert [s for _, s in scored] == sorted((s for _, s in scored), reverse=True), month
@@ -435,16 +469,24 @@ def test_scorecard_score_recomputed_from_indicators(warehouse):
     checked = 0
     for r in rows:
         present = {k: w for k, w in weights.items() if r[k] is not None}
-        if not present:
-            assert r["service_evaluation_score"] is None
+        # no composite over fewer than all 8 indicators: flagged instead of renormalised
+        assert r["is_scored"] == (len(present) == 8)
+        if len(present) < 8:
+            assert r["service_evaluation_score"] is None and r["service_rating"] is None
+            assert r["indicators_missing"] and r["indicators_scored"] == len(present)
             continue
         expected = sum(r[k] * w for k, w in present.items()) / sum(present.values())
         # the model rounds the score to 4 decimals (so floating point cannot push it past 100)
         assert r["service_evaluation_score"] == pytest.approx(round(expected, 4), abs=1e-9)
         if r["manual_answer_rate"] is not None:
             assert r["score_manual_answer"] == pytest.approx(100 * r["manual_answer_rate"], rel=1e-12)
+        # the complaint-rate score is continuous in the trailing-window rate (no 0/100 cliff)
+        rate = r["complaints_per_10k_policy_years_window"]
+        assert r["score_complaint_rate"] == pytest.approx(max(0.0, min(100.0, 100 * (150 - rate) / 150)), abs=1e-9)
         checked += 1
     assert checked > 0
+    scores = {round(r["score_complaint_rate"], 6) for r in rows if r["score_complaint_rate"] is not None}
+    assert len(scores) > 20 and sum(1 for v in scores if 0 < v < 100) > 20
 
 
 def test_no_pii_in_segment_marts(warehouse, built_settings):

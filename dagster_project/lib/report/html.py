@@ -17,19 +17,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from dagster_project.lib.reference import BRANCHES
-from dagster_project.lib.report.marts import SatisfactionCell
+from dagster_project.lib.report.marts import Headline, SatisfactionCell, format_headline
 from dagster_project.lib.report.metrics import (
     COMPANY,
     COMPANY_LABEL,
     COMPLAINT_DEADLINE_DAYS,
+    MIN_SAMPLE_SIZE,
+    ROLLING_MONTHS,
     SEGMENT_LABELS,
     SIGNIFICANCE_LEVEL,
     STAGE_LABELS,
     Change,
     KpiRow,
     format_delta,
+    format_interval,
     format_p_value,
     format_value,
+    interval_of,
     metric_spec,
 )
 
@@ -73,6 +77,11 @@ class ReportInput:
     satisfaction: list[SatisfactionCell]
     source_version: str | None = None
     missing: list[str] = field(default_factory=list)
+    # the satisfaction cells pooled over the rolling months ending with the period (low-sample
+    # monthly cells are ranked on these instead)
+    satisfaction_rolling: list[SatisfactionCell] = field(default_factory=list)
+    # company-wide figures over the 12 months ending with the period (the CLI summary's headlines)
+    headlines: list[Headline] = field(default_factory=list)
 
     def value(self, branch: str, metric: str) -> KpiRow | None:
         return next((r for r in self.rows if r.branch_code == branch and r.metric == metric), None)
@@ -232,7 +241,19 @@ def _num(row: KpiRow | None, metric: str, branch: str = COMPANY) -> str:
 def _counts(row: KpiRow | None) -> str:
     if row is None or row.numerator is None or row.denominator is None:
         return ""
-    return f'<small class="n">{row.numerator:,.0f} / {row.denominator:,.0f}</small>'
+    interval = format_interval(row.metric, interval_of(row))
+    immature = " · 未成熟 claims still open" if row.mature is False else ""
+    return (f'<small class="n">{row.numerator:,.0f} / {row.denominator:,.0f}'
+            f'{" · " + esc(interval) if interval else ""}{immature}</small>')
+
+
+def _n_and_interval(row: KpiRow | None) -> str:
+    """' (n = 1,234, 95% CI 81.2–84.0%)' for a headline number; empty when the row has no n."""
+    if row is None or row.denominator is None:
+        return ""
+    interval = format_interval(row.metric, interval_of(row))
+    n = f"n = {row.denominator:,.0f}"
+    return esc(f" ({n}{', ' + interval if interval else ''})")
 
 
 def _tile(data: ReportInput, metric: str) -> str:
@@ -245,12 +266,37 @@ def _tile(data: ReportInput, metric: str) -> str:
             f'<div>{_change_badge(data.changes.get((COMPANY, metric)))}</div></div>')
 
 
-def worst_cells(cells: list[SatisfactionCell], n: int = WORST_CELLS) -> list[SatisfactionCell]:
-    """Lowest first by the shrunk CSAT (empirical Bayes: a 3-of-5 cell does not outrank a
-    700-of-1000 one on noise alone), then by the raw CSAT."""
-    ranked = [c for c in cells if c.csat is not None]
-    return sorted(ranked, key=lambda c: (c.csat_shrunk if c.csat_shrunk is not None else c.csat,
+def rankable_cells(cells: list[SatisfactionCell],
+                   rolling: list[SatisfactionCell] | None = None) -> list[SatisfactionCell]:
+    """The cells that may be ranked: a month's cell with at least MIN_SAMPLE_SIZE responses, else
+    the same branch × stage pooled over the rolling months if that reaches the minimum. Cells below
+    the minimum even when pooled are never ranked (docs/definitions.md#low-sample)."""
+    pooled = {(c.branch_code, c.stage): c for c in (rolling or [])}
+    out = []
+    for c in cells:
+        if c.csat is None:
+            continue
+        if c.responses >= MIN_SAMPLE_SIZE and not c.low_sample:
+            out.append(c)
+            continue
+        p = pooled.get((c.branch_code, c.stage))
+        if p is not None and p.csat is not None and p.responses >= MIN_SAMPLE_SIZE:
+            out.append(p)
+    return out
+
+
+def worst_cells(cells: list[SatisfactionCell], n: int = WORST_CELLS,
+                rolling: list[SatisfactionCell] | None = None) -> list[SatisfactionCell]:
+    """Lowest first among the rankable cells (enough responses, or rolled up to enough): by the
+    upper end of the 95% interval, so that a cell is named weakest only as far as its data show
+    it, then by the raw CSAT."""
+    ranked = rankable_cells(cells, rolling)
+    return sorted(ranked, key=lambda c: (c.wilson_high if c.wilson_high is not None else c.csat,
                                          c.csat, c.branch_code, c.stage))[:n]
+
+
+def _basis(cell: SatisfactionCell, period: str) -> str:
+    return "本月 month" if cell.months == 1 else f"{cell.months} 个月 months to {period}"
 
 
 def headline_sentences(data: ReportInput) -> list[str]:
@@ -258,17 +304,20 @@ def headline_sentences(data: ReportInput) -> list[str]:
     out = []
     stages = [m for m in (f"csat.{s}" for s in STAGE_LABELS) if data.value(COMPANY, m)]
     if stages:
-        parts = [f"{esc(STAGE_LABELS[m.split('.', 1)[1]][0])} {_num(data.value(COMPANY, m), m)}" for m in stages]
+        parts = [f"{esc(STAGE_LABELS[m.split('.', 1)[1]][0])} {_num(data.value(COMPANY, m), m)}"
+                 f"{_n_and_interval(data.value(COMPANY, m))}" for m in stages]
         out.append("客户满意度（4–5分占比）Share of customers satisfied (score 4–5): " + "，".join(parts) + "。")
-    # The headline names a cell with enough responses to be credible; the table below lists all.
-    credible = [c for c in data.satisfaction if not c.low_sample]
-    worst = worst_cells(credible or data.satisfaction, 1)
+    # The headline names a cell with enough responses to be credible (or rolled up to enough).
+    worst = worst_cells(data.satisfaction, 1, data.satisfaction_rolling)
     if worst:
         c = worst[0]
         interval = "" if c.wilson_low is None else \
-            f" (95% CI {c.wilson_low * 100:.1f}–{c.wilson_high * 100:.1f}%, n = {c.responses:,})"
+            f" (95% CI {c.wilson_low * 100:.1f}–{c.wilson_high * 100:.1f}%, n = {c.responses:,}, {_basis(c, data.period)})"
         out.append(f"最薄弱环节 Weakest branch–stage cell: <b>{esc(branch_text(c.branch_code))} · "
                    f"{esc(stage_text(c.stage))}</b>, {c.csat * 100:.1f}% satisfied{esc(interval)}.")
+    elif data.satisfaction:
+        out.append(f"最薄弱环节 Weakest branch–stage cell: none named — no cell has {MIN_SAMPLE_SIZE} responses, "
+                   f"even over {ROLLING_MONTHS} months.")
     received = data.value(COMPANY, "complaints_received")
     if received:
         text = f"投诉 Complaints: {_num(received, 'complaints_received')} received"
@@ -276,7 +325,8 @@ def headline_sentences(data: ReportInput) -> list[str]:
                               ("complaints_per_10k_policies", "per 10k policies in force"),
                               ("complaint_within_deadline_share", "closed within the legal deadline")):
             if data.value(COMPANY, metric):
-                text += f"; {_num(data.value(COMPANY, metric), metric)} {words}"
+                text += (f"; {_num(data.value(COMPANY, metric), metric)} {words}"
+                         f"{_n_and_interval(data.value(COMPANY, metric))}")
         late = [r for r in data.per_branch("complaint_handling_days_p90")
                 if r.value is not None and r.value > COMPLAINT_DEADLINE_DAYS]
         if data.per_branch("complaint_handling_days_p90"):
@@ -285,12 +335,21 @@ def headline_sentences(data: ReportInput) -> list[str]:
                      f"(p90 &gt; {COMPLAINT_DEADLINE_DAYS}): {len(late)} — {names}")
         out.append(text + ".")
     if data.value(COMPANY, "service_level_20s") or data.value(COMPANY, "abandon_rate"):
-        out.append(f"呼叫中心 Call centre: {_num(data.value(COMPANY, 'service_level_20s'), 'service_level_20s')} "
+        out.append(f"呼叫中心 Call centre: {_num(data.value(COMPANY, 'service_level_20s'), 'service_level_20s')}"
+                   f"{_n_and_interval(data.value(COMPANY, 'service_level_20s'))} "
                    f"of calls answered by an agent within 20 seconds; "
-                   f"{_num(data.value(COMPANY, 'abandon_rate'), 'abandon_rate')} hung up before an answer.")
+                   f"{_num(data.value(COMPANY, 'abandon_rate'), 'abandon_rate')}"
+                   f"{_n_and_interval(data.value(COMPANY, 'abandon_rate'))} hung up before an answer.")
     if data.value(COMPANY, "winback_rate"):
-        out.append(f"挽回 Win-back: {_num(data.value(COMPANY, 'winback_rate'), 'winback_rate')} of complainants "
+        out.append(f"挽回 Win-back: {_num(data.value(COMPANY, 'winback_rate'), 'winback_rate')}"
+                   f"{_n_and_interval(data.value(COMPANY, 'winback_rate'))} of complainants "
                    "due for renewal renewed their policy.")
+    paid10 = data.value(COMPANY, "claims_paid_within_10d_share")
+    if paid10:
+        note = (" — 未成熟 this month's claims are still open: the share will move and is not compared"
+                if paid10.mature is False else "")
+        out.append(f"理赔 Claims reported this month paid within 10 days of agreement (Insurance Law art. 23): "
+                   f"{_num(paid10, 'claims_paid_within_10d_share')}{_n_and_interval(paid10)}{esc(note)}.")
     if data.value(COMPANY, "watchlist_customers"):
         out.append(f"核保关注 Underwriting watch list: "
                    f"{_num(data.value(COMPANY, 'watchlist_customers'), 'watchlist_customers')} customers.")
@@ -347,28 +406,39 @@ def render_report(data: ReportInput) -> str:
 
     sections.append('<h2>要点 Headline</h2><ul class="headline">'
                     + "".join(f"<li>{s}</li>" for s in headline_sentences(data)) + "</ul>")
+    if data.headlines:
+        rows = "".join(
+            f"<tr><th>{esc(h.label)}</th>" + "".join(f"<td>{esc(v)}</td>" for v in format_headline(h)) + "</tr>"
+            for h in data.headlines)
+        sections.append("<h3>近12个月 The last 12 months (company-wide, pooled)</h3>"
+                        '<table class="grid"><thead><tr><th>指标 KPI</th><th>值 Value</th><th>n</th>'
+                        "<th>95% 区间 interval</th><th>月份 Months</th></tr></thead>"
+                        f"<tbody>{rows}</tbody></table>")
     tile_metrics = [*(f"csat.{s}" for s in STAGE_LABELS), "valid_complaint_rate", "complaints_per_10k_policies",
                     "complaint_within_deadline_share", "winback_rate", "service_level_20s", "abandon_rate",
-                    "manual_answer_rate", "claim_closure_rate", "watchlist_customers"]
+                    "manual_answer_rate", "claim_closure_rate", "claims_paid_within_10d_share", "watchlist_customers"]
     sections.append('<div class="tiles">' + "".join(_tile(data, m) for m in tile_metrics) + "</div>")
 
     # 1. satisfaction
     sections.append("<h2>1. 各机构各环节满意度 Satisfaction by branch and stage</h2>"
-                    "<p>Share of survey responses scoring 4 or 5. † hatched: fewer responses than the minimum "
-                    "sample (low credibility). Black border: significantly below the company rate.</p>"
+                    f"<p>Share of survey responses scoring 4 or 5. † hatched: fewer than {MIN_SAMPLE_SIZE} responses "
+                    "(low sample). Black border: significantly below the company rate.</p>"
                     + heatmap_svg(data.satisfaction, sat_branches, stages))
-    worst = worst_cells(data.satisfaction)
+    worst = worst_cells(data.satisfaction, rolling=data.satisfaction_rolling)
     if worst:
         rows = "".join(
             f"<tr><th>{esc(branch_text(c.branch_code))}</th><td>{esc(stage_text(c.stage))}</td>"
             f"<td>{_num(KpiRow(c.branch_code, f'csat.{c.stage}', c.csat), f'csat.{c.stage}', c.branch_code)}</td>"
             f"<td>{esc(_pct(c.wilson_low))} – {esc(_pct(c.wilson_high))}</td>"
-            f"<td>{c.satisfied:,} / {c.responses:,}</td><td>{'yes 是' if c.low_sample else ''}</td></tr>"
+            f"<td>{c.satisfied:,} / {c.responses:,}</td><td>{esc(_basis(c, data.period))}</td></tr>"
             for c in worst)
         sections.append("<h3>最差五个机构-环节 The five weakest branch–stage cells</h3>"
+                        f"<p>Ranked by the upper end of the 95% interval, among cells with at least {MIN_SAMPLE_SIZE} "
+                        f"responses; a cell with fewer is ranked on the {ROLLING_MONTHS} months ending this month, "
+                        "and not at all if those still fall short.</p>"
                         '<table class="grid"><thead><tr><th>机构 Branch</th><th>环节 Stage</th><th>满意度 CSAT</th>'
                         "<th>95% Wilson 区间 interval</th><th>满意/回复 satisfied/responses</th>"
-                        f"<th>样本不足 Low sample</th></tr></thead><tbody>{rows}</tbody></table>"
+                        f"<th>口径 Basis</th></tr></thead><tbody>{rows}</tbody></table>"
                         + interval_svg(worst))
 
     # 2. complaints
@@ -419,6 +489,7 @@ def render_report(data: ReportInput) -> str:
                                                if data.per_branch(m)]))
 
     # 6. month over month
+    immature = sorted({c.metric for c in data.changes.values() if c.immature and c.branch_code == COMPANY})
     changes = sorted((c for c in data.changes.values() if c.delta is not None),
                      key=lambda c: (not c.significant, c.branch_code != COMPANY, c.p_value or 1.0))
     shown = [c for c in changes if c.branch_code == COMPANY or c.significant]
@@ -435,7 +506,10 @@ def render_report(data: ReportInput) -> str:
                         f"test; false-discovery rate {SIGNIFICANCE_LEVEL:.0%} over all tests of this report "
                         "(Benjamini–Hochberg), so a change is not marked just because many were tested; "
                         "percentiles and lifts are not tested). "
-                        "▲/▼ marks a significant change; green is better, red is worse.</p>"
+                        "▲/▼ marks a significant change; green is better, red is worse."
+                        + (" Not compared, because a month's claims are still open (immature): "
+                           + esc(", ".join(metric_spec(m).label_en for m in immature)) + "." if immature else "")
+                        + "</p>"
                         '<table class="grid"><thead><tr><th>机构 Branch</th><th>指标 Metric</th><th>上月 Previous</th>'
                         f"<th>本月 Current</th><th>变化 Change</th><th>检验 Test</th></tr></thead><tbody>{rows}"
                         "</tbody></table>")
@@ -468,6 +542,10 @@ def plain_text_summary(data: ReportInput) -> str:
     for row in data.rows:
         if row.branch_code == COMPANY:
             spec = metric_spec(row.metric)
-            lines.append(f"- {spec.label_zh} {spec.label_en}: {format_value(row.metric, row.value)}")
+            detail = ""
+            if row.denominator is not None:
+                interval = format_interval(row.metric, interval_of(row))
+                detail = f" (n = {row.denominator:,.0f}{', ' + interval if interval else ''})"
+            lines.append(f"- {spec.label_zh} {spec.label_en}: {format_value(row.metric, row.value)}{detail}")
     lines += ["", "The full report is the HTML part of this message; the snapshot rows are attached as CSV."]
     return "\n".join(lines)

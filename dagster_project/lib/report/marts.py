@@ -1,66 +1,102 @@
 """Read one period's KPIs from the published marts (a read-only DuckDB connection).
 
-The mart names and key columns are the BI contract of issue 4. Where issue 4 does not fix the name
-of a numerator or denominator column (e.g. complaints closed within the deadline), a short list of
-candidate names is tried; if none exists but the rate and one of its counts do, the other count is
-derived from them so that the significance tests still have their n. Marts that are missing (an
-older published file) are skipped and listed, never guessed.
+Which column is a KPI's numerator and denominator, and how it rolls up to the company, is the dbt
+catalog's (the mart's ``.yml``, ``config.meta.kpi``; ``lib/transform/catalog.py``): the report
+names a metric's mart and value column only. A published file older than the catalog that lacks a
+count, but has the rate and the other count, gets the missing count derived from them so that the
+significance tests still have their n. Marts that are missing (an older published file) are skipped
+and listed, never guessed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 import duckdb
 
-from dagster_project.lib.report.metrics import COMPANY, METRICS, KpiRow, company_proportion, parse_period, sort_rows
+from dagster_project.lib.report.metrics import (
+    COMPANY,
+    METRICS,
+    MIN_SAMPLE_SIZE,
+    ROLLING_MONTHS,
+    KpiRow,
+    company_proportion,
+    parse_period,
+    poisson_interval,
+    sort_rows,
+    wilson_interval,
+)
+
+from dagster_project.lib.transform.catalog import CatalogError, KpiColumn, kpi, load_manifest
+from dagster_project.lib.transform.dbt_project import prepare_manifest
 
 SCHEMA = "marts"
 
 
 @dataclass(frozen=True)
 class RateSource:
-    """One metric read per branch from one mart row (grain branch_code × month)."""
+    """One metric read per branch from one mart row (grain branch_code × month); its numerator,
+    denominator and company rollup are the catalog's entry of the value column."""
 
     metric: str
     table: str
-    value: str | None  # value column; None = numerator ÷ denominator × scale
-    numerator: tuple[str, ...] = ()
-    denominator: tuple[str, ...] = ()
-    company: str = "ratio"  # "ratio" (Σnum/Σden), "sum" (Σvalue) or "none" (not additive)
+    value: str  # the KPI column; its meta.kpi in the mart's yml says how it is made
     # a denominator computed from columns, when the mart has no column for it: (SQL, columns used)
     denominator_expr: tuple[str, tuple[str, ...]] | None = None
+    # a cohort metric's maturity flag column (claims by report month): immature months are not compared
+    maturity: str | None = None
+
+    @property
+    def kpi(self) -> KpiColumn:
+        spec = _catalog_kpi(self.table, self.value)
+        if spec is None:
+            raise CatalogError(f"{self.table}.{self.value}: no config.meta.kpi in the mart's yml "
+                               "(the report takes the KPI's numerator and denominator from there)")
+        return spec
+
+    @property
+    def numerator(self) -> tuple[str, ...]:
+        return (self.kpi.numerator,) if self.kpi.numerator else ()
+
+    @property
+    def denominator(self) -> tuple[str, ...]:
+        return (self.kpi.denominator,) if self.kpi.denominator else ()
+
+    @property
+    def company(self) -> str:
+        """"ratio" (Σnum/Σden), "sum" (Σvalue) or "none" (not additive)."""
+        if self.denominator_expr:
+            return "ratio"
+        return self.kpi.rollup if self.kpi.rollup in ("ratio", "sum") else "none"
+
+
+@lru_cache(maxsize=None)
+def _catalog_kpi(table: str, column: str) -> KpiColumn | None:
+    return kpi(table, column, load_manifest(prepare_manifest()))
 
 
 RATE_SOURCES: tuple[RateSource, ...] = (
-    # closure_rate is the rolling (trailing-months) rate of metrics-research §1.1
-    RateSource("claim_closure_rate", "mart_claim_cycle", "closure_rate",
-               ("rolling_claims_closed", "claims_closed"), ("rolling_claims_base", "claims_reported")),
-    RateSource("complaints_received", "mart_complaints", "received", company="sum"),
-    RateSource("valid_complaint_rate", "mart_complaints", "valid_rate", ("valid",), ("received",)),
-    RateSource("complaints_per_10k_policies", "mart_complaints", "per_10k_policies",
-               ("received",), ("policies_in_force", "policies_in_force_month_end",
-                               "in_force_policies", "policies")),
-    RateSource("complaint_handling_days_p90", "mart_complaints", "handling_days_p90",
-               (), ("closed", "closed_in_month", "complaints_closed", "handled"), company="none"),
-    RateSource("complaint_within_deadline_share", "mart_complaints", "within_deadline_share",
-               ("closed_within_deadline", "within_deadline", "handled_within_deadline"),
-               ("closed", "closed_in_month", "complaints_closed", "handled")),
-    RateSource("winback_rate", "mart_winback", "winback_rate", ("renewed",), ("due_for_renewal",)),
+    # closure_rate is the rolling (trailing-months) rate (docs/definitions.md#mart_claim_cycle-closure_rate)
+    RateSource("claim_closure_rate", "mart_claim_cycle", "closure_rate"),
+    # Insurance Law art. 23, by the claims' report month: immature while the month's claims are open
+    RateSource("claims_paid_within_10d_share", "mart_claim_cycle", "paid_within_10d_share", maturity="is_mature"),
+    RateSource("complaints_received", "mart_complaints", "received"),
+    RateSource("valid_complaint_rate", "mart_complaints", "valid_rate"),
+    RateSource("complaints_per_10k_policies", "mart_complaints", "per_10k_policies"),
+    RateSource("complaint_handling_days_p90", "mart_complaints", "handling_days_p90"),
+    RateSource("complaint_within_deadline_share", "mart_complaints", "within_deadline_share"),
+    RateSource("winback_rate", "mart_winback", "winback_rate"),
     # renewal_lift = winback_rate / baseline_renewal_rate, and the baseline is the mean over the due
     # complaints, so lift = renewed / (baseline × due): renewals against the renewals expected if
     # complainants renewed like comparable non-complainants. That makes the company value exact.
-    RateSource("renewal_lift", "mart_winback", "renewal_lift", ("renewed",),
+    RateSource("renewal_lift", "mart_winback", "renewal_lift",
                denominator_expr=("baseline_renewal_rate * due_for_renewal",
                                  ("baseline_renewal_rate", "due_for_renewal"))),
-    RateSource("service_level_20s", "mart_call_center_monthly", "service_level_20s",
-               ("answered_within_20s", "answered_20s", "within_20s", "answered_in_20s"),
-               ("offered", "agent_requests")),
-    RateSource("abandon_rate", "mart_call_center_monthly", "abandon_rate",
-               ("abandoned",), ("offered", "agent_requests")),
-    RateSource("manual_answer_rate", "mart_call_center_monthly", "manual_answer_rate",
-               ("answered",), ("offered", "agent_requests")),
+    RateSource("service_level_20s", "mart_call_center_monthly", "service_level_20s"),
+    RateSource("abandon_rate", "mart_call_center_monthly", "abandon_rate"),
+    RateSource("manual_answer_rate", "mart_call_center_monthly", "manual_answer_rate"),
 )
 assert all(s.metric in METRICS for s in RATE_SOURCES)
 
@@ -79,12 +115,21 @@ class SatisfactionCell:
     significantly_below: bool
 
 
+    # the months the numbers pool: the period itself, or the rolling months ending with it
+    months: int = 1
+
+
 @dataclass
 class PeriodData:
     period: str
     rows: list[KpiRow]
     satisfaction: list[SatisfactionCell] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # marts/columns not found in the file
+    # the same cells pooled over the ROLLING_MONTHS months ending with the period, where low-sample
+    # monthly cells roll up to (docs/definitions.md#low-sample)
+    satisfaction_rolling: list[SatisfactionCell] = field(default_factory=list)
+    # company-wide figures over the 12 months ending with the period (headline_figures)
+    headlines: list = field(default_factory=list)
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str, schema: str = SCHEMA) -> list[str]:
@@ -116,19 +161,21 @@ def _read_rate(con, source: RateSource, month: date, missing: list[str]) -> list
     if den_col is None and source.denominator_expr and set(source.denominator_expr[1]) <= set(columns):
         den_sql = source.denominator_expr[0]
     select = ", ".join(f'"{c}"' if c else "NULL" for c in (source.value, num_col)) + f", {den_sql}"
+    mature_sql = f'"{source.maturity}"' if source.maturity and source.maturity in columns else "NULL"
     result = con.execute(
-        f'SELECT branch_code, {select} FROM {SCHEMA}."{source.table}" '
+        f'SELECT branch_code, {select}, {mature_sql} FROM {SCHEMA}."{source.table}" '
         "WHERE CAST(month AS DATE) = ? ORDER BY branch_code", [month]).fetchall()
     scale = METRICS[source.metric].scale
     rows = []
-    for branch, value, num, den in result:
+    for branch, value, num, den, mature in result:
         value, num, den = _float(value), _float(num), _float(den)
         # Derive the missing count from the rate and the other count (see module docstring).
         if source.numerator and num is None and value is not None and den is not None:
             num = value * den / scale
         if (source.denominator or source.denominator_expr) and den is None and value and num is not None:
             den = num * scale / value
-        rows.append(KpiRow(str(branch), source.metric, value, num, den))
+        rows.append(KpiRow(str(branch), source.metric, value, num, den,
+                           None if mature is None else bool(mature)))
     return rows
 
 
@@ -149,8 +196,33 @@ def _read_satisfaction(con, month: date, missing: list[str]) -> list[Satisfactio
             for b, s, n, x, p, lo, hi, shr, low, below in result]
 
 
+def _read_satisfaction_rolling(con, month: date, months: int = ROLLING_MONTHS) -> list[SatisfactionCell]:
+    """Branch × stage cells pooled over `months` months ending with `month` (responses and
+    satisfied added up), with their Wilson interval; low_sample against MIN_SAMPLE_SIZE. The shrunk
+    rate is not pooled (its prior is fitted per month), so it is left empty."""
+    if not table_columns(con, "mart_stage_satisfaction"):
+        return []
+    result = con.execute(
+        f"SELECT branch_code, stage, SUM(responses), SUM(satisfied) FROM {SCHEMA}.mart_stage_satisfaction "
+        f"WHERE CAST(month AS DATE) <= ? AND CAST(month AS DATE) > CAST(? AS DATE) - INTERVAL {int(months)} MONTH "
+        "GROUP BY branch_code, stage ORDER BY branch_code, stage", [month, month]).fetchall()
+    company = {stage: (sum(int(n) for _, s, n, _ in result if s == stage),
+                       sum(int(x) for _, s, _, x in result if s == stage))
+               for stage in {r[1] for r in result}}
+    cells = []
+    for branch, stage, n, x in result:
+        n, x = int(n or 0), int(x or 0)
+        low_high = wilson_interval(x, n)
+        cn, cx = company[stage]
+        cells.append(SatisfactionCell(
+            str(branch), str(stage), n, x, x / n if n else None,
+            low_high[0] if low_high else None, low_high[1] if low_high else None, None,
+            n < MIN_SAMPLE_SIZE, bool(low_high and cn and low_high[1] < cx / cn), months))
+    return cells
+
+
 def _read_segments(con, missing: list[str]) -> list[KpiRow]:
-    """Segment mix per branch (as of the last day of the data, not per month: DESIGN §6)."""
+    """Segment mix per branch (as of the last day of the data, not per month: docs/definitions.md#customer-segments)."""
     columns = table_columns(con, "mart_segment_summary")
     count_col = _first(columns, ("customers", "customer_count", "n_customers"))
     if not columns or count_col is None or "segment" not in columns:
@@ -224,4 +296,96 @@ def read_period(con: duckdb.DuckDBPyConnection, period: str, *, as_of_metrics: b
     if as_of_metrics:
         rows.extend(_read_segments(con, missing))
         rows.extend(_read_watchlist(con, missing))
-    return PeriodData(period, with_company_rows(rows), satisfaction, sorted(set(missing)))
+    return PeriodData(period, with_company_rows(rows), satisfaction, sorted(set(missing)),
+                      _read_satisfaction_rolling(con, month),
+                      headline_figures(con, last_month=month) if as_of_metrics else [])
+
+
+# --------------------------------------------------------------------------------------------------
+# headline figures (the CLI summary and the report show the same ones)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A company-wide figure pooled over the trailing months of the data: the value, its n (the
+    denominator, in `n_unit`), its 95% interval and the months it covers."""
+
+    key: str
+    label: str
+    value: float | None
+    numerator: float | None
+    n: float | None
+    interval: tuple[float, float] | None
+    first_month: str | None
+    last_month: str | None
+    unit: str = "pct"  # "pct" | "per10k"
+    n_unit: str = ""
+
+
+# (key, label, table, numerator SQL, denominator SQL, kind, n_unit); kind: "proportion" (Wilson) or
+# "per10k" (Poisson, denominator in policy-years)
+HEADLINE_SOURCES: tuple[tuple[str, str, str, str, str, str, str], ...] = (
+    ("csat", "CSAT, all stages (满意度)", "mart_stage_satisfaction", "satisfied", "responses",
+     "proportion", "responses"),
+    ("complaints_per_10k_policy_years", "Complaints per 10k policy-years (万张保单投诉量, annual)",
+     "mart_complaints", "received", "policies_in_force / 12.0", "per10k", "policy-years"),
+    ("valid_complaint_rate", "Valid complaint rate (有效投诉率)", "mart_complaints", "valid", "received",
+     "proportion", "complaints"),
+    ("complaints_within_deadline", "Complaints within deadline (投诉办理及时率)", "mart_complaints",
+     "closed_within_deadline", "closed", "proportion", "closed complaints"),
+    ("manual_answer_rate", "Manual answer rate (人工接通率)", "mart_call_center_monthly", "answered", "offered",
+     "proportion", "calls"),
+    ("winback_rate", "Win-back: renewed (挽回率)", "mart_winback", "renewed", "due_for_renewal", "proportion",
+     "due complainants"),
+    ("retention_rate", "Win-back: still a customer (客户留存率)", "mart_winback", "retained", "due_for_renewal",
+     "proportion", "due complainants"),
+)
+
+
+def headline_figures(con: duckdb.DuckDBPyConnection, months: int = 12,
+                     last_month: date | None = None) -> list[Headline]:
+    """Company-wide headline KPIs over the last `months` months of each mart (or the `months`
+    months ending with `last_month`), pooled from numerators and denominators (never an average of
+    branch rates), each with its n and 95% interval. A mart or column missing from the file gives a
+    headline without a value."""
+    out = []
+    for key, label, table, num, den, kind, n_unit in HEADLINE_SOURCES:
+        unit = "per10k" if kind == "per10k" else "pct"
+        end = (f"CAST('{last_month.isoformat()}' AS DATE)" if last_month is not None
+               else f"(SELECT MAX(month) FROM {SCHEMA}.{table})")
+        try:
+            total_num, total_den, first, last = con.execute(
+                f"SELECT SUM({num}), SUM({den}), strftime(MIN(month), '%Y-%m'), strftime(MAX(month), '%Y-%m') "
+                f"FROM {SCHEMA}.{table} WHERE month <= {end} AND month > {end} "
+                f"- INTERVAL {int(months)} MONTH").fetchone()
+        except duckdb.Error:
+            out.append(Headline(key, label, None, None, None, None, None, None, unit, n_unit))
+            continue
+        total_num = None if total_num is None else float(total_num)
+        total_den = None if total_den is None else float(total_den)
+        if not total_den:
+            out.append(Headline(key, label, None, total_num, total_den, None, first, last, unit, n_unit))
+            continue
+        if kind == "per10k":
+            value = total_num * 10_000 / total_den
+            interval = poisson_interval(total_num, total_den, 10_000)
+        else:
+            value = total_num / total_den
+            interval = wilson_interval(total_num, total_den)
+        out.append(Headline(key, label, value, total_num, total_den, interval, first, last, unit, n_unit))
+    return out
+
+
+def format_headline(h: Headline) -> tuple[str, str, str, str]:
+    """(value, n, 95% interval, months) as the CLI summary prints them."""
+    if h.value is None:
+        return ("n/a", "0" if h.n is None else f"{h.n:,.0f}", "", "" if h.first_month is None
+                else f"{h.first_month}..{h.last_month}")
+    if h.unit == "per10k":
+        value = f"{h.value:.1f}"
+        interval = f"{h.interval[0]:.1f}-{h.interval[1]:.1f}" if h.interval else ""
+    else:
+        value = f"{h.value:.1%}"
+        interval = f"{h.interval[0]:.1%}-{h.interval[1]:.1%}" if h.interval else ""
+    n = f"{h.n:,.0f} {h.n_unit}".strip()
+    return value, n, interval, f"{h.first_month}..{h.last_month}"

@@ -22,6 +22,10 @@ COMPANY = "ALL"  # branch_code of the company-wide rows
 COMPANY_LABEL = ("全公司", "Company")
 SIGNIFICANCE_LEVEL = 0.05
 COMPLAINT_DEADLINE_DAYS = 15  # CBIRC Order 2020 No. 3: a decision within 15 days of receipt
+# A satisfaction cell with fewer responses is low-sample: never ranked on its own (the dbt var
+# min_sample_size; tests/report/test_metrics.py keeps the two equal). docs/definitions.md#low-sample
+MIN_SAMPLE_SIZE = 100
+ROLLING_MONTHS = 3  # low-sample cells roll up over the period and the months before it
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,13 @@ SEGMENT_LABELS: dict[str, tuple[str, str]] = {
     "HEALTHY": ("健康", "Healthy"),
     "SUB_HEALTHY": ("亚健康", "Sub-healthy"),
     "HIGH_RISK": ("高风险", "High-risk"),
+    "NOT_YET_RATED": ("未评级", "Not yet rated"),
 }
 
 _BASE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("claim_closure_rate", "立案结案率", "Claim closure rate", "proportion", "pct", True),
+    MetricSpec("claims_paid_within_10d_share", "十日内赔付率", "Claims paid within 10 days of agreement (art. 23)",
+               "proportion", "pct", True),
     MetricSpec("complaints_received", "投诉受理量", "Complaints received", "count", "count", False),
     MetricSpec("valid_complaint_rate", "有效投诉率", "Valid-complaint rate", "proportion", "pct", False),
     MetricSpec("complaints_per_10k_policies", "万张保单投诉量", "Complaints per 10k policies",
@@ -93,6 +100,9 @@ class KpiRow:
     value: float | None
     numerator: float | None = None
     denominator: float | None = None
+    # cohort metrics (claims by report month): False while the month's claims are still open, so
+    # the number can still move and is not compared with other months; None for other metrics
+    mature: bool | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -145,6 +155,35 @@ def wilson_interval(successes: float, n: float, z: float = 1.96) -> tuple[float,
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def poisson_interval(events: float, exposure: float, scale: float = 1.0,
+                     z: float = 1.96) -> tuple[float, float] | None:
+    """95% interval for a rate events / exposure × scale (events Poisson), by Byar's approximation
+    of the exact (Garwood) limits; None without exposure."""
+    if not exposure or exposure <= 0 or events is None or events < 0:
+        return None
+    x = float(events)
+    if x == 0:
+        low = 0.0
+    else:
+        low = x * (1 - 1 / (9 * x) - z / (3 * math.sqrt(x))) ** 3
+    x1 = x + 1
+    high = x1 * (1 - 1 / (9 * x1) + z / (3 * math.sqrt(x1))) ** 3
+    return (max(0.0, low) * scale / exposure, high * scale / exposure)
+
+
+def interval_of(row: "KpiRow") -> tuple[float, float] | None:
+    """The 95% interval of a company or branch row: Wilson for proportions, Poisson for rates per
+    exposure; None for values without a sampling model (percentiles, counts, lifts)."""
+    if row.numerator is None or row.denominator is None:
+        return None
+    spec = metric_spec(row.metric)
+    if spec.kind == "proportion":
+        return wilson_interval(row.numerator, row.denominator)
+    if spec.kind == "per_exposure":
+        return poisson_interval(row.numerator, row.denominator, spec.scale)
+    return None
+
+
 def two_proportion_z_test(x1: float, n1: float, x2: float, n2: float) -> tuple[float, float] | None:
     """(z, two-sided p) for H0: p1 = p2, with the pooled rate. None if either sample is empty or the
     pooled rate is 0 or 1 (no variance: nothing to test)."""
@@ -187,6 +226,7 @@ class Change:
     significant: bool
     direction: str  # "up" | "down" | "flat" | "n/a"
     assessment: str  # "better" | "worse" | "neutral" (only meaningful when significant)
+    immature: bool = False  # a claim cohort still open in one of the months: not compared
 
 
 def month_over_month(current: KpiRow, previous: KpiRow | None,
@@ -195,6 +235,10 @@ def month_over_month(current: KpiRow, previous: KpiRow | None,
     if previous is None or current.value is None or previous.value is None:
         return Change(current.branch_code, current.metric, current.value,
                       previous.value if previous else None, None, None, False, "n/a", "neutral")
+    if current.mature is False or previous.mature is False:
+        # the month's claims are still open: its value will move, so the change is not a change
+        return Change(current.branch_code, current.metric, current.value, previous.value, None, None,
+                      False, "n/a", "neutral", immature=True)
     delta = current.value - previous.value
     test = None
     have_counts = None not in (current.numerator, current.denominator,
@@ -244,7 +288,7 @@ def compare_periods(current: list[KpiRow], previous: list[KpiRow],
         c = changes[key]
         if c.significant and not significant:
             changes[key] = Change(c.branch_code, c.metric, c.current, c.previous, c.delta, c.p_value,
-                                  False, c.direction, "neutral")
+                                  False, c.direction, "neutral", c.immature)
     return changes
 
 
@@ -261,7 +305,9 @@ def company_proportion(rows: list[KpiRow], metric: str, scale: float = 1.0) -> K
         return None
     num = sum(r.numerator for r in parts)
     den = sum(r.denominator for r in parts)
-    return KpiRow(COMPANY, metric, scale * num / den if den else None, num, den)
+    flags = [r.mature for r in parts if r.mature is not None]
+    mature = all(flags) if flags else None
+    return KpiRow(COMPANY, metric, scale * num / den if den else None, num, den, mature)
 
 
 def _same(a: float | None, b: float | None, tol: float) -> bool:
@@ -332,6 +378,13 @@ def format_delta(metric: str, delta: float | None) -> str:
     if unit == "per10k":
         return f"{delta:+.2f}"
     return f"{delta:+.1f}" if unit == "days" else f"{delta:+.2f}"
+
+
+def format_interval(metric: str, interval: tuple[float, float] | None) -> str:
+    """'95% CI 81.2–84.0%' in the metric's unit; empty without an interval."""
+    if interval is None:
+        return ""
+    return f"95% CI {format_value(metric, interval[0]).rstrip('%')}–{format_value(metric, interval[1])}"
 
 
 def format_p_value(p: float | None) -> str:

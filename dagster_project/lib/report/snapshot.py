@@ -283,7 +283,8 @@ def render_and_deliver(settings: Settings, period: str, revision: Revision, *, r
     report = ReportInput(period=period, previous_period=previous.period, revision=revision.revision,
                          recorded_at=revision.published_at, revision_reason=revision.reason,
                          rows=current.rows, changes=compare_periods(current.rows, previous.rows),
-                         satisfaction=current.satisfaction, source_version=version, missing=current.missing)
+                         satisfaction=current.satisfaction, source_version=version, missing=current.missing,
+                         satisfaction_rolling=current.satisfaction_rolling, headlines=current.headlines)
     html = render_report(report)
     csv_bytes = snapshot_csv(period, revision, current.rows)
     html_path, csv_path = report_paths(settings, period)

@@ -1,4 +1,4 @@
-"""The sample-data generator: all six landing sources of DESIGN §4, day by day.
+"""The sample-data generator: all six landing sources (docs/ingest.md), day by day.
 
 ``generate(out_dir, scale=, start=, days=, seed=)`` simulates a motor-dominated P&C book and its
 customer service and writes the files exactly as the source systems export them (formats in the
@@ -179,7 +179,9 @@ class _Generator:
         self.non_claim_complaint_rate = (1 - P.CLAIM_RELATED_COMPLAINT_SHARE) * complaints_per_policy_day
         self.claim_complaint_p = (P.CLAIM_RELATED_COMPLAINT_SHARE * complaints_per_10k / 10_000
                                   / self._reports_per_policy_year() / expected_complaint_weight())
-        hotline = P.COMPLAINT_CHANNEL_WEIGHTS[P.COMPLAINT_CHANNELS.index("HOTLINE")]
+        # The regulator-routed share stays that of the calibrated rates when a test scales the volume.
+        self.complaint_channel_p = np.array(P.complaint_channel_weights())
+        hotline = self.complaint_channel_p[P.COMPLAINT_CHANNELS.index("HOTLINE")]
         self.extra_complaint_call_rate = max(
             P.COMPLAINT_CALLS_PER_POLICY_YEAR - hotline * complaints_per_10k / 10_000, 0) / 365.0
 
@@ -710,7 +712,7 @@ class _Generator:
         seq = int(self._serials(self.cnt.complaint_by_year, np.array([year]))[0])
         complaint_no = f"CP{BR_CODES[br]}{year % 100:02d}{seq:06d}"
         if channel is None:
-            channel = P.COMPLAINT_CHANNELS[rng.choice(len(P.COMPLAINT_CHANNELS), p=P.COMPLAINT_CHANNEL_WEIGHTS)]
+            channel = P.COMPLAINT_CHANNELS[rng.choice(len(P.COMPLAINT_CHANNELS), p=self.complaint_channel_p)]
         key = np.array([cust if cust >= 0 else 10**9 + seq + year * 10**7])
         if cust < 0 or rng.random() < P.THIRD_PARTY_COMPLAINANT_SHARE:
             key = key * 13 + 5 + rng.integers(0, 1 << 20)
@@ -931,6 +933,31 @@ class _Generator:
             "winback_fast_vs_slow": {k: P.WINBACK[k] for k in
                                      ("fast_days", "slow_days", "fast_renewal_rate", "slow_renewal_rate")},
             "high_risk_cluster": {**P.HIGH_RISK_CLUSTER, "baseline_claim_frequency": P.LINES["MOTOR"][3]},
+            # the size of each planted effect, as the generator draws it
+            "effects": {
+                "slow_survey": {"branch": P.SLOW_SURVEY_BRANCH,
+                                "arrival_time_multiplier": P.SLOW_SURVEY_ARRIVAL_MULTIPLIER,
+                                "survey_stage_satisfied_share": P.SLOW_SURVEY_SATISFACTION,
+                                "company_survey_stage_target": P.STAGE_TARGETS["SURVEY"]},
+                "long_complaint": {"branch": P.LONG_COMPLAINT_BRANCH,
+                                   "handling_days_median": P.LONG_COMPLAINT_HANDLING_DAYS[0],
+                                   "handling_days_sigma": P.LONG_COMPLAINT_HANDLING_DAYS[1],
+                                   "company_handling_days_median": P.HANDLING_DAYS[0],
+                                   "company_handling_days_sigma": P.HANDLING_DAYS[1]},
+                "winback": {"fast_days": P.WINBACK["fast_days"], "slow_days": P.WINBACK["slow_days"],
+                            "fast_renewal_rate": P.WINBACK["fast_renewal_rate"],
+                            "mid_renewal_rate": P.WINBACK["mid_renewal_rate"],
+                            "slow_renewal_rate": P.WINBACK["slow_renewal_rate"],
+                            "fast_minus_slow": round(P.WINBACK["fast_renewal_rate"] - P.WINBACK["slow_renewal_rate"], 4),
+                            "window_days": P.WINBACK_WINDOW_DAYS},
+                "high_risk_cluster": {"business_source": P.HIGH_RISK_CLUSTER["business_source"],
+                                      "line_of_business": P.HIGH_RISK_CLUSTER["line_of_business"],
+                                      "claim_frequency_multiplier": P.HIGH_RISK_CLUSTER["claim_frequency_multiplier"],
+                                      "baseline_claim_frequency": P.LINES["MOTOR"][3]},
+            },
+            "complaints_per_10k_policy_years": self.stats["complaints_per_10k_policy_years"],
+            "regulator_routed_share": round(float(self.complaint_channel_p[
+                P.COMPLAINT_CHANNELS.index(P.REGULATOR_CHANNEL)]), 6),
         }
 
     # ------------------------------------------------------------------------------------ run
@@ -996,7 +1023,7 @@ def generate(out_dir: Path, *, scale: float, start: date, days: int, seed: int, 
                      else complaints_per_10k)
     summary = gen.run()
     if defects:
-        # The bad-input catalogue (issue 7): its own days after the clean range, see defects.py.
+        # The bad-input catalogue: its own days after the clean range, see defects.py.
         catalogue = write_defects(Path(out_dir), start + timedelta(days=days - 1))
         summary["defects"] = len(catalogue)
         if progress:

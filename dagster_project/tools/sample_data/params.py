@@ -1,4 +1,5 @@
-"""Parameters of the synthetic book (metrics-research.md §6). Grade-D figures are assumptions.
+"""Parameters of the synthetic book. Their sources and the assumptions among them are listed in
+docs/definitions.md ("Sample data").
 
 Everything the generator draws from is here, so that a reader can tune the data set in one place
 and the tests can compare the files against the same numbers.
@@ -7,6 +8,17 @@ and the tests can compare the files against the same numbers.
 from __future__ import annotations
 
 import math
+
+# ---------------------------------------------------------------------------------------------
+# The data set of `make run` (the Makefile's SCALE, DAYS, START and SEED; a test keeps them equal).
+# Scale 2.5 is the smallest book on which every branch has complaints in every quarter, a fifth of
+# the branch x stage x month satisfaction cells reach 100 responses and every planted effect is
+# detectable; 547 days (2024-01-01 .. 2025-06-30, six quarters) keep `make run` under 3 minutes on
+# two shared cores (docs/definitions.md, "Sample data").
+DEFAULT_SCALE = 2.5
+DEFAULT_DAYS = 547
+DEFAULT_START = "2024-01-01"
+DEFAULT_SEED = 42
 
 # ---------------------------------------------------------------------------------------------
 # Volume. Scale 1 = about 100k policies issued a year (new business + renewals) and, in steady
@@ -106,7 +118,7 @@ COMPLAINT_SAT_SHIFT = {"fast": 0.45, "mid": -0.25, "slow": -1.0}
 # Calls (per policy-year in force unless noted).
 EXTRA_REPORT_CALLS_PER_CLAIM = 0.35  # PHONE reports (0.75) + these ≈ 1.1 report calls per claim
 INQUIRIES_PER_POLICY_YEAR = 0.4
-COMPLAINT_CALLS_PER_POLICY_YEAR = 0.002  # hotline complaint calls in all (tickets included)
+COMPLAINT_CALLS_PER_POLICY_YEAR = 0.003  # hotline complaint calls in all (tickets included)
 CARE_CALLS_PER_POLICY_YEAR = 0.05
 SALES_CALLS_PER_POLICY_YEAR = 0.10
 MONDAY_FACTOR = 1.15
@@ -124,15 +136,34 @@ HOUR_WEIGHTS = (1.0, 0.5, 0.3, 0.3, 0.3, 0.5, 1.5, 4.0, 9.0, 10.0, 8.0, 7.0,
 OUTBOUND_HOURS = (9, 10, 11, 14, 15, 16, 17)
 
 # ---------------------------------------------------------------------------------------------
-# Complaints. Regulator-transferred ≈ 1.5 per 10k policies a year; all complaints 5–10× that:
-# the top of the range, so that a small test scale still has complaints in most branches.
-COMPLAINTS_PER_10K_POLICY_YEARS = 15.0
+# Complaints (docs/definitions.md, "Sample data: complaint volume"). Two rates, per 10k policy-years:
+# - every complaint the company receives, through any channel (its hotline, online, walk-in,
+#   letters, and the regulator's 12378 transfers): an assumption, 50 (0.5 % of policies a year,
+#   about 2 % of claim reports), with the hotline taking about half of them (0.0025 complaint
+#   tickets per policy-year, the call-centre parameter below);
+# - of those, the ones routed by the regulator (12378 监管转办), calibrated to the regulator's
+#   published P&C medians: 0.26-0.43 per 10k policies a quarter and 3.66-4.50 per ¥100M premium
+#   (2023 Q1 and 2020 Q2). 1.1 a year is 0.275 a quarter per 10k policies in force and, at this
+#   book's average premium, about 4.2 per ¥100M written.
+COMPLAINTS_PER_10K_POLICY_YEARS = 50.0
+REGULATOR_ROUTED_PER_10K_POLICY_YEARS = 1.1
+REGULATOR_CHANNEL = "REGULATOR_12378"
 CLAIM_RELATED_COMPLAINT_SHARE = 0.80
 # A claim's complaint propensity by its experience (relative weights); the mean is estimated
 # from the outcome shares so that claim-related complaints hit their share of the rate.
 COMPLAINT_WEIGHT = {"base": 1.0, "rejected": 6.0, "underpaid": 3.0, "slow": 3.0, "breach": 4.0, "cancelled": 0.3}
 COMPLAINT_CHANNELS = ("HOTLINE", "REGULATOR_12378", "ONLINE", "WALK_IN", "LETTER")
-COMPLAINT_CHANNEL_WEIGHTS = (0.55, 0.13, 0.18, 0.07, 0.07)
+# The company's own channels, as shares of the complaints not routed by the regulator (D).
+OWN_CHANNEL_WEIGHTS = {"HOTLINE": 0.50, "ONLINE": 0.30, "WALK_IN": 0.10, "LETTER": 0.10}
+
+
+def complaint_channel_weights(complaints_per_10k: float = COMPLAINTS_PER_10K_POLICY_YEARS,
+                              regulator_per_10k: float = REGULATOR_ROUTED_PER_10K_POLICY_YEARS) -> tuple:
+    """Channel probabilities in COMPLAINT_CHANNELS order: the regulator-routed share is the ratio of
+    the two rates, the company's own channels split the rest."""
+    regulator = min(regulator_per_10k / complaints_per_10k, 1.0)
+    return tuple(regulator if c == REGULATOR_CHANNEL else (1 - regulator) * OWN_CHANNEL_WEIGHTS[c]
+                 for c in COMPLAINT_CHANNELS)
 NON_CLAIM_CATEGORIES = ("SALES", "SERVICE_ATTITUDE", "OTHER")
 NON_CLAIM_CATEGORY_WEIGHTS = (0.40, 0.35, 0.25)
 COMPLAINT_ACCEPT_SHARE = 0.92

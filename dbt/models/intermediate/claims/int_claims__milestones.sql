@@ -1,5 +1,5 @@
 -- One row per claim: its milestone events pivoted into timestamps, amounts and cycle times.
--- A claim belongs to the branch of its policy (DESIGN §6); when the policy is unknown, the branch
+-- A claim belongs to the branch of its policy (docs/definitions.md#common-rules); when the policy is unknown, the branch
 -- code embedded in the claim number (CL<branch>...) is used so that no claim loses its branch.
 -- Milestones take the first occurrence (the first report, the first arrival ...), except that a
 -- claim counts as closed only when its last CLOSED event is not followed by a REOPENED event.

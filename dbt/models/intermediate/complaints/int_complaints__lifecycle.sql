@@ -1,8 +1,11 @@
--- One row per complaint: validity, handling time and the legal deadline.
--- Deadline (CBIRC Order 2020 No. 3): a decision within 15 days of receipt, 30 with extension
--- level 1, 60 with level 2 (dbt var complaint_deadline_days). Days are calendar days: the ticket
--- is on time when it closes on or before received_date + deadline days. The deadline uses the
--- ticket's latest extension level (extensions are granted before the original deadline passes).
+-- One row per complaint: validity, handling time and the legal deadline
+-- (docs/definitions.md#legal-clocks).
+-- Deadline (CBIRC Order 2020 No. 3, art. 19): a decision within 15 days of receipt, 30 with
+-- extension level 1, 60 with level 2 (dbt var complaint_deadline_days). Days are calendar days
+-- counted from the day after receipt; a period whose last day is a weekend or public holiday ends
+-- on the next working day (Civil Code arts. 201, 203; macro legal_period_end). The ticket is on
+-- time when it closes on or before that date. The deadline uses the ticket's latest extension
+-- level (extensions are granted before the original deadline passes).
 -- Valid (有效投诉): accepted, not a duplicate, not withdrawn, insurer at least partly at fault.
 {%- set deadlines = var('complaint_deadline_days') %}
 with complaints as (
@@ -51,9 +54,10 @@ select
     {{ month_start('c.closed_ts') }} as closed_month,
     {{ duration_days('c.received_ts', 'c.closed_ts') }} as handling_days,
     c.deadline_days,
-    cast({{ dbt.dateadd('day', 'c.deadline_days', 'c.received_date') }} as date) as deadline_date,
-    case when c.closed_ts is not null then
-        cast(c.closed_ts as date) <= cast({{ dbt.dateadd('day', 'c.deadline_days', 'c.received_date') }} as date)
-    end as is_within_deadline
-from with_deadline as c
+    c.deadline_date,
+    case when c.closed_ts is not null then cast(c.closed_ts as date) <= c.deadline_date end as is_within_deadline
+from (
+    select with_deadline.*, {{ legal_period_end('with_deadline.received_date', 'with_deadline.deadline_days') }} as deadline_date
+    from with_deadline
+) as c
 left join policies as p on p.policy_no = c.policy_no

@@ -1,9 +1,14 @@
 -- One row per customer with a policy in force during the segment window: the facts the
--- segmentation (客户分群) is computed from. Window = the last segment_window_years years up to the
--- as-of date, or from the first data day if the data is shorter (DESIGN §6).
+-- segmentation (客户分群) is computed from (docs/definitions.md#segment-window).
+-- Window = the last segment_window_years years up to the as-of date, starting no earlier than the
+-- first day of claim data: premium and claims over the same exposure window, so that a year
+-- without claim data neither earns premium against no losses nor counts as claim-free.
+-- Exposure is in policy-years: the earned share of each policy's term (a one-year term fully
+-- earned counts 1.0). Written premium is gross (the premium of the policies issued in the
+-- window); net_written_premium is what they kept after cancellation refunds.
 
 with as_of as (
-    select as_of_date, first_data_date from {{ ref('int_warehouse__as_of') }}
+    select as_of_date, first_data_date, claims_data_start_date from {{ ref('int_warehouse__as_of') }}
 ),
 
 params as (
@@ -11,7 +16,8 @@ params as (
         as_of.as_of_date,
         greatest(
             cast({{ dbt.dateadd('day', 1, dbt.dateadd('year', -var('segment_window_years'), 'as_of.as_of_date')) }} as date),
-            as_of.first_data_date
+            as_of.first_data_date,
+            as_of.claims_data_start_date
         ) as window_start_date,
         cast({{ dbt.dateadd('day', 1, dbt.dateadd('year', -1, 'as_of.as_of_date')) }} as date) as latest_year_start_date,
         -- dates are read as midnight, so cover up to and including the as-of day ends here
@@ -56,8 +62,10 @@ window_policies as (
         {{ pro_rata_amount('policies.premium', 'policies.start_date', 'policies.end_date',
                          'policies.cover_end_date', 'params.latest_year_start_date', 'params.window_end_exclusive') }}
             as latest_year_earned_premium,
-        {{ overlap_days('policies.start_date', 'policies.cover_end_date',
-                        'params.window_start_date', 'params.window_end_exclusive') }} / 365.0
+        -- policy-years: the earned share of the term, times the term's length in whole years
+        {{ pro_rata_amount(policy_term_years('policies.start_date', 'policies.end_date'),
+                         'policies.start_date', 'policies.end_date',
+                         'policies.cover_end_date', 'params.window_start_date', 'params.window_end_exclusive') }}
             as earned_exposure_years,
         policies.issue_date between params.window_start_date and params.as_of_date as is_written_in_window
     from policies
@@ -76,7 +84,8 @@ policy_facts as (
         min(window_start_date) as window_start_date,
         count(*) as policies,
         count(distinct line_of_business) as lines_held,
-        {{ exact_sum('case when is_written_in_window then net_premium else 0 end') }} as written_premium,
+        {{ exact_sum('case when is_written_in_window then premium else 0 end') }} as written_premium,
+        {{ exact_sum('case when is_written_in_window then net_premium else 0 end') }} as net_written_premium,
         {{ exact_sum('earned_premium') }} as earned_premium,
         {{ exact_sum('latest_year_earned_premium') }} as annual_premium,
         {{ exact_sum('earned_exposure_years') }} as earned_exposure_years,
@@ -132,6 +141,7 @@ joined as (
         pf.policies,
         pf.lines_held,
         cast(pf.written_premium as double) as written_premium,
+        cast(pf.net_written_premium as double) as net_written_premium,
         cast(pf.earned_premium as double) as earned_premium,
         cast(pf.annual_premium as double) as annual_premium,
         cast(pf.earned_exposure_years as double) as earned_exposure_years,
@@ -156,6 +166,7 @@ select
     policies,
     lines_held,
     written_premium,
+    net_written_premium,
     earned_premium,
     annual_premium,
     earned_exposure_years,
@@ -163,7 +174,7 @@ select
     claim_count,
     claims_latest_year,
     incurred_loss,
-    -- 赔付率: never on a premium too small to be credible (metrics-research §5)
+    -- 赔付率: never on a premium too small to be credible (docs/definitions.md#dim_customer_segment-loss_ratio)
     case
         when earned_premium >= {{ var('min_earned_premium_for_lr') }}
         then incurred_loss / earned_premium

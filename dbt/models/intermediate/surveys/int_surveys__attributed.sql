@@ -1,4 +1,4 @@
--- Survey responses with the branch they count for (DESIGN §6): a claim-stage response belongs
+-- Survey responses with the branch they count for (docs/definitions.md#common-rules): a claim-stage response belongs
 -- to the branch of the claim's policy, a COMPLAINT-stage response to the complaint's branch.
 -- Fallbacks keep every response attributed: the survey's own policy, then the branch code
 -- embedded in the claim / complaint / policy number.

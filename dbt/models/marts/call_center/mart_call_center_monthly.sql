@@ -1,5 +1,5 @@
 -- Call centre per branch x month (by offered_ts; a call belongs to its branch_code).
--- Definitions: macros/call_center.sql. closed_claims: claims of the branch first closed in the month.
+-- Definitions: macros/call_center.sql, docs/definitions.md#mart_call_center_monthly. closed_claims: claims of the branch first closed in the month.
 with calls as (
     select *, {{ month_start('offered_ts') }} as month from {{ ref('int_calls__current') }}
 ),
@@ -29,7 +29,7 @@ closed_claims as (
 select
     s.branch_code,
     s.month,
-    {{ call_center_rates('m', 'cc.closed_claims') }}
+    {{ call_center_rates('m', 'coalesce(cc.closed_claims, 0)') }}
 from spine as s
 left join monthly as m on m.branch_code = s.branch_code and m.month = s.month
 left join closed_claims as cc on cc.branch_code = s.branch_code and cc.month = s.month

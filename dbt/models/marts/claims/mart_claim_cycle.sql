@@ -1,10 +1,21 @@
--- Claim cycle per branch x month of the claim's first report (DESIGN §6, metrics-research §1.1,
--- §1.4). Every branch x month of the data appears (zero claims -> counts 0, rates null).
+-- Claim cycle per branch x month of the claim's first report (docs/definitions.md#mart_claim_cycle).
+-- Every branch x month of the data appears (zero claims -> counts 0, rates null).
+-- Legal clocks (docs/definitions.md#legal-clocks): Insurance Law art. 23 counts calendar days from
+-- the day after the event; a period ending on a weekend or public holiday ends on the next working
+-- day (macro legal_period_end). Payment is due within 10 days of the settlement agreement; the
+-- coverage decision within 30 days of the claim and its documents (clock from DOCS_COMPLETE, the
+-- Supreme People's Court's reading in Interpretation II art. 15).
+-- A report month is mature when at most claim_month_mature_open_share of its claims (cancelled
+-- reports aside) are still open on the as-of date: cohort measures of an immature month still move.
 -- Rolling closure rate (滚动立案结案率): claims reported in the 12 months ending with the month,
 -- excluding cancelled (注销) and zero-closed (零结案) claims, that were closed (first CLOSED event)
 -- by the month's last day, over those claims.
 with claims as (
-    select * from {{ ref('int_claims__milestones') }}
+    select
+        m.*,
+        {{ legal_period_end('cast(m.agreed_ts as date)', var('payment_within_days')) }} as payment_due_date,
+        {{ legal_period_end('cast(m.docs_complete_ts as date)', var('decision_within_days')) }} as decision_due_date
+    from {{ ref('int_claims__milestones') }} as m
 ),
 
 spine as (
@@ -27,10 +38,13 @@ monthly as (
         {{ percentile_cont('agreement_to_payment_days', 0.5) }} as agreement_to_payment_days_p50,
         -- Insurance Law art. 23: payment within 10 days of the settlement agreement
         count(case when agreed_ts is not null and paid_ts is not null then 1 end) as paid_after_agreement,
-        count(case when agreement_to_payment_days <= {{ var('payment_within_days') }} then 1 end) as paid_within_10d,
-        -- ... and a coverage decision (agreement or rejection) within 30 days of the report
-        count(case when decided_ts is not null then 1 end) as decided_claims,
-        count(case when report_to_decision_days <= {{ var('decision_within_days') }} then 1 end) as decided_within_30d,
+        count(case when agreed_ts is not null and cast(paid_ts as date) <= payment_due_date then 1 end) as paid_within_10d,
+        -- ... and a coverage decision (agreement or rejection) within 30 days of the documents
+        count(case when decided_ts is not null and docs_complete_ts is not null then 1 end) as decided_claims,
+        count(case when docs_complete_ts is not null and cast(decided_ts as date) <= decision_due_date then 1 end)
+            as decided_within_30d,
+        count(case when not is_cancelled then 1 end) as claims_not_cancelled,
+        count(case when not is_cancelled and not is_closed then 1 end) as claims_open,
         -- 理赔获赔率: paid / (paid + rejected), cancelled reports excluded
         count(case when is_paid and not is_cancelled then 1 end) as paid_claims,
         count(case when is_rejected and not is_paid and not is_cancelled then 1 end) as rejected_claims,
@@ -79,7 +93,10 @@ select
     coalesce(m.rejected_claims, 0) as rejected_claims,
     {{ safe_ratio('m.paid_claims', 'm.paid_claims + m.rejected_claims') }} as acceptance_rate,
     coalesce(m.reopened_claims, 0) as reopened_claims,
-    {{ safe_ratio('m.reopened_claims', 'm.claims_reported') }} as reopen_rate
+    {{ safe_ratio('m.reopened_claims', 'm.claims_reported') }} as reopen_rate,
+    coalesce(m.claims_open, 0) as claims_open,
+    coalesce(m.claims_open, 0) <= {{ var('claim_month_mature_open_share') }} * coalesce(m.claims_not_cancelled, 0)
+        as is_mature
 from spine as s
 left join monthly as m on m.branch_code = s.branch_code and m.month = s.month
 left join rolling as r on r.branch_code = s.branch_code and r.month = s.month

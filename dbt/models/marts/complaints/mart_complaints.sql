@@ -1,4 +1,4 @@
--- Complaints per branch x month (DESIGN §6, metrics-research §1.2-§1.3).
+-- Complaints per branch x month (docs/definitions.md#mart_complaints).
 -- Volumes (received, accepted, valid, regulator-routed, category mix) by the month received;
 -- handling days and the within-deadline share over complaints closed in the month; backlog and
 -- overdue as of the month's last day. Density: received complaints per 10k policies in force on

@@ -1,6 +1,6 @@
 -- Customer segment dimension (客户分群): one row per customer (salted key) as of the last day of
--- the data, over the segment window. Rules: metrics-research.md §5, thresholds are dbt vars, the
--- expressions live in macros/segments.sql.
+-- the data, over the segment window. Rules: docs/definitions.md#customer-segments, thresholds are
+-- dbt vars, the expressions live in macros/segments.sql.
 
 with facts as (
     select * from {{ ref('int_customers__period_facts') }}
@@ -22,17 +22,17 @@ ranked as (
 classified as (
     select
         ranked.*,
-        {{ customer_segment('claim_count', 'loss_ratio', 'claims_latest_year', 'has_large_injury_claim') }}
-            as segment,
-        {{ customer_segment_reason('claim_count', 'loss_ratio', 'claims_latest_year', 'has_large_injury_claim') }}
-            as segment_reason,
+        {{ customer_segment('claim_count', 'loss_ratio', 'claims_latest_year', 'has_large_injury_claim',
+                            'earned_exposure_years') }} as segment,
+        {{ customer_segment_reason('claim_count', 'loss_ratio', 'claims_latest_year', 'has_large_injury_claim',
+                                   'earned_exposure_years') }} as segment_reason,
         {{ value_tier('premium_rank_in_peer_group', 'peer_group_customers', 'annual_premium',
                       'lines_held', 'max_vehicle_price') }} as value_tier
     from ranked
 )
 
 select
-    cast(customer_key as varchar) as customer_key,
+    cast(customer_key as string) as customer_key,
     cast(as_of_date as date) as as_of_date,
     cast(window_start_date as date) as window_start_date,
     cast(branch_code as varchar) as branch_code,
@@ -41,6 +41,7 @@ select
     cast(policies as bigint) as policies,
     cast(lines_held as bigint) as lines_held,
     cast(written_premium as double) as written_premium,
+    cast(net_written_premium as double) as net_written_premium,
     cast(earned_premium as double) as earned_premium,
     cast(annual_premium as double) as annual_premium,
     cast(earned_exposure_years as double) as earned_exposure_years,

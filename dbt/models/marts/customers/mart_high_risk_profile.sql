@@ -1,11 +1,16 @@
 -- High-risk profile (高风险客户画像): for each customer attribute value, how over-represented the
--- value is in the HIGH_RISK segment compared with the whole portfolio. lift > 1 marks a profile
--- for the underwriting rules (核保政策), metrics-research.md §5.
+-- value is in the HIGH_RISK segment compared with the rated portfolio (customers not yet rated are
+-- not counted: they have no segment to compare; their attribute values still get a row, with 0
+-- customers while nobody is rated). lift > 1 marks a profile for the underwriting rules
+-- (核保政策), docs/definitions.md#mart_high_risk_profile. The share of high-risk customers among
+-- the rated claimants (customers with a counted claim) is on every row.
 
 with customers as (
     select
         customer_key,
+        segment <> 'NOT_YET_RATED' as is_rated,
         segment = 'HIGH_RISK' as is_high_risk,
+        segment <> 'NOT_YET_RATED' and claim_count > 0 as is_claimant,
         business_source,
         primary_line,
         branch_code,
@@ -14,21 +19,22 @@ with customers as (
 ),
 
 attribute_values as (
-    select 'business_source' as attribute, business_source as value, is_high_risk from customers
+    select 'business_source' as attribute, business_source as value, is_rated, is_high_risk from customers
     union all
-    select 'line_of_business', primary_line, is_high_risk from customers
+    select 'line_of_business', primary_line, is_rated, is_high_risk from customers
     union all
-    select 'branch_code', branch_code, is_high_risk from customers
+    select 'branch_code', branch_code, is_rated, is_high_risk from customers
     union all
-    select 'business_source_x_line', business_source || '|' || primary_line, is_high_risk from customers
+    select 'business_source_x_line', business_source || '|' || primary_line, is_rated, is_high_risk from customers
     union all
-    select 'value_tier', value_tier, is_high_risk from customers
+    select 'value_tier', value_tier, is_rated, is_high_risk from customers
 ),
 
 totals as (
     select
-        count(*) as total_customers,
-        count(case when is_high_risk then 1 end) as total_high_risk_customers
+        count(case when is_rated then 1 end) as total_customers,
+        count(case when is_high_risk then 1 end) as total_high_risk_customers,
+        count(case when is_claimant then 1 end) as total_claimants
     from customers
 ),
 
@@ -36,7 +42,7 @@ counted as (
     select
         attribute,
         value,
-        count(*) as customers,
+        count(case when is_rated then 1 end) as customers,
         count(case when is_high_risk then 1 end) as high_risk_customers
     from attribute_values
     group by attribute, value
@@ -63,6 +69,11 @@ select
         {{ safe_ratio('counted.high_risk_customers::double * totals.total_customers',
                       'counted.customers::double * totals.total_high_risk_customers') }}
         as double) as lift,
-    cast(counted.customers < {{ var('min_sample_size') }} as boolean) as low_sample
+    cast(counted.customers < {{ var('min_sample_size') }} as boolean) as low_sample,
+    cast(totals.total_claimants as bigint) as total_claimants,
+    -- high-risk customers among the rated customers with a counted claim (all high-risk customers
+    -- are claimants)
+    cast({{ safe_ratio('totals.total_high_risk_customers', 'totals.total_claimants') }} as double)
+        as high_risk_share_of_claimants
 from counted
 cross join totals

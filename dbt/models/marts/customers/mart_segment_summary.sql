@@ -15,6 +15,7 @@ cells as (
         sum(policies) as policies,
         sum(claim_count) as claim_count,
         sum(written_premium) as written_premium,
+        sum(net_written_premium) as net_written_premium,
         sum(earned_premium) as earned_premium,
         sum(incurred_loss) as incurred_loss
     from customers
@@ -41,6 +42,7 @@ select
     cast(policies as bigint) as policies,
     cast(claim_count as bigint) as claim_count,
     cast(written_premium as double) as written_premium,
+    cast(net_written_premium as double) as net_written_premium,
     cast(earned_premium as double) as earned_premium,
     cast(incurred_loss as double) as incurred_loss,
     -- pooled loss ratio of the cell: losses over earned premium, null on no earned premium

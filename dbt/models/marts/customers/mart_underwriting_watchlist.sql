@@ -1,5 +1,5 @@
 -- Underwriting watch list (核保观察名单): HIGH_RISK and SUB_HEALTHY customers with a policy whose
--- renewal decision is due, with the reason and the recommended action (metrics-research §5).
+-- renewal decision is due, with the reason and the recommended action (docs/definitions.md#mart_underwriting_watchlist).
 -- A renewal is due when an ACTIVE policy that has not been renewed ends within the next
 -- watchlist_horizon_days after the as-of date, or ended at most watchlist_grace_days before it
 -- (still renewable without a lapse; older unrenewed policies have lapsed and need no decision).

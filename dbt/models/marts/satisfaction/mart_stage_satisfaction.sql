@@ -1,4 +1,4 @@
--- Stage satisfaction per branch x stage x month of response (DESIGN §6, metrics-research §4).
+-- Stage satisfaction per branch x stage x month of response (docs/definitions.md#mart_stage_satisfaction).
 -- CSAT is the top-2-box share (score >= satisfied_min_score), never the mean of the scale.
 -- Shrinkage: empirical-Bayes beta-binomial. Per stage and month, a Beta(alpha, beta) prior is
 -- fitted across the branches by the method of moments: m = mean of branch rates, and the

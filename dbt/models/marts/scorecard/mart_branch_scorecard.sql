@@ -1,6 +1,6 @@
 -- Branch scorecard (机构服务评价): the headline KPIs of every branch and month side by side, a
 -- service-evaluation score (0..100) weighted like the regulator's 2015 indicator system
--- (保险公司服务评价管理办法, metrics-research §1.1), its rating and ranks per month.
+-- (保险公司服务评价管理办法, docs/definitions.md#mart_branch_scorecard), its rating and ranks per month.
 --
 -- Indicators and their stand-ins in this warehouse (weights: var scorecard_weights):
 --   sales, underwriting & consultation 30%:
@@ -10,17 +10,23 @@
 --                       hotline stands in for how promptly inquiries are handled -> 100 x rate
 --   claims 45%:
 --     立案结案率          rolling claim closure rate                -> 100 x rate
---     案均报案支付周期    median report-to-payment days: 100 at or below best, 0 at or above worst
+--     案均报案支付周期    mean report-to-payment days of the claims paid in the month (the
+--                       regulator's 案均: per claim paid in the period): 100 at or below best,
+--                       0 at or above worst, linear between
 --     理赔获赔率          claim acceptance rate                     -> 100 x rate
---   complaints 25%:
---     投诉率              complaints per 10k policies in force: 100 at best, 0 at worst
+--   complaints 25%, over the trailing scorecard_complaint_window_months (12) so that a branch's
+--   handful of complaints a month does not swing its score from 100 to 0:
+--     投诉率              complaints per 10k policy-years in force: 100 at best, 0 at worst, linear
 --     投诉件办理及时率    share closed within the legal deadline    -> 100 x rate
--- A missing indicator (no calls, no closed complaints ...) is left out and the remaining weights
--- are renormalised; indicators_scored says how many indicators a score rests on.
+-- Every indicator score is continuous in its measure. A branch-month with fewer than
+-- scorecard_min_indicators indicators present gets no composite score, rating or rank (is_scored
+-- false, indicators_missing names them): renormalising the weights over what is left would rank a
+-- branch on a different scale from the others. Pillar scores need all of their indicators.
 
 {%- set w = var('scorecard_weights') %}
 {%- set cycle = var('scorecard_payment_cycle_days') %}
-{%- set crate = var('scorecard_complaints_per_10k') %}
+{%- set crate = var('scorecard_complaints_per_10k_policy_years') %}
+{%- set cwin = var('scorecard_complaint_window_months') %}
 
 with satisfaction as (
     select
@@ -47,8 +53,37 @@ calls as (
 
 complaints as (
     select branch_code, month, received, valid, per_10k_policies, within_deadline_share,
-           handling_days_p90
+           handling_days_p90, policies_in_force, closed, closed_within_deadline
     from {{ ref('mart_complaints') }}
+),
+
+-- trailing window of the complaint indicators: the month and the cwin - 1 months before it
+complaints_window as (
+    select
+        c.branch_code,
+        c.month,
+        sum(w.received) as complaints_window,
+        -- policy-years in force: the month-end counts, each standing for one month of cover
+        sum(w.policies_in_force) / 12.0 as policy_years_window,
+        sum(w.closed) as complaints_closed_window,
+        sum(w.closed_within_deadline) as closed_within_deadline_window
+    from complaints as c
+    inner join complaints as w
+        on w.branch_code = c.branch_code
+        and w.month <= c.month
+        and w.month > cast({{ dbt.dateadd('month', -cwin, 'c.month') }} as date)
+    group by c.branch_code, c.month
+),
+
+paid_claims as (
+    select
+        branch_code,
+        {{ month_start('paid_ts') }} as month,
+        count(*) as claims_paid,
+        avg(report_to_payment_days) as report_to_payment_days_mean
+    from {{ ref('int_claims__milestones') }}
+    where paid_ts is not null
+    group by branch_code, {{ month_start('paid_ts') }}
 ),
 
 winback as (
@@ -93,6 +128,14 @@ side_by_side as (
         co.per_10k_policies as complaints_per_10k_policies,
         co.within_deadline_share,
         co.handling_days_p90 as complaint_handling_days_p90,
+        cw.complaints_window,
+        cw.policy_years_window,
+        {{ safe_ratio('cw.complaints_window * 10000.0', 'cw.policy_years_window') }} as complaints_per_10k_policy_years_window,
+        cw.complaints_closed_window,
+        cw.closed_within_deadline_window,
+        {{ safe_ratio('cw.closed_within_deadline_window', 'cw.complaints_closed_window') }} as within_deadline_share_window,
+        pc.claims_paid,
+        pc.report_to_payment_days_mean,
         wb.due_for_renewal as winback_due_for_renewal,
         wb.renewed as winback_renewed,
         wb.winback_rate
@@ -102,6 +145,8 @@ side_by_side as (
     left join calls as ca on ca.branch_code = spine.branch_code and ca.month = spine.month
     left join complaints as co on co.branch_code = spine.branch_code and co.month = spine.month
     left join winback as wb on wb.branch_code = spine.branch_code and wb.month = spine.month
+    left join complaints_window as cw on cw.branch_code = spine.branch_code and cw.month = spine.month
+    left join paid_claims as pc on pc.branch_code = spine.branch_code and pc.month = spine.month
     where spine.branch_code is not null
 ),
 
@@ -112,10 +157,10 @@ scored as (
         {{ score_rate('report_stage_csat') }} as score_agent_satisfaction,
         {{ score_rate('service_level_20s') }} as score_inquiry_handling,
         {{ score_rate('closure_rate') }} as score_claim_closure,
-        {{ score_lower_better('report_to_payment_days_p50', cycle['best'], cycle['worst']) }} as score_payment_cycle,
+        {{ score_lower_better('report_to_payment_days_mean', cycle['best'], cycle['worst']) }} as score_payment_cycle,
         {{ score_rate('acceptance_rate') }} as score_claim_acceptance,
-        {{ score_lower_better('complaints_per_10k_policies', crate['best'], crate['worst']) }} as score_complaint_rate,
-        {{ score_rate('within_deadline_share') }} as score_timely_handling
+        {{ score_lower_better('complaints_per_10k_policy_years_window', crate['best'], crate['worst']) }} as score_complaint_rate,
+        {{ score_rate('within_deadline_share_window') }} as score_timely_handling
     from side_by_side
 ),
 
@@ -123,16 +168,27 @@ scored as (
 {%- set claims_pairs = [('score_claim_closure', w['claim_closure_rate']), ('score_payment_cycle', w['report_to_payment_cycle']), ('score_claim_acceptance', w['claim_acceptance_rate'])] %}
 {%- set complaint_pairs = [('score_complaint_rate', w['complaint_rate']), ('score_timely_handling', w['timely_complaint_handling'])] %}
 
-evaluated as (
+{%- set all_pairs = sales_pairs + claims_pairs + complaint_pairs %}
+counted as (
     select
         scored.*,
-        {{ weighted_score(sales_pairs) }} as sales_service_score,
-        {{ weighted_score(claims_pairs) }} as claims_service_score,
-        {{ weighted_score(complaint_pairs) }} as complaints_service_score,
-        {{ weighted_score(sales_pairs + claims_pairs + complaint_pairs) }} as service_evaluation_score,
-        ({% for s, _ in sales_pairs + claims_pairs + complaint_pairs %}case when {{ s }} is not null then 1 else 0 end{{ ' + ' if not loop.last }}{% endfor %})
-            as indicators_scored
+        ({% for s, _ in all_pairs %}case when {{ s }} is not null then 1 else 0 end{{ ' + ' if not loop.last }}{% endfor %})
+            as indicators_scored,
+        concat_ws(', '{% for s, _ in all_pairs %}, case when {{ s }} is null then '{{ s | replace("score_", "") }}' end{% endfor %})
+            as indicators_missing
     from scored
+),
+
+evaluated as (
+    select
+        counted.*,
+        counted.indicators_scored >= {{ var('scorecard_min_indicators') }} as is_scored,
+        {{ complete_weighted_score(sales_pairs) }} as sales_service_score,
+        {{ complete_weighted_score(claims_pairs) }} as claims_service_score,
+        {{ complete_weighted_score(complaint_pairs) }} as complaints_service_score,
+        case when counted.indicators_scored >= {{ var('scorecard_min_indicators') }}
+            then {{ weighted_score(all_pairs) }} end as service_evaluation_score
+    from counted
 )
 
 select
@@ -161,6 +217,14 @@ select
     cast(e.complaints_per_10k_policies as double) as complaints_per_10k_policies,
     cast(e.within_deadline_share as double) as within_deadline_share,
     cast(e.complaint_handling_days_p90 as double) as complaint_handling_days_p90,
+    cast(e.complaints_window as bigint) as complaints_window,
+    cast(e.policy_years_window as double) as policy_years_window,
+    cast(e.complaints_per_10k_policy_years_window as double) as complaints_per_10k_policy_years_window,
+    cast(e.complaints_closed_window as bigint) as complaints_closed_window,
+    cast(e.closed_within_deadline_window as bigint) as closed_within_deadline_window,
+    cast(e.within_deadline_share_window as double) as within_deadline_share_window,
+    cast(e.claims_paid as bigint) as claims_paid,
+    cast(e.report_to_payment_days_mean as double) as report_to_payment_days_mean,
     cast(e.winback_due_for_renewal as bigint) as winback_due_for_renewal,
     cast(e.winback_renewed as bigint) as winback_renewed,
     cast(e.winback_rate as double) as winback_rate,
@@ -177,13 +241,17 @@ select
     cast(e.complaints_service_score as double) as complaints_service_score,
     cast(e.service_evaluation_score as double) as service_evaluation_score,
     cast(e.indicators_scored as integer) as indicators_scored,
+    cast(nullif(e.indicators_missing, '') as string) as indicators_missing,
+    cast(e.is_scored as boolean) as is_scored,
     cast({{ service_rating('e.service_evaluation_score') }} as varchar) as service_rating,
-    -- ranks within the month; 1 = best. The evaluation rank is a strict 1..n order (ties and
-    -- unscored branches last, by branch code); KPI ranks let ties share a rank.
-    cast(row_number() over (
-        partition by e.month
-        order by e.service_evaluation_score desc nulls last, e.branch_code
-    ) as bigint) as service_evaluation_rank,
+    -- ranks within the month; 1 = best. The evaluation rank is a strict 1..n order over the scored
+    -- branches (ties by branch code), null for an unscored branch-month; KPI ranks let ties share
+    -- a rank.
+    cast(case when e.is_scored then row_number() over (
+        partition by e.month, e.is_scored
+        order by e.service_evaluation_score desc, e.branch_code
+    ) end as bigint) as service_evaluation_rank,
+    cast(count(case when e.is_scored then 1 end) over (partition by e.month) as bigint) as branches_scored_in_month,
     cast(rank() over (partition by e.month order by e.csat_overall desc nulls last) as bigint) as csat_rank,
     cast(rank() over (partition by e.month order by e.closure_rate desc nulls last) as bigint) as closure_rate_rank,
     cast(rank() over (partition by e.month order by e.report_to_payment_days_p50 asc nulls last) as bigint)

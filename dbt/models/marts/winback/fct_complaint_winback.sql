@@ -1,8 +1,12 @@
--- Win-back (挽回效果) per handled complaint: accepted, not a duplicate, not withdrawn, closed.
+-- Win-back (挽回效果) per handled complaint: accepted, not a duplicate, not withdrawn, closed
+-- (docs/definitions.md#fct_complaint_winback).
 -- Post-handling satisfaction: the first COMPLAINT-stage survey response for the complaint.
--- Renewal due: the complainant's first policy (the complaint's own policy first) that is due for
--- renewal (ACTIVE, end_date <= as_of_date) with an end_date on or after the closing date and
--- within winback_window_months of it; renewed when a policy names it in renewal_of.
+-- Renewal due: the complainant's first policy (the complaint's own policy first) whose end date
+-- (the due date) lies on or after the closing date, within winback_window_months of it, and
+-- before the as-of date, so that the day after it is in the data (a due date not yet passed says
+-- nothing yet: not_yet_due). Renewed when a policy names it in renewal_of. Retained as a customer
+-- when any policy of the complainant is in force on the day after the due date (a renewal, or
+-- another policy the customer holds).
 -- Baseline: the renewal rate of due policies of customers who never complained, in the due
 -- policy's branch and line of business.
 with complaints as (
@@ -12,6 +16,15 @@ with complaints as (
 
 renewals as (
     select * from {{ ref('int_policies__renewals') }}
+),
+
+as_of as (
+    select as_of_date from {{ ref('int_warehouse__as_of') }}
+),
+
+policies as (
+    select policy_no, customer_key, start_date, end_date, is_cancelled, cancelled_date
+    from {{ ref('int_policies__current') }}
 ),
 
 post_survey as (
@@ -37,11 +50,39 @@ due_candidates as (
             order by case when r.policy_no = c.policy_no then 0 else 1 end, r.end_date, r.policy_no
         ) as candidate_rank
     from complaints as c
+    cross join as_of
     inner join renewals as r
         on r.customer_key = c.customer_key
         and r.is_due_for_renewal
+        and r.end_date < as_of.as_of_date
         and r.end_date >= c.closed_date
         and r.end_date <= cast({{ dbt.dateadd('month', var('winback_window_months'), 'c.closed_date') }} as date)
+),
+
+-- complaints whose complainant has a policy falling due inside the window but after the as-of date
+later_due as (
+    select distinct c.complaint_no
+    from complaints as c
+    cross join as_of
+    inner join renewals as r
+        on r.customer_key = c.customer_key
+        and r.status = 'ACTIVE'
+        and r.end_date >= as_of.as_of_date
+        and r.end_date >= c.closed_date
+        and r.end_date <= cast({{ dbt.dateadd('month', var('winback_window_months'), 'c.closed_date') }} as date)
+),
+
+retained as (
+    select distinct d.complaint_no
+    from due_candidates as d
+    inner join complaints as c on c.complaint_no = d.complaint_no
+    inner join policies as p
+        on p.customer_key = c.customer_key
+        and p.start_date <= cast({{ dbt.dateadd('day', 1, 'd.due_end_date') }} as date)
+        and p.end_date >= cast({{ dbt.dateadd('day', 1, 'd.due_end_date') }} as date)
+        and not (coalesce(p.is_cancelled, false)
+                 and coalesce(p.cancelled_date, p.start_date) <= cast({{ dbt.dateadd('day', 1, 'd.due_end_date') }} as date))
+    where d.candidate_rank = 1
 ),
 
 complainant_keys as (
@@ -79,9 +120,13 @@ select
     d.due_end_date,
     d.due_policy_no is not null as due_for_renewal,
     coalesce(d.renewed, false) and d.due_policy_no is not null as renewed,
+    rt.complaint_no is not null as retained_as_customer,
+    d.due_policy_no is null and ld.complaint_no is not null as not_yet_due,
     {{ safe_ratio('b.baseline_renewed', 'b.baseline_due') }} as baseline_renewal_rate
 from complaints as c
 left join post_survey as s on s.complaint_no = c.complaint_no
 left join due_candidates as d on d.complaint_no = c.complaint_no and d.candidate_rank = 1
+left join retained as rt on rt.complaint_no = c.complaint_no
+left join later_due as ld on ld.complaint_no = c.complaint_no
 left join baseline as b
     on b.branch_code = d.due_branch_code and b.line_of_business = d.due_line_of_business

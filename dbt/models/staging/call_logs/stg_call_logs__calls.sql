@@ -27,6 +27,7 @@ select
     {{ duration_seconds('c.answered_ts', 'c.ended_ts') }} + coalesce(c.wrap_up_seconds, 0) as handle_seconds,
     oc.code as outcome,
     coalesce(oc.is_reached, false) as is_reached,
+    coalesce(oc.is_completed, false) as is_completed,
     c._source_file,
     c._source_line,
     c._partition,
