@@ -79,3 +79,85 @@ def test_one_freshness_policy_and_one_manifest_reader():
     readers = [p.relative_to(package).as_posix() for p in package.rglob("*.py")
                if reads.search(p.read_text(encoding="utf-8")) and p.name != "catalog.py"]
     assert readers == [], "the dbt manifest is read through lib/transform/catalog.load_manifest only"
+
+
+# --------------------------------------------------------------------------- marts: dbt or GX, not both
+
+def _dbt_rules(manifest: dict) -> dict[str, set[tuple]]:
+    """model -> the row rules dbt already enforces on it: contract constraints (not null, a check
+    ``col between a and b`` / ``col >= a`` / ``col in (...)``), unique and unique_combination tests,
+    relationships tests (the column's values are the referenced seed's codes)."""
+    rules: dict[str, set[tuple]] = {}
+    for node in manifest["nodes"].values():
+        if node.get("resource_type") == "model":
+            out = rules.setdefault(node["name"], set())
+            for name, column in (node.get("columns") or {}).items():
+                for c in column.get("constraints") or []:
+                    if c.get("type") == "not_null":
+                        out.add(("not_null", name))
+                    expression = re.sub(r"\s+", " ", str(c.get("expression") or "")).strip().lower()
+                    between = re.fullmatch(rf"{name} between (-?[\d.]+) and (-?[\d.]+)", expression)
+                    at_least = re.fullmatch(rf"{name} >= (-?[\d.]+)", expression)
+                    in_list = re.fullmatch(rf"{name} in \((.*)\)", expression)
+                    if between:
+                        out.add(("between", name, float(between.group(1)), float(between.group(2))))
+                    if at_least:
+                        out.add(("between", name, float(at_least.group(1)), None))
+                    if in_list:
+                        out.add(("in_set", name, frozenset(v.strip().strip("'").upper() for v in in_list.group(1).split(","))))
+        elif node.get("resource_type") == "test":
+            meta = node.get("test_metadata") or {}
+            model = next((d.split(".")[-1] for d in (node.get("depends_on") or {}).get("nodes", []) if d.startswith("model.")), None)
+            if model is None:
+                continue
+            out = rules.setdefault(model, set())
+            kwargs = meta.get("kwargs") or {}
+            if meta.get("name") == "unique":
+                out.add(("unique", (kwargs.get("column_name"),)))
+            elif meta.get("name") == "unique_combination":
+                out.add(("unique", tuple(kwargs.get("columns") or ())))
+            elif meta.get("name") == "relationships":
+                out.add(("in_reference", kwargs.get("column_name")))
+    return rules
+
+
+def gx_duplicates_of_dbt(suite: dict, dbt_rules: set[tuple]) -> list[int]:
+    """Indexes of the suite's expectations that restate a rule dbt enforces (pure)."""
+    out = []
+    for index, e in enumerate(suite["expectations"]):
+        kind, kw = e["type"], e.get("kwargs") or {}
+        column = kw.get("column")
+        if kind == "expect_column_values_to_not_be_null" and ("not_null", column) in dbt_rules:
+            out.append(index)
+        elif kind == "expect_column_values_to_be_between" and not kw.get("mostly") and (
+                "between", column, None if kw.get("min_value") is None else float(kw["min_value"]),
+                None if kw.get("max_value") is None else float(kw["max_value"])) in dbt_rules:
+            out.append(index)
+        elif kind == "expect_column_values_to_be_in_set" and (
+                ("in_reference", column) in dbt_rules
+                or isinstance(kw.get("value_set"), list)
+                and ("in_set", column, frozenset(str(v).upper() for v in kw["value_set"])) in dbt_rules):
+            out.append(index)
+        elif kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique") and (
+                ("unique", tuple(kw.get("column_list") or [column]))) in dbt_rules:
+            out.append(index)
+    return out
+
+
+def test_mart_suites_keep_what_dbt_cannot_express():
+    """A mart row rule lives in the model's contract (DuckDB checks it on every insert) or its dbt
+    tests; the Great Expectations suite of the mart keeps reconciliations across tables,
+    distributions and the PII scan — never a second copy of a dbt rule."""
+    from dagster_project.lib.transform.catalog import load_manifest
+    from dagster_project.lib.transform.dbt_project import prepare_manifest
+
+    rules = _dbt_rules(load_manifest(prepare_manifest()))
+    copies = []
+    for name, data in _raw_suites():
+        if data["meta"]["layer"] != "marts":
+            continue
+        model = data["meta"]["table"].split(".")[1]
+        for index in gx_duplicates_of_dbt(data, rules.get(model, set())):
+            e = data["expectations"][index]
+            copies.append(f"{name} #{index} {e['type']}({e['kwargs'].get('column') or e['kwargs'].get('column_list')})")
+    assert copies == [], "\n".join(copies)

@@ -241,3 +241,17 @@ def test_dbt_resource_skips_the_version_subprocess_and_the_idle_adapter():
                               timeout=120).stdout
     assert f"installed: {dbt.version.__version__}" in reported
     assert DBT_RESOURCE._initialize_dbt_core_adapter(["build"]) is None  # no column lineage: no adapter
+
+
+def test_the_marts_refuse_rows_that_break_their_contract(built_settings, copy_settings):
+    """A mart's row rules (a rate in [0, 1], a key not null) are its contract's constraints: the
+    tables dbt built carry them, so DuckDB refuses such a row whenever a model writes one and the
+    model fails, which blocks publish (as the failing dbt test above)."""
+    settings = copy_settings(built_settings, with_landing=False)
+    with duckdb.connect(str(settings.work_db)) as con:
+        with pytest.raises(duckdb.ConstraintException, match="closure_rate"):
+            con.execute("insert into marts.mart_claim_cycle select * replace (1.6 as closure_rate) "
+                        "from marts.mart_claim_cycle limit 1")
+        with pytest.raises(duckdb.ConstraintException, match="branch_code"):
+            con.execute("insert into marts.mart_mystery_shopping select * replace (null as branch_code) "
+                        "from marts.mart_mystery_shopping limit 1")

@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.lib.ingest.loader import landing_exceptions, latest_ledger_entries, stale_partitions
+from dagster_project.lib.quality.validate import HASH_REGEX, ID_CARD_REGEX, PHONE_REGEX
 from dagster_project.lib.transform.catalog import HISTORY_TABLES, MANIFEST_PATH, load_manifest, published_marts
 from dagster_project.lib.transform.dbt_project import warehouse_manifest
 from dagster_project.settings import Settings, eprint
@@ -62,9 +63,6 @@ def allow_list(manifest_path: Path | None = None) -> dict[str, dict]:
     return tables
 
 
-PHONE_REGEX = r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)"
-ID_CARD_REGEX = r"(^|[^0-9])[0-9]{17}[0-9Xx]([^0-9]|$)"
-HASH_REGEX = r"^[0-9a-f]{64}$"  # salted customer keys are not PII
 
 
 class PublishError(RuntimeError):

@@ -32,8 +32,9 @@ from dagster_project.lib.quality.results import ExpectationOutcome, SuiteResult
 SEVERITIES = ("critical", "warning")
 SAMPLE_SIZE = 10
 
-# PII patterns (DESIGN §9). Digit boundaries keep 12-digit business ids (E…, CA…, R…) from
-# matching the 11-digit phone pattern; 64-hex salted hashes are exempt since they are not PII.
+# PII patterns, shared with the publish audit (lib/publish/publish.py). Digit boundaries keep 12-digit
+# business ids (E…, CA…, R…) from matching the 11-digit phone pattern; 64-hex salted hashes are
+# exempt since they are not PII.
 PHONE_REGEX = r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)"
 ID_CARD_REGEX = r"(^|[^0-9])[0-9]{17}[0-9Xx]([^0-9]|$)"
 HASH_REGEX = r"^[0-9a-f]{64}$"
