@@ -72,7 +72,7 @@ def shape(defs) -> dict:
 
 def test_the_definitions_match_the_reviewed_snapshot(defs):
     current = shape(defs)
-    if os.environ.get("CSWH_UPDATE_SNAPSHOTS"):
+    if os.environ.get("CSWH_UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(json.dumps(current, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
     stored = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
