@@ -16,6 +16,7 @@ import time
 import dagster as dg
 
 from dagster_project.cli.instance import active_runs, open_instance, process_tags
+from dagster_project.cli.outcome import failure_reason
 from dagster_project.definitions import build_definitions
 from dagster_project.defs.conventions import RESEND_TAG, SNAPSHOT_JOB
 from dagster_project.defs.publish.assets import PUBLISHED_KEY, record_published_version
@@ -70,9 +71,9 @@ def run_snapshot_job(settings: Settings, period: str, resend: bool = False) -> i
     print(f"  run:     {result.run_id} (make dev: http://127.0.0.1:3000/runs/{result.run_id})")
     if result.success:
         return 0
-    failures = [e.message for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    failures = [failure_reason(e) for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     for message in failures:
-        eprint(f"error: {message.splitlines()[0][:300]}")
+        eprint(f"error: {message[:300]}")
     return 2 if not history and any(f"snapshot {period}:" in (m or "") for m in failures) else 1
 
 

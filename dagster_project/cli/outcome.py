@@ -36,6 +36,23 @@ class RunOutcome:
         return bool(self.failed_steps) and all(s.startswith(COMPLETE_INPUTS_STEP) for s in self.failed_steps)
 
 
+def failure_reason(event) -> str:
+    """Why a step failed, in the words of the code that failed it: a ``dg.Failure``'s description,
+    else the raised error's message (not Dagster's generic "Execution of step ... failed"), first
+    line only. Messages raised by this project never carry landing values (docs/ingest.md)."""
+    data = event.event_specific_data
+    user = getattr(data, "user_failure_data", None)
+    if user is not None and user.description:
+        return user.description.splitlines()[0]
+    error = getattr(data, "error", None)
+    while error is not None and error.cause is not None and error.cls_name in (
+            "DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"):
+        error = error.cause
+    if error is not None and error.message:
+        return error.message.strip().splitlines()[0]
+    return event.message or "failed"
+
+
 def step_timings(instance, job_name: str, run_id: str) -> list[dict]:
     """Start/end (unix seconds) of the run's planning and of each step, for the run record that
     the benchmark reads."""
@@ -57,7 +74,7 @@ def outcome_of(result, instance, job_name: str, seconds: float) -> RunOutcome:
     outcome = RunOutcome(job=job_name, success=result.success, run_id=result.run_id, seconds=seconds)
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            outcome.failed_steps.append(f"{event.step_key}: {event.message}")
+            outcome.failed_steps.append(f"{event.step_key}: {failure_reason(event)}")
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             outcome.published |= event.asset_key == dg.AssetKey(["published", "marts"])
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:

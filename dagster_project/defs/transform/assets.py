@@ -89,14 +89,22 @@ def with_row_counts(events: Iterator, settings: Settings, key_of_output) -> Iter
     """dbt's events once dbt has exited, each model and seed output with ``dagster/row_count``:
     while dbt runs, its process holds the work file, so the counts are read after the last event
     (one read-only connection); the materializations are then recorded together at the end of the
-    step."""
-    buffered = list(events)
+    step. When dbt exits with a failure, what it reported (its failed tests as failed checks above
+    all) is still yielded, then the failure is raised."""
+    buffered, failure = [], None
+    try:
+        for event in events:
+            buffered.append(event)
+    except Exception as exc:  # dbt exited non-zero: its results up to here are still the record
+        failure = exc
     outputs = [e for e in buffered if isinstance(e, dg.Output)]
     counts = table_row_counts(settings, [key_of_output(o.output_name) for o in outputs]) if outputs else {}
     for event in buffered:
         if isinstance(event, dg.Output) and key_of_output(event.output_name) in counts:
             event = event.with_metadata({**event.metadata, "dagster/row_count": counts[key_of_output(event.output_name)]})
         yield event
+    if failure is not None:
+        raise failure
 
 
 def with_progress(events: Iterator, total: int, log, clock=time.monotonic) -> Iterator:
