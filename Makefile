@@ -6,6 +6,9 @@ SCALE  ?= 2.5
 DAYS   ?= 547
 START  ?= 2024-01-01
 SEED   ?= 42
+# Test files run on this many workers (each builds its own tiny session warehouse; the
+# default-scale one is built once and shared).
+TEST_WORKERS ?= 2
 
 # Telemetry off everywhere: these machines have no internet and nothing may wait on it.
 export DO_NOT_TRACK := 1
@@ -37,7 +40,7 @@ run: $(VENV)/.installed
 
 ## make test: the whole test suite (tiny scale)
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## make dev: the Dagster UI on the embedded defaults (http://127.0.0.1:3000)
 dev: $(VENV)/.installed

@@ -14,6 +14,7 @@ writes ``dbt/target/manifest.json``, the parsed project the Dagster definitions 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -314,13 +315,20 @@ def manifest_is_stale(manifest: Path = MANIFEST_PATH) -> bool:
 def prepare_manifest(force: bool = False) -> Path:
     """Return dbt/target/manifest.json, running ``dbt parse`` (offline, no database opened) first
     if it is missing or older than any model, macro, seed, test or project file."""
-    if force or manifest_is_stale():
-        log_dir = DBT_PROJECT_DIR / "logs"
-        returncode = _run(["parse", "--quiet", *_common_args(DBT_TARGET_DIR, log_dir)],
-                          dbt_parse_env(DBT_TARGET_DIR), log_dir / "parse.log")
-        if returncode != 0 or not MANIFEST_PATH.exists():
-            raise DbtBuildError(f"dbt parse of {DBT_PROJECT_DIR} failed (exit code {returncode}); "
-                                f"see {log_dir / 'parse.log'}", [])
+    if not (force or manifest_is_stale()):
+        return MANIFEST_PATH
+    # Several processes load the definitions at once (the UI's code server and a CLI run, or test
+    # workers): one parses, the others wait and then find the manifest fresh.
+    DBT_TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    with open(DBT_TARGET_DIR / ".parse.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if force or manifest_is_stale():
+            log_dir = DBT_PROJECT_DIR / "logs"
+            returncode = _run(["parse", "--quiet", *_common_args(DBT_TARGET_DIR, log_dir)],
+                              dbt_parse_env(DBT_TARGET_DIR), log_dir / "parse.log")
+            if returncode != 0 or not MANIFEST_PATH.exists():
+                raise DbtBuildError(f"dbt parse of {DBT_PROJECT_DIR} failed (exit code {returncode}); "
+                                    f"see {log_dir / 'parse.log'}", [])
     return MANIFEST_PATH
 
 
