@@ -74,6 +74,14 @@ PUBLISHED_MARTS: dict[str, tuple[str, ...]] = {
     "mart_underwriting_watchlist": ("customer_key",),
     "mart_high_risk_profile": ("attribute", "value", "high_risk_share", "lift"),
     "mart_branch_scorecard": ("branch_code", "month"),
+    "fct_followup_case": ("case_key", "reason", "branch_code", "opened_ts", "due_ts", "closed_ts", "is_overdue",
+                          "escalation_level"),
+    "mart_followup": ("branch_code", "month", "cases_opened", "closed_within_deadline", "overdue", "overdue_share",
+                      "open_at_month_end", "hours_to_followup_p50", "hours_to_followup_p90"),
+    "mart_contact_resolution": ("branch_code", "month", "queue", "call_type", "contacts", "repeat_contacts",
+                                "repeat_rate", "first_contact_resolution"),
+    "mart_complaint_regulatory": ("branch_code", "period_type", "period_start", "received", "regulator_routed",
+                                  "per_10k_policies", "per_100m_premium", "complaint_index", "escalation_rate"),
     "kpi_snapshots": (),
 }
 OPTIONAL_MARTS = frozenset({"kpi_snapshots"})

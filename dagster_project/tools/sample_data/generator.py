@@ -927,6 +927,8 @@ class _Generator:
                  ("投诉", self.extra_complaint_call_rate * factor, False),
                  ("关怀", P.CARE_CALLS_PER_POLICY_YEAR / 365, True), ("营销", P.SALES_CALLS_PER_POLICY_YEAR / 365, True))
         for call_type, rate, outbound in specs:
+            # call-backs of unresolved calls (_repeat_calls) are part of the calibrated volume
+            rate = rate * (1.0 - P.REPEAT_CALL_PROBABILITY.get(call_type, 0.0))
             k = rng.poisson(rate * n_in) if n_in else 0
             if k == 0:
                 continue

@@ -3,7 +3,8 @@
 -- or QUARTER; never add the two kinds together).
 -- Volumes and denominators are mart_complaints' (one meaning per name): received and
 -- regulator-routed tickets by received month, premium written in the period, policies in force on
--- the period's last day. Density per 10k policies and per ¥100M premium, for all complaints and
+-- the period's last day (for a quarter the data ends inside: the last day of its last month in
+-- the data; is_complete_period says which). Density per 10k policies and per ¥100M premium, for all complaints and
 -- the regulator-routed ones; the complaint index (NAIC style) = the branch's share of the
 -- company's complaints / its share of the company's written premium (1.00 = as expected from its
 -- premium); year-on-year change of each density against the same period a year earlier;
@@ -67,25 +68,36 @@ escalated as (
     select branch_code, month, count(*) as escalated from escalations group by branch_code, month
 ),
 
-per_period as (
+period_months as (
     select
-        m.branch_code,
+        m.*,
         p.period_type,
         p.period_start,
         p.period_end,
-        sum(m.received) as received,
-        sum(m.regulator_routed) as regulator_routed,
-        sum(m.written_premium) as written_premium,
-        -- the stock on the period's last day: the policies in force at the end of its last month
-        sum(case when m.month = {{ month_start('p.period_end') }} then m.policies_in_force else 0 end) as policies_in_force,
+        -- the period's last month in the data (its last month, unless the data ends inside it)
+        max(m.month) over (partition by m.branch_code, p.period_type, p.period_start) as last_month
+    from monthly as m
+    inner join periods as p on m.month >= p.period_start and m.month <= p.period_end
+),
+
+per_period as (
+    select
+        pm.branch_code,
+        pm.period_type,
+        pm.period_start,
+        pm.period_end,
+        sum(pm.received) as received,
+        sum(pm.regulator_routed) as regulator_routed,
+        sum(pm.written_premium) as written_premium,
+        -- a stock: the policies in force at the end of the period's last month
+        sum(case when pm.month = pm.last_month then pm.policies_in_force else 0 end) as policies_in_force,
         sum(coalesce(rc.regulator_closed, 0)) as regulator_closed,
         sum(coalesce(rc.regulator_closed_within_deadline, 0)) as regulator_closed_within_deadline,
         sum(coalesce(es.escalated, 0)) as escalated
-    from monthly as m
-    inner join periods as p on m.month >= p.period_start and m.month <= p.period_end
-    left join regulator_closed as rc on rc.branch_code = m.branch_code and rc.month = m.month
-    left join escalated as es on es.branch_code = m.branch_code and es.month = m.month
-    group by m.branch_code, p.period_type, p.period_start, p.period_end
+    from period_months as pm
+    left join regulator_closed as rc on rc.branch_code = pm.branch_code and rc.month = pm.month
+    left join escalated as es on es.branch_code = pm.branch_code and es.month = pm.month
+    group by pm.branch_code, pm.period_type, pm.period_start, pm.period_end
 ),
 
 with_company as (
