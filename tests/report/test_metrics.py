@@ -96,11 +96,12 @@ def test_changed_keys_lists_changed_added_and_removed_rows_with_tolerance():
 def test_a_revision_note_names_direct_changes_before_the_relative_indices_they_move():
     # three late complaints in JL move every branch's complaint index; the note must still say JL
     old = [KpiRow(b, "complaint_index", v) for b, v in (("AH", 1.5), ("BJ", 0.7), ("CQ", 2.4), ("JL", 1.0))]
-    old.append(KpiRow("JL", "complaints_received", 10))
+    old += [KpiRow("JL", "complaints_received", 10), KpiRow(COMPANY, "complaints_received", 100)]
     new = [KpiRow(b, "complaint_index", v) for b, v in (("AH", 1.4), ("BJ", 0.6), ("CQ", 2.3), ("JL", 1.2))]
-    new.append(KpiRow("JL", "complaints_received", 13))
+    new += [KpiRow("JL", "complaints_received", 13), KpiRow(COMPANY, "complaints_received", 103)]
     notes = changed_keys(old, new)
-    assert notes[0] == "complaints_received@JL 10→13"
+    # the branch where the late data landed, then the company, then the indices it moved
+    assert notes[:2] == ["complaints_received@JL 10→13", f"complaints_received@{COMPANY} 100→103"]
     assert "complaints_received@JL" in revision_reason(notes, limit=1)
 
 

@@ -323,19 +323,19 @@ def _same(a: float | None, b: float | None, tol: float) -> bool:
 
 
 # Metrics relative to the company (a branch's share of something ÷ its share of something else):
-# late data in one branch moves them in every branch, so a revision note lists them after the
-# direct changes, which say where the late data landed.
+# late data in one branch moves them in every branch, so a revision note lists them last.
 RELATIVE_METRICS = frozenset({"complaint_index"})
 
 
 def changed_keys(old: list[KpiRow], new: list[KpiRow], tol: float = 1e-9) -> list[str]:
     """Human-readable list of what differs between two snapshots of one period: added, removed or
-    changed (value, numerator or denominator beyond `tol`) rows, by branch and metric, the
-    RELATIVE_METRICS last. Empty list: identical."""
+    changed (value, numerator or denominator beyond `tol`) rows: the branches' rows first (they say
+    where late data landed), then the company's, then the RELATIVE_METRICS; each by branch and
+    metric. Empty list: identical."""
     before = {r.key: r for r in old}
     after = {r.key: r for r in new}
     notes: list[str] = []
-    for key in sorted(set(before) | set(after), key=lambda k: (k[1] in RELATIVE_METRICS, k)):
+    for key in sorted(set(before) | set(after), key=lambda k: (k[1] in RELATIVE_METRICS, k[0] == COMPANY, k)):
         branch, metric = key
         a, b = before.get(key), after.get(key)
         if a is None:
