@@ -56,7 +56,7 @@ def _count(path, table="mart_complaints"):
 
 def test_gate_passes_a_good_batch_and_records_every_suite(settings):
     result = gate_and_publish(settings, "run-gate", manifest_path=NO_MANIFEST)
-    assert len(current_manifest(settings)["check_summary"]["checks"]) == 13
+    assert len(current_manifest(settings)["check_summary"]["checks"]) == 17
     assert result.row_counts["mart_complaints"] == 1
     assert (settings.reports_dir / "validation" / "latest.html").exists()
 
