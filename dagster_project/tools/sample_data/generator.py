@@ -36,6 +36,7 @@ from dagster_project.settings import eprint
 from dagster_project.tools.sample_data import names as nm
 from dagster_project.tools.sample_data import params as P
 from dagster_project.tools.sample_data.book import ColumnTable, GrowArray
+from dagster_project.tools.sample_data.defects import MANIFEST_NAME, write_defects
 from dagster_project.tools.sample_data.workhours import WorkingHourClock
 from dagster_project.tools.sample_data.writers import (
     SECONDS_PER_DAY, Clock, LineBuckets, money, with_nulls, write_csv, write_json_array, write_jsonl,
@@ -1141,8 +1142,6 @@ def generate(out_dir: Path, *, scale: float, start: date, days: int, seed: int, 
     default ``params.COMPLAINTS_PER_10K_POLICY_YEARS``): small test books need more tickets for
     complaint KPIs to be measurable.
     """
-    from dagster_project.tools.sample_data.defects import MANIFEST_NAME, write_defects
-
     (Path(out_dir) / MANIFEST_NAME).unlink(missing_ok=True)  # a stale catalogue would describe old files
     gen = _Generator(Path(out_dir), scale=scale, start=start, days=days, seed=seed, progress=progress,
                      complaints_per_10k=P.COMPLAINTS_PER_10K_POLICY_YEARS if complaints_per_10k is None
