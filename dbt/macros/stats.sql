@@ -28,14 +28,15 @@
 {%- endmacro %}
 {#- At p = 0 the lower bound is exactly 0 and at p = 1 the upper bound exactly 1; the formula only
     lands there up to rounding (0.9999999999999998), so those ends are set exactly, and the rest is
-    clamped to [0, 1]. -#}
+    clamped to [0, 1]. Null when n is 0 or null (greatest/least skip a null argument, so the clamp
+    alone would turn "no data" into 0 or 1). -#}
 {% macro wilson_low(x, n, z) -%}
     case when ({{ x }}) = 0 and ({{ n }}) > 0 then 0.0
-         else greatest(0.0, least(1.0, {{ wilson_bound(x, n, z, '-') }})) end
+         when ({{ n }}) > 0 then greatest(0.0, least(1.0, {{ wilson_bound(x, n, z, '-') }})) end
 {%- endmacro %}
 {% macro wilson_high(x, n, z) -%}
     case when ({{ x }}) = ({{ n }}) and ({{ n }}) > 0 then 1.0
-         else greatest(0.0, least(1.0, {{ wilson_bound(x, n, z, '+') }})) end
+         when ({{ n }}) > 0 then greatest(0.0, least(1.0, {{ wilson_bound(x, n, z, '+') }})) end
 {%- endmacro %}
 
 {#- Ratio that is null (not an error, not 0) when the denominator is 0. -#}

@@ -74,10 +74,17 @@ def test_one_file_per_day_and_month(landing):
     truth = json.loads((out / "_truth.json").read_text(encoding="utf-8"))
     assert set(truth) == {"seed", "scale", "start", "end", "slow_survey_branch", "long_complaint_branch",
                           "winback_fast_vs_slow", "high_risk_cluster", "effects", "complaints_per_10k_policy_years",
-                          "regulator_routed_share"}
+                          "regulator_routed_share", "neglected_followup_branch", "repeat_call_queue"}
     # every planted effect states its size
     effects = truth["effects"]
-    assert set(effects) == {"slow_survey", "long_complaint", "winback", "high_risk_cluster"}
+    assert set(effects) == {"slow_survey", "long_complaint", "winback", "high_risk_cluster", "neglected_followup",
+                            "repeat_calls", "followup_recovery", "escalation"}
+    assert effects["neglected_followup"]["in_time_probability"] < effects["neglected_followup"]["company_in_time_probability"]
+    assert truth["neglected_followup_branch"] == effects["neglected_followup"]["branch"] == "HL"
+    assert truth["repeat_call_queue"] == effects["repeat_calls"]["queue"] == "INQUIRY"
+    recovery = effects["followup_recovery"]
+    assert recovery["followed_renewal_rate"] > recovery["not_followed_renewal_rate"]
+    assert recovery["followed_next_satisfied_logit_shift"] > 0 > recovery["not_followed_next_satisfied_logit_shift"]
     assert effects["slow_survey"]["survey_stage_satisfied_share"] < effects["slow_survey"]["company_survey_stage_target"]
     assert effects["long_complaint"]["handling_days_median"] > effects["long_complaint"]["company_handling_days_median"]
     assert effects["winback"]["fast_minus_slow"] == pytest.approx(

@@ -39,7 +39,7 @@ create table marts.mart_complaints as
   select 'JL' as branch_code, date '2024-01-01' as month, 6 as received, 4 as accepted, 2 as valid,
          2 / 6 as valid_rate, 1.5 as per_10k_policies, 3.0 as per_100m_premium, 7.0 as handling_days_p50,
          14.0 as handling_days_p90, 0.9 as within_deadline_share, 2 as open_backlog, 1 as overdue,
-         1 as regulator_routed, 2 as claim_dispute;
+         1 as regulator_routed, 2 as claim_dispute, 4000 as policies_in_force, 2000000.00 as written_premium;
 create table marts.fct_complaint_winback as
   select complaint_no, 'JL' as branch_code, 4 as post_handling_score, true as satisfied_after
   from raw.complaints;
@@ -76,6 +76,40 @@ create table marts.mart_high_risk_profile as
   select 'line' as attribute, v as value, 0.4 as high_risk_share, 1.6 as lift from (values ('MOTOR'), ('HOME')) t(v);
 create table marts.mart_branch_scorecard as
   select b as branch_code, date '2024-01-01' as month, 0.8 as csat, 1 as csat_rank from (values ('JL'), ('LN')) v(b);
+
+create table intermediate.int_surveys__attributed as
+  select * from (values ('R1', 2), ('R2', 5)) v(response_id, score);
+create table intermediate.int_complaints__lifecycle as
+  select complaint_no, complaint_no = 'CPJL00000000' as is_accepted, false as is_duplicate from raw.complaints;
+create table intermediate.int_calls__current as
+  select * from (values ('C1', 'FOLLOW_UP', 'OUTBOUND', true, true, 'PJL2024000001', null),
+                        ('C2', 'INQUIRY', 'INBOUND', true, false, 'PJL2024000001', null))
+      v(call_id, call_type, direction, is_answered, is_completed, policy_no, claim_no);
+create table marts.fct_followup_case as
+  select * from (values
+      ('DETRACTOR:R1', 'DETRACTOR', 'JL', 'R1', null, 2, 'PJL2024000001', null, timestamp '2024-01-05 10:00:00',
+       timestamp '2024-01-08 10:00:00', 'C1', timestamp '2024-01-05 13:00:00', false, 0, 3.0),
+      ('COMPLAINT:CPJL00000000', 'COMPLAINT', 'JL', null, 'CPJL00000000', null, 'PJL2024000001', null,
+       timestamp '2024-01-10 10:00:00', timestamp '2024-01-12 10:00:00', null, timestamp '2024-01-20 10:00:00', true, 2, 240.0))
+      v(case_key, reason, branch_code, response_id, complaint_no, score, policy_no, claim_no, opened_ts, due_ts,
+        followup_call_id, closed_ts, is_overdue, escalation_level, hours_to_followup);
+create table marts.mart_followup as
+  select 'JL' as branch_code, date '2024-01-01' as month, 2 as cases_opened, 1 as closed_within_deadline, 1 as overdue,
+         2 as cases_decided, 0.5 as overdue_share, 0 as open_at_month_end, 0 as overdue_at_month_end,
+         121.5 as hours_to_followup_p50, 216.3 as hours_to_followup_p90, 1.0 as followed_up_next_csat,
+         0.0 as not_followed_up_next_csat, 1.0 as followed_up_renewal_rate, 0.0 as not_followed_up_renewal_rate;
+create table marts.mart_contact_resolution as
+  select 'JL' as branch_code, date '2024-01-01' as month, 'INQUIRY' as queue, 'INQUIRY' as call_type, 1 as inbound_calls,
+         1 as contacts, 0 as repeat_contacts, 0.0 as repeat_rate, 1.0 as first_contact_resolution,
+         0.5 as repeat_caller_csat, 0.9 as first_time_caller_csat;
+create table marts.mart_complaint_regulatory as
+  select 'JL' as branch_code, t as period_type, date '2024-01-01' as period_start,
+         case t when 'MONTH' then date '2024-01-31' else date '2024-03-31' end as period_end,
+         6 as received, 1 as regulator_routed, 4000 as policies_in_force, 2000000.00 as written_premium,
+         15.0 as per_10k_policies, 300.0 as per_100m_premium, 1.0 as complaint_share, 1.0 as premium_share,
+         1.0 as complaint_index, 1.0 as regulator_within_deadline_share, 0 as escalated, 0.0 as escalation_rate,
+         0.0 as escalated_share_of_regulator_routed
+  from (values ('MONTH'), ('QUARTER')) v(t);
 """
 
 # Defects that pass ingest and dbt's row rules but break a rule across rows or tables, which the

@@ -62,7 +62,7 @@ def test_gate_passes_a_good_batch_and_records_every_suite(settings):
     result = gate_and_publish(settings)
     assert result.success
     manifest = current_manifest(settings)
-    assert len(manifest["check_summary"]["checks"]) == 13 and manifest["run_id"] == result.run_id
+    assert len(manifest["check_summary"]["checks"]) == 17 and manifest["run_id"] == result.run_id
     assert manifest["row_counts"]["mart_complaints"] == 1
     assert (settings.reports_dir / "validation" / "latest.html").exists()
 

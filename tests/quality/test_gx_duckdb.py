@@ -111,7 +111,7 @@ def test_every_suite_is_well_formed_and_raw_suites_have_at_least_eight():
     raw = [n for n in names if n.startswith("raw_")]
     assert sorted(raw) == ["raw_audits", "raw_call_logs", "raw_claim_events", "raw_complaints",
                            "raw_policies", "raw_surveys"]
-    assert len([n for n in names if n.startswith("marts_")]) == 13
+    assert len([n for n in names if n.startswith("marts_")]) == 17
     for name in names:
         data = load_suite_dict(name)
         suite = gx.ExpectationSuite(name=name, expectations=data["expectations"])

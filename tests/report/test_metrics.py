@@ -93,6 +93,18 @@ def test_changed_keys_lists_changed_added_and_removed_rows_with_tolerance():
     assert "and 2 more" in revision_reason(notes, limit=1)
 
 
+def test_a_revision_note_names_direct_changes_before_the_relative_indices_they_move():
+    # three late complaints in JL move every branch's complaint index; the note must still say JL
+    old = [KpiRow(b, "complaint_index", v) for b, v in (("AH", 1.5), ("BJ", 0.7), ("CQ", 2.4), ("JL", 1.0))]
+    old += [KpiRow("JL", "complaints_received", 10), KpiRow(COMPANY, "complaints_received", 100)]
+    new = [KpiRow(b, "complaint_index", v) for b, v in (("AH", 1.4), ("BJ", 0.6), ("CQ", 2.3), ("JL", 1.2))]
+    new += [KpiRow("JL", "complaints_received", 13), KpiRow(COMPANY, "complaints_received", 103)]
+    notes = changed_keys(old, new)
+    # the branch where the late data landed, then the company, then the indices it moved
+    assert notes[:2] == ["complaints_received@JL 10→13", f"complaints_received@{COMPANY} 100→103"]
+    assert "complaints_received@JL" in revision_reason(notes, limit=1)
+
+
 def test_periods():
     assert parse_period("2024-06").isoformat() == "2024-06-01"
     assert previous_period("2024-01") == "2023-12" and previous_period("2024-06") == "2024-05"

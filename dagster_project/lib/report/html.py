@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from dagster_project.lib.reference import BRANCHES
-from dagster_project.lib.report.marts import Headline, SatisfactionCell, format_headline
+from dagster_project.lib.report.marts import Headline, OverdueCase, RecoveryFigure, SatisfactionCell, format_headline
 from dagster_project.lib.report.metrics import (
     COMPANY,
     COMPANY_LABEL,
@@ -35,6 +35,7 @@ from dagster_project.lib.report.metrics import (
     format_value,
     interval_of,
     metric_spec,
+    wilson_interval,
 )
 
 _BRANCH_NAMES = {b.code: (b.name_zh, b.name_en) for b in BRANCHES}
@@ -82,6 +83,10 @@ class ReportInput:
     satisfaction_rolling: list[SatisfactionCell] = field(default_factory=list)
     # company-wide figures over the 12 months ending with the period (the CLI summary's headlines)
     headlines: list[Headline] = field(default_factory=list)
+    # follow-up cases open past their deadline at the end of the period, and the recovery of
+    # followed-up detractors (section 7)
+    overdue_cases: list[OverdueCase] = field(default_factory=list)
+    recovery: list[RecoveryFigure] = field(default_factory=list)
 
     def value(self, branch: str, metric: str) -> KpiRow | None:
         return next((r for r in self.rows if r.branch_code == branch and r.metric == metric), None)
@@ -353,6 +358,14 @@ def headline_sentences(data: ReportInput) -> list[str]:
     if data.value(COMPANY, "watchlist_customers"):
         out.append(f"核保关注 Underwriting watch list: "
                    f"{_num(data.value(COMPANY, 'watchlist_customers'), 'watchlist_customers')} customers.")
+    overdue = data.value(COMPANY, "followup_overdue_share")
+    if overdue:
+        fcr = data.value(COMPANY, "first_contact_resolution")
+        out.append(f"回访 Follow-up: {_num(overdue, 'followup_overdue_share')}{_n_and_interval(overdue)} of the "
+                   f"follow-up cases opened this month missed their deadline; {len(data.overdue_cases):,} cases are "
+                   "open past it at month end"
+                   + (f"; first-contact resolution {_num(fcr, 'first_contact_resolution')}{_n_and_interval(fcr)}"
+                      if fcr else "") + ".")
     significant = [c for c in data.changes.values() if c.branch_code == COMPANY and c.significant]
     if significant:
         items = ", ".join(f"{esc(metric_spec(c.metric).label_en)} {esc(format_delta(c.metric, c.delta))}"
@@ -514,6 +527,10 @@ def render_report(data: ReportInput) -> str:
                         f"<th>本月 Current</th><th>变化 Change</th><th>检验 Test</th></tr></thead><tbody>{rows}"
                         "</tbody></table>")
 
+    closing_loop = followup_section(data)
+    if closing_loop:
+        sections.append(closing_loop)
+
     notice = ""
     if data.revision > 1:
         notice = (f'<div class="notice">修订 Revised figures (revision {data.revision}): '
@@ -534,6 +551,60 @@ def render_report(data: ReportInput) -> str:
         + f'<div class="foot">{missing}<p>Numbers come from the published marts; every rate is shown with its '
           "numerator and denominator in the attached CSV (marts.kpi_snapshots).</p></div></body></html>\n"
     )
+
+
+MAX_CASES_PER_BRANCH = 20
+REASON_LABELS = {"DETRACTOR": "差评 Detractor (score ≤ 2)", "COMPLAINT": "投诉 Complaint"}
+
+
+def _rate_with_interval(x: float, n: float) -> str:
+    if not n:
+        return "–"
+    interval = wilson_interval(x, n)
+    return f"{x / n * 100:.1f}% ({x:,.0f}/{n:,.0f}, 95% CI {interval[0] * 100:.1f}–{interval[1] * 100:.1f}%)"
+
+
+def followup_section(data: ReportInput) -> str:
+    """Section 7: overdue share, FCR and complaint index per branch, the recovery of detractors
+    followed up in time against those left waiting, and the overdue cases per branch (case key,
+    reason, age; no personal data), oldest first."""
+    metrics = [m for m in ("followup_overdue_share", "first_contact_resolution", "complaint_index")
+               if data.per_branch(m)]
+    if not (metrics or data.overdue_cases or data.recovery):
+        return ""
+    parts = ["<h2>7. 闭环管理 Closing the loop: follow-up, first-contact resolution, complaint index</h2>",
+             "<p>A survey score of 2 or less, or an accepted complaint, opens a follow-up case (回访), due within "
+             "24 working hours (09:00–18:00 on working days; complaints: 48 hours). Overdue share: cases opened "
+             "this month that missed the deadline. First-contact resolution: answered calls that are not a repeat "
+             "of the same caller or policy within 72 hours. Complaint index: the branch's share of complaints ÷ its "
+             "share of premium (1.00 = in line with its premium).</p>"]
+    if metrics:
+        parts.append(_branch_table(data, metrics))
+    if data.recovery:
+        rows = "".join(
+            f"<tr><th>{esc(r.label)}</th><td>{esc(_rate_with_interval(r.followed_x, r.followed_n))}</td>"
+            f"<td>{esc(_rate_with_interval(r.not_followed_x, r.not_followed_n))}</td></tr>" for r in data.recovery)
+        parts.append("<h3>挽回效果 Recovery of detractors, 12 months to this month</h3>"
+                     '<table class="grid"><thead><tr><th>指标 Measure</th><th>按时回访 Followed up in time</th>'
+                     f"<th>未按时回访 Left past the deadline</th></tr></thead><tbody>{rows}</tbody></table>")
+    by_branch: dict[str, list[OverdueCase]] = {}
+    for case in data.overdue_cases:
+        by_branch.setdefault(case.branch_code, []).append(case)
+    parts.append(f"<h3>逾期未结回访 Follow-up cases open past their deadline at month end: "
+                 f"{len(data.overdue_cases):,}</h3>")
+    for branch in sorted(by_branch, key=lambda b: (-len(by_branch[b]), b)):
+        cases = sorted(by_branch[branch], key=lambda c: (-c.age_days, c.case_key))
+        rows = "".join(
+            f"<tr><th>{esc(c.case_key)}</th><td>{esc(REASON_LABELS.get(c.reason, c.reason))}"
+            f"{esc(' · ' + stage_text(c.stage)) if c.stage else ''}</td><td>{esc(c.opened)}</td><td>{esc(c.due)}</td>"
+            f"<td>{c.age_days:.1f}</td><td>{c.escalation_level}</td></tr>" for c in cases[:MAX_CASES_PER_BRANCH])
+        more = (f"<p>… {len(cases) - MAX_CASES_PER_BRANCH:,} more in marts.fct_followup_case.</p>"
+                if len(cases) > MAX_CASES_PER_BRANCH else "")
+        parts.append(f"<h4>{esc(branch_text(branch))}: {len(cases):,}</h4>"
+                     '<table class="grid"><thead><tr><th>个案号 Case key</th><th>原因 Reason</th><th>开案 Opened</th>'
+                     "<th>到期 Due</th><th>案龄(天) Age, days</th><th>升级 Level</th></tr></thead>"
+                     f"<tbody>{rows}</tbody></table>{more}")
+    return "".join(parts)
 
 
 def plain_text_summary(data: ReportInput) -> str:

@@ -97,6 +97,12 @@ RATE_SOURCES: tuple[RateSource, ...] = (
     RateSource("service_level_20s", "mart_call_center_monthly", "service_level_20s"),
     RateSource("abandon_rate", "mart_call_center_monthly", "abandon_rate"),
     RateSource("manual_answer_rate", "mart_call_center_monthly", "manual_answer_rate"),
+    # follow-up cases opened in the month; contacts and the complaint index from the scorecard,
+    # whose branch x month rows sum the contact-resolution mart's queues
+    RateSource("followup_overdue_share", "mart_followup", "overdue_share"),
+    RateSource("first_contact_resolution", "mart_branch_scorecard", "first_contact_resolution"),
+    # branch share of complaints / branch share of premium: the company is 1 by definition (rollup none)
+    RateSource("complaint_index", "mart_branch_scorecard", "complaint_index"),
 )
 assert all(s.metric in METRICS for s in RATE_SOURCES)
 
@@ -130,6 +136,10 @@ class PeriodData:
     satisfaction_rolling: list[SatisfactionCell] = field(default_factory=list)
     # company-wide figures over the 12 months ending with the period (headline_figures)
     headlines: list = field(default_factory=list)
+    # follow-up cases open and past their deadline at the end of the period (read_overdue_cases)
+    overdue_cases: list = field(default_factory=list)
+    # followed-up against not-followed-up detractors over the 12 months ending with the period
+    recovery: list = field(default_factory=list)
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str, schema: str = SCHEMA) -> list[str]:
@@ -296,9 +306,95 @@ def read_period(con: duckdb.DuckDBPyConnection, period: str, *, as_of_metrics: b
     if as_of_metrics:
         rows.extend(_read_segments(con, missing))
         rows.extend(_read_watchlist(con, missing))
+    overdue = read_overdue_cases(con, month, missing) if as_of_metrics else []
+    recovery = read_recovery(con, month) if as_of_metrics else []
     return PeriodData(period, with_company_rows(rows), satisfaction, sorted(set(missing)),
                       _read_satisfaction_rolling(con, month),
-                      headline_figures(con, last_month=month) if as_of_metrics else [])
+                      headline_figures(con, last_month=month) if as_of_metrics else [],
+                      overdue, recovery)
+
+
+# --------------------------------------------------------------------------------------------------
+# closing the loop: the overdue case list and the recovery of followed-up detractors
+
+
+@dataclass(frozen=True)
+class OverdueCase:
+    """A follow-up case open and past its deadline at the end of the period: no personal data,
+    only the case key (the response or complaint number), its reason and its age."""
+
+    branch_code: str
+    case_key: str
+    reason: str
+    stage: str | None
+    opened: str  # YYYY-MM-DD HH:MM
+    due: str
+    age_days: float
+    escalation_level: int
+
+
+def read_overdue_cases(con: duckdb.DuckDBPyConnection, month: date, missing: list[str]) -> list[OverdueCase]:
+    """Cases opened before the end of the month's last day, not closed by then and past their
+    deadline then (docs/definitions.md#mart_followup-overdue_at_month_end), oldest first per branch;
+    their escalation level as of that moment."""
+    columns = table_columns(con, "fct_followup_case")
+    if not columns:
+        missing.append(f"{SCHEMA}.fct_followup_case")
+        return []
+    result = con.execute(
+        f"""WITH bounds AS (SELECT CAST(? AS DATE) + INTERVAL 1 MONTH AS month_end_ts)
+        SELECT branch_code, case_key, reason, stage, strftime(opened_ts, '%Y-%m-%d %H:%M'),
+               strftime(due_ts, '%Y-%m-%d %H:%M'),
+               date_diff('second', opened_ts, month_end_ts) / 86400.0,
+               CASE WHEN escalated_level_2_ts < month_end_ts THEN 2 ELSE 1 END
+        FROM {SCHEMA}.fct_followup_case, bounds
+        WHERE opened_ts < month_end_ts AND (closed_ts IS NULL OR closed_ts >= month_end_ts)
+          AND due_ts < month_end_ts
+        ORDER BY branch_code, opened_ts, case_key""", [month]).fetchall()
+    return [OverdueCase(str(b), str(k), str(r), None if s is None else str(s), o, d, float(a), int(e))
+            for b, k, r, s, o, d, a, e in result]
+
+
+@dataclass(frozen=True)
+class RecoveryFigure:
+    """One recovery measure (next survey satisfied, renewal) of detractors followed up in time
+    against those left past the deadline, pooled over the months, with both groups' counts."""
+
+    key: str
+    label: str
+    followed_x: float
+    followed_n: float
+    not_followed_x: float
+    not_followed_n: float
+
+    @property
+    def followed(self) -> float | None:
+        return self.followed_x / self.followed_n if self.followed_n else None
+
+    @property
+    def not_followed(self) -> float | None:
+        return self.not_followed_x / self.not_followed_n if self.not_followed_n else None
+
+
+RECOVERY_SOURCES = (
+    ("next_csat", "下次评价满意率 Next survey satisfied", "followed_up_next_satisfied", "followed_up_next_responses",
+     "not_followed_up_next_satisfied", "not_followed_up_next_responses"),
+    ("renewal", "续保率 Policy renewed", "followed_up_renewed", "followed_up_renewal_due", "not_followed_up_renewed",
+     "not_followed_up_renewal_due"),
+)
+
+
+def read_recovery(con: duckdb.DuckDBPyConnection, month: date, months: int = 12) -> list[RecoveryFigure]:
+    if not table_columns(con, "mart_followup"):
+        return []
+    out = []
+    for key, label, fx, fn, nx, nn in RECOVERY_SOURCES:
+        row = con.execute(
+            f"SELECT SUM({fx}), SUM({fn}), SUM({nx}), SUM({nn}) FROM {SCHEMA}.mart_followup "
+            f"WHERE month <= CAST(? AS DATE) AND month > CAST(? AS DATE) - INTERVAL {int(months)} MONTH",
+            [month, month]).fetchone()
+        out.append(RecoveryFigure(key, label, *(float(v or 0) for v in row)))
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

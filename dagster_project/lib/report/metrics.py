@@ -75,6 +75,12 @@ _BASE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("manual_answer_rate", "电话呼入人工接通率", "Manual answer rate", "proportion", "pct", True),
     MetricSpec("watchlist_customers", "核保关注名单客户数", "Underwriting watch-list customers",
                "count", "count", None),
+    # closing the loop (docs/definitions.md#mart_followup, #mart_contact_resolution, #mart_complaint_regulatory)
+    MetricSpec("followup_overdue_share", "回访逾期率", "Follow-up cases past their deadline", "proportion", "pct",
+               False),
+    MetricSpec("first_contact_resolution", "首次解决率", "First-contact resolution (FCR)", "proportion", "pct", True),
+    MetricSpec("complaint_index", "投诉指数", "Complaint index (1.00 = in line with premium)", "value", "ratio",
+               False),
 )
 _CSAT_METRICS = tuple(
     MetricSpec(f"csat.{stage}", f"{zh}满意度", f"{en} CSAT", "proportion", "pct", True)
@@ -316,13 +322,20 @@ def _same(a: float | None, b: float | None, tol: float) -> bool:
     return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
 
 
+# Metrics relative to the company (a branch's share of something ÷ its share of something else):
+# late data in one branch moves them in every branch, so a revision note lists them last.
+RELATIVE_METRICS = frozenset({"complaint_index"})
+
+
 def changed_keys(old: list[KpiRow], new: list[KpiRow], tol: float = 1e-9) -> list[str]:
     """Human-readable list of what differs between two snapshots of one period: added, removed or
-    changed (value, numerator or denominator beyond `tol`) rows. Empty list: identical."""
+    changed (value, numerator or denominator beyond `tol`) rows: the branches' rows first (they say
+    where late data landed), then the company's, then the RELATIVE_METRICS; each by branch and
+    metric. Empty list: identical."""
     before = {r.key: r for r in old}
     after = {r.key: r for r in new}
     notes: list[str] = []
-    for key in sorted(set(before) | set(after)):
+    for key in sorted(set(before) | set(after), key=lambda k: (k[1] in RELATIVE_METRICS, k[0] == COMPANY, k)):
         branch, metric = key
         a, b = before.get(key), after.get(key)
         if a is None:

@@ -37,6 +37,7 @@ from dagster_project.tools.sample_data import names as nm
 from dagster_project.tools.sample_data import params as P
 from dagster_project.tools.sample_data.book import ColumnTable, GrowArray
 from dagster_project.tools.sample_data.defects import MANIFEST_NAME, write_defects
+from dagster_project.tools.sample_data.workhours import WorkingHourClock
 from dagster_project.tools.sample_data.writers import (
     SECONDS_PER_DAY, Clock, LineBuckets, money, with_nulls, write_csv, write_json_array, write_jsonl,
     write_xlsx,
@@ -62,6 +63,9 @@ NEVER = np.iinfo(np.int32).max  # a day that never comes (no renewal decision / 
 # Random streams: one Generator per (day, stream) so adding draws to one source never shifts
 # another source's numbers.
 S_SETUP, S_OPENING, S_POLICIES, S_CLAIMS, S_CALLS, S_COMPLAINTS, S_AUDITS, S_SURVEYS = range(8)
+# the follow-up loop's own streams (keyed by a response or complaint number, or by day for the
+# repeat calls), so that its draws never shift the numbers of the streams above
+S_FOLLOWUP, S_REPEATS, S_ESCALATIONS = 8, 9, 10
 
 BR_CODES = np.array([b.code for b in BRANCHES])
 N_BRANCHES = len(BRANCHES)
@@ -151,6 +155,10 @@ class _Generator:
         self.long_br = int(np.flatnonzero(BR_CODES == P.LONG_COMPLAINT_BRANCH)[0])
         self.arrival_mult = np.ones(N_BRANCHES)
         self.arrival_mult[self.slow_br] = P.SLOW_SURVEY_ARRIVAL_MULTIPLIER
+        self.neglect_br = int(np.flatnonzero(BR_CODES == P.NEGLECTED_FOLLOWUP_BRANCH)[0])
+        self.followup_in_time_p = np.full(N_BRANCHES, P.FOLLOWUP_IN_TIME_PROBABILITY)
+        self.followup_in_time_p[self.neglect_br] = P.NEGLECTED_FOLLOWUP_IN_TIME_PROBABILITY
+        self.working_clock = WorkingHourClock(start, -800, days + 1600, *P.BUSINESS_HOURS)
 
         self.lob_share = np.array([P.LINES[c][0] for c in LOB_CODES])
         self.lob_prem = np.array([[P.LINES[c][1], P.LINES[c][2]] for c in LOB_CODES])
@@ -181,6 +189,8 @@ class _Generator:
                                   / self._reports_per_policy_year() / expected_complaint_weight())
         # The regulator-routed share stays that of the calibrated rates when a test scales the volume.
         self.complaint_channel_p = np.array(P.complaint_channel_weights())
+        # new tickets; escalations to the regulator make up the rest of its share
+        self.direct_channel_p = np.array(P.direct_complaint_channel_weights())
         hotline = self.complaint_channel_p[P.COMPLAINT_CHANNELS.index("HOTLINE")]
         self.extra_complaint_call_rate = max(
             P.COMPLAINT_CALLS_PER_POLICY_YEAR - hotline * complaints_per_10k / 10_000, 0) / 365.0
@@ -194,6 +204,8 @@ class _Generator:
         self.cust_active = GrowArray("i1", 0)
         self.cust_cmp_close = GrowArray("i4", -NEVER)  # day the customer's latest complaint closed
         self.cust_cmp_bucket = GrowArray("i1", -1)  # 0 fast, 1 mid, 2 slow, 3 unresolved
+        self.cust_fu_due = GrowArray("i8", -(1 << 40))  # deadline (seconds) of the latest follow-up case
+        self.cust_fu_followed = GrowArray("i1", 0)  # ... and whether it was called back in time
         self.claim_queue: dict[int, list[np.ndarray]] = {}
         self.buckets = {s: LineBuckets(self.last_day) for s in SOURCES if s != "audits"}
         self.audit_rows: list[tuple[int, list]] = []
@@ -205,6 +217,10 @@ class _Generator:
     # ---------------------------------------------------------------------------------- helpers
     def _rng(self, day: int, stream: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(day + 100_000, stream)))
+
+    def _keyed_rng(self, stream: int, *key: int) -> np.random.Generator:
+        """A stream of its own for one record (a survey batch, a complaint ticket)."""
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(300_000, stream, *key)))
 
     def _reports_per_policy_year(self) -> float:
         dealer = self.src_p_motor[SRC_CODES.index(P.HIGH_RISK_CLUSTER["business_source"])]
@@ -241,7 +257,8 @@ class _Generator:
     def _new_customers(self, br: np.ndarray) -> np.ndarray:
         ids = self._ids("customer", len(br))
         size = int(ids[-1]) + 1 if len(ids) else 0
-        for g in (self.cust_branch, self.cust_active, self.cust_cmp_close, self.cust_cmp_bucket):
+        for g in (self.cust_branch, self.cust_active, self.cust_cmp_close, self.cust_cmp_bucket,
+                  self.cust_fu_due, self.cust_fu_followed):
             g.ensure(size)
         self.cust_branch.arr[ids] = br
         return ids
@@ -427,6 +444,12 @@ class _Generator:
         bucket_rates = np.array([P.WINBACK["fast_renewal_rate"], P.WINBACK["mid_renewal_rate"],
                                  P.WINBACK["slow_renewal_rate"], P.WINBACK["unresolved_renewal_rate"]])
         p = np.where(recent, bucket_rates[np.maximum(self.cust_cmp_bucket.arr[cust], 0)], p)
+        # Planted recovery: a customer whose latest follow-up case fell due within the past year (and
+        # who has no recent complaint) renews at the rate of whether it was called back in time.
+        fu_day = self.cust_fu_due.arr[cust] // SECONDS_PER_DAY
+        fu_recent = ~recent & (fu_day <= d) & (d - fu_day <= P.FOLLOWUP_RECOVERY["window_days"])
+        p = np.where(fu_recent, np.where(self.cust_fu_followed.arr[cust] == 1, P.FOLLOWUP_RECOVERY["followed_renewal_rate"],
+                                         P.FOLLOWUP_RECOVERY["not_followed_renewal_rate"]), p)
         renew = rng.random(len(pos)) < p
         pos = pos[renew]
         if len(pos) == 0:
@@ -626,7 +649,7 @@ class _Generator:
         n = len(milestone)
         sent = milestone + (_lognormal(rng, (2.0, 0.6), n) * 3600).astype(np.int64)
         responded = sent + np.minimum(_lognormal(rng, (3.0, 1.2), n) * 3600, 72 * 3600).astype(np.int64) + 30
-        satisfied = rng.random(n) < _sigmoid(logit_p)
+        satisfied = rng.random(n) < _sigmoid(logit_p + self._recovery_shift(cust, responded))
         score = np.where(satisfied, np.where(rng.random(n) < 0.55, 5, 4), 1 + _pick(rng, (0.15, 0.30, 0.55), n))
         nps_present = rng.random(n) < P.NPS_SHARE
         nps = np.where(satisfied, 7 + _pick(rng, (0.1, 0.25, 0.3, 0.35), n), rng.integers(0, 9, n))
@@ -653,13 +676,78 @@ class _Generator:
                    "agent_id": f"A{agent[j]:04d}" if stage in ("REPORT", "COMPLAINT") else None}
             lines.append(json.dumps(rec, ensure_ascii=False))
         self.buckets["surveys"].add(responded // SECONDS_PER_DAY, responded, lines)
+        detractors = np.flatnonzero((score <= P.DETRACTOR_MAX_SCORE) & (np.asarray(cust) > 0))
+        if len(detractors):
+            self._followup_case(self._keyed_rng(S_FOLLOWUP, 0, int(rid[0])), "DETRACTOR", responded[detractors],
+                                np.asarray(cust)[detractors], [policy_nos[i] for i in detractors.tolist()],
+                                [claim_nos[i] for i in detractors.tolist()])
+
+    # ------------------------------------------------------------------------- follow-up loop
+    def _recovery_shift(self, cust: np.ndarray, responded: np.ndarray) -> np.ndarray:
+        """Logit shift of responses given after the deadline of the customer's latest follow-up
+        case (within the recovery window): up if the case was called back in time, down if not."""
+        cust = np.asarray(cust, dtype=np.int64)
+        if len(cust) == 0:
+            return np.zeros(0)
+        due = self.cust_fu_due.arr[np.maximum(cust, 0)]
+        window = P.FOLLOWUP_RECOVERY["window_days"] * SECONDS_PER_DAY
+        after = (cust > 0) & (responded > due) & (responded - due <= window)
+        followed = self.cust_fu_followed.arr[np.maximum(cust, 0)] == 1
+        return np.where(after, np.where(followed, P.FOLLOWUP_RECOVERY["followed_next_satisfied_logit_shift"],
+                                        P.FOLLOWUP_RECOVERY["not_followed_next_satisfied_logit_shift"]), 0.0)
+
+    def _followup_case(self, rng, reason: str, opened: np.ndarray, cust: np.ndarray, policy_nos: list,
+                       claim_nos: list) -> np.ndarray:
+        """Cases opened at ``opened`` (a detractor's response, a complaint's receipt): the call-backs
+        (回访) on the case's policy and claim, in time with the branch's probability, else late or
+        never; an in-time call-back may first miss the customer. Returns who was called back in time."""
+        n = len(opened)
+        opened = np.asarray(opened, dtype=np.int64)
+        br = self.cust_branch.arr[cust].astype(np.int64)
+        hours, clock = P.FOLLOWUP_DEADLINE[reason]
+        due = (self.working_clock.add(opened, hours) if clock == "working"
+               else opened + int(round(hours * 3600)))
+        in_time = rng.random(n) < self.followup_in_time_p[br]
+        called = in_time | (rng.random(n) >= P.FOLLOWUP_NEVER_SHARE)
+        late_s = (rng.uniform(*P.FOLLOWUP_LATE_HOURS, n) * 3600).astype(np.int64)
+        reach = np.where(in_time, opened + (rng.uniform(0.05, 0.95, n) * (due - opened)).astype(np.int64),
+                         due + late_s)
+        missed = called & (rng.random(n) < P.FOLLOWUP_MISSED_FIRST_ATTEMPT)
+        first = opened + (rng.uniform(0.1, 0.9, n) * (reach - opened)).astype(np.int64)
+        idx = np.concatenate([np.flatnonzero(missed), np.flatnonzero(called)])
+        if len(idx):
+            codes = np.concatenate([np.full(int(missed.sum()), calls_mod.OUTCOMES.index("无人接听")),
+                                    np.full(int(called.sum()), calls_mod.OUTCOMES.index("接通"))])
+            self._calls(rng, "回访", np.concatenate([first[missed], reach[called]]), br[idx],
+                        nm.phones(cust[idx], self.seed), [policy_nos[i] for i in idx.tolist()],
+                        [claim_nos[i] for i in idx.tolist()], outcome_codes=codes)
+        self.cust_fu_due.arr[cust] = due
+        self.cust_fu_followed.arr[cust] = in_time
+        return in_time
+
+    def _repeat_calls(self, d: int, call_type: str, offered: np.ndarray, answered: np.ndarray, br: np.ndarray,
+                      phones: list, policy_nos: list) -> None:
+        """Unresolved answered calls come back: the same caller, policy and call type, within the
+        repeat window; a call-back can be left unresolved again."""
+        rng = self._rng(d, S_REPEATS)
+        p = P.REPEAT_CALL_PROBABILITY[call_type]
+        while len(offered):
+            again = np.flatnonzero(answered & (rng.random(len(offered)) < p))
+            if len(again) == 0:
+                return
+            offered = offered[again] + (rng.uniform(0.25, P.REPEAT_CALL_WINDOW_HOURS, len(again)) * 3600).astype(np.int64)
+            br, phones = br[again], [phones[i] for i in again.tolist()]
+            policy_nos = [policy_nos[i] for i in again.tolist()]
+            answered = self._calls(rng, call_type, offered, br, phones, policy_nos, [None] * len(again))
 
     # ------------------------------------------------------------------------------------ calls
     def _calls(self, rng, call_type: str, offered: np.ndarray, br: np.ndarray, phones: list, policy_nos: list,
-               claim_nos: list, *, always_answered: bool = False) -> None:
+               claim_nos: list, *, always_answered: bool = False, outcome_codes=None) -> np.ndarray:
+        """Write the calls; returns which were answered. ``outcome_codes`` (indices into the CTI's
+        outbound outcomes) fixes the outcome of outbound calls instead of drawing it."""
         n = len(offered)
         if n == 0:
-            return
+            return np.zeros(0, dtype=bool)
         offered = np.asarray(offered, dtype=np.int64)
         talk = (_lognormal(rng, (P.TALK_SECONDS[call_type], P.TALK_SIGMA), n)).astype(np.int64) + 5
         wrap = (_lognormal(rng, P.WRAP_UP_SECONDS, n)).astype(np.int64)
@@ -686,6 +774,8 @@ class _Generator:
                     wb[1:] = wb[1:] / wb[1:].sum() * (1 - self.br_reach[b])
                     wb[0] = self.br_reach[b]
                 oc[idx] = _pick(rng, wb / wb.sum(), len(idx))
+            if outcome_codes is not None:
+                oc = np.asarray(outcome_codes, dtype=np.int64)
             outcome = np.array(calls_mod.OUTCOMES)[oc].tolist()
             answered = (oc == 0) | (oc == 4)
             abandoned = np.zeros(n, bool)
@@ -703,16 +793,18 @@ class _Generator:
                  zip(cid.tolist(), phones, policy_nos, claim_nos, agent.tolist(), ans_l, codes, off_s, ans_s, end_s,
                      ab_l, wrap.tolist(), outcome)]
         self.buckets["call_logs"].add(offered // SECONDS_PER_DAY, offered, lines)
+        return answered
 
     # ------------------------------------------------------------------------------- complaints
     def _complaint(self, rng, received: int, br: int, policy_no: str | None, claim_no: str | None, category: str,
-                   cust: int, phone: str | None, *, duplicate: bool = False, channel: str | None = None) -> None:
+                   cust: int, phone: str | None, *, duplicate: bool = False, channel: str | None = None,
+                   escalated: bool = False) -> None:
         self.stats["complaint_tickets"] += 1
         year = int(self._year(np.array([received // SECONDS_PER_DAY]))[0])
         seq = int(self._serials(self.cnt.complaint_by_year, np.array([year]))[0])
         complaint_no = f"CP{BR_CODES[br]}{year % 100:02d}{seq:06d}"
         if channel is None:
-            channel = P.COMPLAINT_CHANNELS[rng.choice(len(P.COMPLAINT_CHANNELS), p=self.complaint_channel_p)]
+            channel = P.COMPLAINT_CHANNELS[rng.choice(len(P.COMPLAINT_CHANNELS), p=self.direct_channel_p)]
         key = np.array([cust if cust >= 0 else 10**9 + seq + year * 10**7])
         if cust < 0 or rng.random() < P.THIRD_PARTY_COMPLAINANT_SHARE:
             key = key * 13 + 5 + rng.integers(0, 1 << 20)
@@ -809,6 +901,19 @@ class _Generator:
         if not duplicate and rng.random() < P.COMPLAINT_DUPLICATE_SHARE:
             self._complaint(rng, received + int(rng.uniform(1, 5) * SECONDS_PER_DAY), br, policy_no, claim_no,
                             category, cust, phone, duplicate=True, channel=channel)
+        # The follow-up case of an accepted complaint: a call-back on its policy and claim.
+        if accepted and not duplicate and cust > 0:
+            self._followup_case(self._keyed_rng(S_FOLLOWUP, 1, year, seq), "COMPLAINT", np.array([received]),
+                                np.array([cust]), [policy_no], [claim_no])
+        # Escalation (越级投诉): after the company's answer the complainant goes to the regulator.
+        if not (duplicate or escalated) and channel != P.REGULATOR_CHANNEL and cust > 0:
+            erng = self._keyed_rng(S_ESCALATIONS, year, seq)
+            disappointed = (not accepted or state["liability"] == "NOT_AT_FAULT"
+                            or (state_closed - received) / SECONDS_PER_DAY > P.WINBACK["slow_days"])
+            if erng.random() < P.ESCALATION_PROBABILITY["disappointed" if disappointed else "other"]:
+                when = state_closed + int(_lognormal(erng, P.ESCALATION_DELAY_DAYS, 1)[0] * SECONDS_PER_DAY)
+                self._complaint(erng, when, br, policy_no, claim_no, category, cust, phone,
+                                channel=P.REGULATOR_CHANNEL, escalated=True)
 
     # ------------------------------------------------------------------------- daily activity
     def _daily_activity(self, d: int, inforce: np.ndarray) -> None:
@@ -823,6 +928,8 @@ class _Generator:
                  ("投诉", self.extra_complaint_call_rate * factor, False),
                  ("关怀", P.CARE_CALLS_PER_POLICY_YEAR / 365, True), ("营销", P.SALES_CALLS_PER_POLICY_YEAR / 365, True))
         for call_type, rate, outbound in specs:
+            # call-backs of unresolved calls (_repeat_calls) are part of the calibrated volume
+            rate = rate * (1.0 - P.REPEAT_CALL_PROBABILITY.get(call_type, 0.0))
             k = rng.poisson(rate * n_in) if n_in else 0
             if k == 0:
                 continue
@@ -837,7 +944,9 @@ class _Generator:
                 when = d * SECONDS_PER_DAY + self._tod(rng, k)
             else:
                 when = d * SECONDS_PER_DAY + rng.choice(P.OUTBOUND_HOURS, k) * 3600 + rng.integers(0, 3600, k)
-            self._calls(rng, call_type, when, br, phones, nos, [None] * k)
+            answered = self._calls(rng, call_type, when, br, phones, nos, [None] * k)
+            if call_type in P.REPEAT_CALL_PROBABILITY:
+                self._repeat_calls(d, call_type, np.asarray(when, dtype=np.int64), answered, br, phones, nos)
 
         krng = self._rng(d, S_COMPLAINTS + 100)
         k = krng.poisson(self.non_claim_complaint_rate * n_in) if n_in else 0
@@ -933,6 +1042,8 @@ class _Generator:
             "winback_fast_vs_slow": {k: P.WINBACK[k] for k in
                                      ("fast_days", "slow_days", "fast_renewal_rate", "slow_renewal_rate")},
             "high_risk_cluster": {**P.HIGH_RISK_CLUSTER, "baseline_claim_frequency": P.LINES["MOTOR"][3]},
+            "neglected_followup_branch": P.NEGLECTED_FOLLOWUP_BRANCH,
+            "repeat_call_queue": P.REPEAT_CALL_QUEUE,
             # the size of each planted effect, as the generator draws it
             "effects": {
                 "slow_survey": {"branch": P.SLOW_SURVEY_BRANCH,
@@ -954,6 +1065,20 @@ class _Generator:
                                       "line_of_business": P.HIGH_RISK_CLUSTER["line_of_business"],
                                       "claim_frequency_multiplier": P.HIGH_RISK_CLUSTER["claim_frequency_multiplier"],
                                       "baseline_claim_frequency": P.LINES["MOTOR"][3]},
+                "neglected_followup": {"branch": P.NEGLECTED_FOLLOWUP_BRANCH,
+                                       "in_time_probability": P.NEGLECTED_FOLLOWUP_IN_TIME_PROBABILITY,
+                                       "company_in_time_probability": P.FOLLOWUP_IN_TIME_PROBABILITY,
+                                       "never_called_share_of_the_rest": P.FOLLOWUP_NEVER_SHARE,
+                                       "detractor_max_score": P.DETRACTOR_MAX_SCORE,
+                                       "deadline_hours": {k: v[0] for k, v in P.FOLLOWUP_DEADLINE.items()},
+                                       "deadline_clock": {k: v[1] for k, v in P.FOLLOWUP_DEADLINE.items()}},
+                "repeat_calls": {"queue": P.REPEAT_CALL_QUEUE,
+                                 "call_back_probability": P.REPEAT_CALL_PROBABILITY["咨询"],
+                                 "window_hours": P.REPEAT_CALL_WINDOW_HOURS},
+                "followup_recovery": dict(P.FOLLOWUP_RECOVERY),
+                "escalation": {"probability": dict(P.ESCALATION_PROBABILITY),
+                               "delay_days_median": P.ESCALATION_DELAY_DAYS[0],
+                               "share_of_regulator_routed": P.ESCALATED_SHARE_OF_REGULATOR},
             },
             "complaints_per_10k_policy_years": self.stats["complaints_per_10k_policy_years"],
             "regulator_routed_share": round(float(self.complaint_channel_p[

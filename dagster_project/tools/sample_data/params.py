@@ -197,6 +197,50 @@ WINBACK = {"fast_days": 7, "slow_days": 15, "fast_renewal_rate": 0.72, "mid_rene
 WINBACK_WINDOW_DAYS = 365  # a complaint closed within a year before the renewal decision counts
 HIGH_RISK_CLUSTER = {"business_source": "DEALER", "line_of_business": "MOTOR", "claim_frequency_multiplier": 3.0}
 
+# ---------------------------------------------------------------------------------------------
+# Closing the loop (docs/definitions.md, "Sample data: follow-up, repeat calls, escalation").
+# A survey response at or below DETRACTOR_MAX_SCORE, and every accepted complaint that is not a
+# duplicate, opens a follow-up case; the company calls the customer back (回访) within the deadline
+# of the case's rule (the dbt vars followup_rules and business_hours: 24 working hours for a
+# detractor, 48 hours for a complaint). The planted branch calls back in time far less often.
+DETRACTOR_MAX_SCORE = 2
+BUSINESS_HOURS = (9, 18)  # the working day of the working-hour clock, local time
+FOLLOWUP_DEADLINE = {"DETRACTOR": (24.0, "working"), "COMPLAINT": (48.0, "calendar")}  # hours, clock
+FOLLOWUP_IN_TIME_PROBABILITY = 0.88  # (D) a case called back (reached) within its deadline
+NEGLECTED_FOLLOWUP_BRANCH = "HL"
+NEGLECTED_FOLLOWUP_IN_TIME_PROBABILITY = 0.30
+FOLLOWUP_NEVER_SHARE = 0.40  # of the cases not called back in time: never called; the rest late
+FOLLOWUP_LATE_HOURS = (2.0, 240.0)  # a late call-back comes this long after the deadline (uniform)
+FOLLOWUP_MISSED_FIRST_ATTEMPT = 0.15  # an in-time call-back first misses the customer (无人接听)
+# Recovery: a detractor called back in time answers the next survey more kindly and renews more
+# often; one left waiting less. Logit shifts on the next responses' satisfied probability (after
+# the case's deadline, within a year) and renewal rates within a year of the case (complainants
+# keep their win-back rates).
+FOLLOWUP_RECOVERY = {"followed_next_satisfied_logit_shift": 0.8, "not_followed_next_satisfied_logit_shift": -0.6,
+                     "followed_renewal_rate": 0.70, "not_followed_renewal_rate": 0.45, "window_days": 365}
+# First-contact resolution: an answered inbound call is left unresolved with this probability and
+# the caller calls again about it (same phone, same policy, same call type) within the window.
+REPEAT_CALL_QUEUE = "INQUIRY"
+REPEAT_CALL_PROBABILITY = {"咨询": 0.25}  # planted: inquiries; the other queues repeat only naturally
+REPEAT_CALL_WINDOW_HOURS = 72.0
+# Escalation (越级投诉): a complainant of a company channel takes the matter to the regulator
+# (12378) after the company's answer, more often when it disappointed (not accepted, not at fault,
+# or handled in more than 15 days). The escalations are part of the regulator-routed rate above:
+# ESCALATED_SHARE_OF_REGULATOR of it, so the direct 12378 draw is lowered by that share.
+ESCALATION_PROBABILITY = {"disappointed": 0.011, "other": 0.002}
+ESCALATION_DELAY_DAYS = (10.0, 0.8)  # lognormal (median, sigma) after the company's closing
+ESCALATED_SHARE_OF_REGULATOR = 0.30
+
+
+def direct_complaint_channel_weights() -> tuple:
+    """Channel probabilities of a new (not escalated) ticket: complaint_channel_weights with the
+    regulator's share lowered by the escalations that make up ESCALATED_SHARE_OF_REGULATOR of it."""
+    weights = list(complaint_channel_weights())
+    reg = COMPLAINT_CHANNELS.index(REGULATOR_CHANNEL)
+    weights[reg] *= 1.0 - ESCALATED_SHARE_OF_REGULATOR
+    total = sum(weights)
+    return tuple(w / total for w in weights)
+
 
 def lognormal_mean(mu: float, sigma: float) -> float:
     return math.exp(mu + sigma * sigma / 2.0)

@@ -91,6 +91,27 @@ winback as (
     from {{ ref('mart_winback') }}
 ),
 
+-- closing the loop (docs/definitions.md#mart_followup, #mart_contact_resolution,
+-- #mart_complaint_regulatory): follow-up cases by the month they opened, contacts summed over the
+-- inbound queues, the month's complaint index
+followup as (
+    select branch_code, month, cases_opened, cases_decided, overdue, overdue_share, overdue_at_month_end
+    from {{ ref('mart_followup') }}
+),
+
+contact_resolution as (
+    select branch_code, month, sum(contacts) as contacts, sum(repeat_contacts) as repeat_contacts,
+           sum(first_contacts) as first_contacts
+    from {{ ref('mart_contact_resolution') }}
+    group by branch_code, month
+),
+
+regulatory as (
+    select branch_code, period_start as month, complaint_index, regulator_per_10k_policies
+    from {{ ref('mart_complaint_regulatory') }}
+    where period_type = 'MONTH'
+),
+
 spine as (
     select branch_code, month from satisfaction
     union
@@ -138,7 +159,18 @@ side_by_side as (
         pc.report_to_payment_days_mean,
         wb.due_for_renewal as winback_due_for_renewal,
         wb.renewed as winback_renewed,
-        wb.winback_rate
+        wb.winback_rate,
+        fu.cases_opened as followup_cases_opened,
+        fu.cases_decided as followup_cases_decided,
+        fu.overdue as followup_overdue,
+        fu.overdue_share as followup_overdue_share,
+        fu.overdue_at_month_end as followup_overdue_at_month_end,
+        cr.contacts as inbound_contacts,
+        cr.repeat_contacts,
+        cr.first_contacts,
+        {{ safe_ratio('cr.first_contacts', 'cr.contacts') }} as first_contact_resolution,
+        rg.complaint_index,
+        rg.regulator_per_10k_policies
     from spine
     left join satisfaction as sat on sat.branch_code = spine.branch_code and sat.month = spine.month
     left join claims as cl on cl.branch_code = spine.branch_code and cl.month = spine.month
@@ -147,6 +179,9 @@ side_by_side as (
     left join winback as wb on wb.branch_code = spine.branch_code and wb.month = spine.month
     left join complaints_window as cw on cw.branch_code = spine.branch_code and cw.month = spine.month
     left join paid_claims as pc on pc.branch_code = spine.branch_code and pc.month = spine.month
+    left join followup as fu on fu.branch_code = spine.branch_code and fu.month = spine.month
+    left join contact_resolution as cr on cr.branch_code = spine.branch_code and cr.month = spine.month
+    left join regulatory as rg on rg.branch_code = spine.branch_code and rg.month = spine.month
     where spine.branch_code is not null
 ),
 
@@ -260,6 +295,17 @@ select
         as manual_answer_rank,
     cast(rank() over (partition by e.month order by e.complaints_per_10k_policies asc nulls last) as bigint)
         as complaint_rate_rank,
-    cast(count(*) over (partition by e.month) as bigint) as branches_in_month
+    cast(count(*) over (partition by e.month) as bigint) as branches_in_month,
+    cast(e.followup_cases_opened as bigint) as followup_cases_opened,
+    cast(e.followup_cases_decided as bigint) as followup_cases_decided,
+    cast(e.followup_overdue as bigint) as followup_overdue,
+    cast(e.followup_overdue_share as double) as followup_overdue_share,
+    cast(e.followup_overdue_at_month_end as bigint) as followup_overdue_at_month_end,
+    cast(e.inbound_contacts as bigint) as inbound_contacts,
+    cast(e.repeat_contacts as bigint) as repeat_contacts,
+    cast(e.first_contacts as bigint) as first_contacts,
+    cast(e.first_contact_resolution as double) as first_contact_resolution,
+    cast(e.complaint_index as double) as complaint_index,
+    cast(e.regulator_per_10k_policies as double) as regulator_per_10k_policies
 from evaluated as e
 left join {{ ref('branches') }} as b on b.code = e.branch_code

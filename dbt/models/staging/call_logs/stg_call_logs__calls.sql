@@ -1,6 +1,8 @@
 -- Every landed version of every call; int_calls__current picks the version that wins. The CTI
 -- writes Chinese code values (呼入/呼出, 报案, 是/否, 接通 ...); they are decoded here to English codes
--- via the code seeds. The caller's phone is not selected.
+-- via the code seeds. The caller's phone leaves staging only as phone_key, a salted hash like the
+-- customer keys (macro customer_key), so repeat callers can be matched without the number
+-- (docs/definitions.md#mart_contact_resolution).
 
 select
     c.call_id,
@@ -13,6 +15,7 @@ select
     c.claim_no,
     c.agent_id,
     c.branch_code,
+    case when c.phone is not null and c.phone <> '' then {{ customer_key("'phone|' || c.phone") }} end as phone_key,
     cast(c.offered_ts as timestamp) as offered_ts,
     cast(c.offered_ts as date) as offered_date,
     cast(c.answered_ts as timestamp) as answered_ts,
