@@ -31,9 +31,14 @@
     {%- if kind == 'proportion' -%} 1.0 / (2.0 * sqrt(cast({{ trials }} as double) + 0.5))
     {%- else -%} 1.0 / (2.0 * sqrt(cast({{ trials }} as double))) {%- endif -%}
 {%- endmacro %}
-{% macro funnel_back_transform(y, kind) -%}
-    {%- if kind == 'proportion' -%} power(sin(least(greatest({{ y }}, 0.0), pi() / 2)), 2)
-    {%- else -%} power(greatest({{ y }}, 0.0), 2)
+{#- A limit y on the transformed scale back as the observed value x/n (x/E) that transforms to it,
+    so that a unit is outside a limit on the plot exactly when it is outside it on the tested scale
+    (the Anscombe correction moves the limits of a small unit a little off the symmetric band). -#}
+{% macro funnel_back_transform(y, trials, kind) -%}
+    {%- if kind == 'proportion' -%}
+    greatest(0.0, least(1.0, (({{ trials }} + 0.75) * power(sin(least(greatest({{ y }}, 0.0), pi() / 2)), 2) - 0.375) / {{ trials }}))
+    {%- else -%}
+    greatest(0.0, ({{ trials }} * power(greatest({{ y }}, 0.0), 2) - 0.375) / {{ trials }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -165,10 +170,10 @@ funnel_limits as (
         case when is_tested then least(1.0, min(p_value * fdr_family_units / p_rank) over (
             partition by {{ fdr_by | join(', ') }}, is_tested order by p_rank desc
             rows between unbounded preceding and current row)) end as q_value,
-        case when is_tested then {{ funnel_back_transform('funnel_y0 - multiplier_95 * funnel_se_adjusted', kind) }} end as limit_95_low,
-        case when is_tested then {{ funnel_back_transform('funnel_y0 + multiplier_95 * funnel_se_adjusted', kind) }} end as limit_95_high,
-        case when is_tested then {{ funnel_back_transform('funnel_y0 - multiplier_998 * funnel_se_adjusted', kind) }} end as limit_998_low,
-        case when is_tested then {{ funnel_back_transform('funnel_y0 + multiplier_998 * funnel_se_adjusted', kind) }} end as limit_998_high,
+        case when is_tested then {{ funnel_back_transform('funnel_y0 - multiplier_95 * funnel_se_adjusted', 'trials', kind) }} end as limit_95_low,
+        case when is_tested then {{ funnel_back_transform('funnel_y0 + multiplier_95 * funnel_se_adjusted', 'trials', kind) }} end as limit_95_high,
+        case when is_tested then {{ funnel_back_transform('funnel_y0 - multiplier_998 * funnel_se_adjusted', 'trials', kind) }} end as limit_998_low,
+        case when is_tested then {{ funnel_back_transform('funnel_y0 + multiplier_998 * funnel_se_adjusted', 'trials', kind) }} end as limit_998_high,
         coalesce(abs((funnel_y - funnel_y0) / funnel_se_adjusted) > multiplier_95, false) as outside_95,
         coalesce(abs((funnel_y - funnel_y0) / funnel_se_adjusted) > multiplier_998, false) as outside_998
     from funnel_ranked

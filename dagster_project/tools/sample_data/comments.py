@@ -102,7 +102,7 @@ UNLISTED_WORDING = {"等了快三个小时才有人来现场", "修一下要两�
 # whose claim gives no particular reason.
 GOOD_TOPICS: dict[str, tuple[tuple[str, float], ...]] = {
     "REPORT": (("FAST_SERVICE", 0.4), ("PROFESSIONAL", 0.3), ("GOOD_ATTITUDE", 0.3)),
-    "SURVEY": (("FAST_SERVICE", 0.4), ("PROFESSIONAL", 0.35), ("GOOD_ATTITUDE", 0.25)),
+    "SURVEY": (("FAST_SERVICE", 0.34), ("PROFESSIONAL", 0.33), ("GOOD_ATTITUDE", 0.33)),
     "ASSESSMENT": (("PROFESSIONAL", 0.6), ("GOOD_ATTITUDE", 0.25), ("FAST_SERVICE", 0.15)),
     "PAYMENT": (("FAST_SERVICE", 0.7), ("GOOD_ATTITUDE", 0.15), ("PROFESSIONAL", 0.15)),
     "COMPLAINT": (("GOOD_ATTITUDE", 0.5), ("FAST_SERVICE", 0.3), ("PROFESSIONAL", 0.2)),
@@ -115,7 +115,7 @@ BAD_TOPICS: dict[str, tuple[tuple[str, float], ...]] = {
     "COMPLAINT": (("UNRESOLVED", 0.6), ("POOR_ATTITUDE", 0.25), ("UNCLEAR_EXPLANATION", 0.15)),
 }
 # A dissatisfied customer whose claim had a reason writes about it this often.
-REASON_SHARE = 0.8
+REASON_SHARE = 0.9
 NEUTRAL_SHARE_OF_SCORE_3 = 0.3
 
 _SALT_TOPIC, _SALT_TEMPLATE, _SALT_REASON, _SALT_NEUTRAL = 101, 102, 103, 104
