@@ -18,6 +18,7 @@ from datetime import datetime
 
 from dagster_project.lib.reference import BRANCHES
 from dagster_project.lib.report.marts import Headline, SatisfactionCell, format_headline
+from dagster_project.lib.report.voice import VoiceData, render_voice_sections
 from dagster_project.lib.report.metrics import (
     COMPANY,
     COMPANY_LABEL,
@@ -82,6 +83,8 @@ class ReportInput:
     satisfaction_rolling: list[SatisfactionCell] = field(default_factory=list)
     # company-wide figures over the 12 months ending with the period (the CLI summary's headlines)
     headlines: list[Headline] = field(default_factory=list)
+    # topics, key drivers and control limits of the month (lib/report/voice.py)
+    voice: VoiceData | None = None
 
     def value(self, branch: str, metric: str) -> KpiRow | None:
         return next((r for r in self.rows if r.branch_code == branch and r.metric == metric), None)
@@ -513,6 +516,9 @@ def render_report(data: ReportInput) -> str:
                         '<table class="grid"><thead><tr><th>机构 Branch</th><th>指标 Metric</th><th>上月 Previous</th>'
                         f"<th>本月 Current</th><th>变化 Change</th><th>检验 Test</th></tr></thead><tbody>{rows}"
                         "</tbody></table>")
+
+    if data.voice is not None:
+        sections.extend(render_voice_sections(data.voice, esc=esc, branch_text=branch_text))
 
     notice = ""
     if data.revision > 1:

@@ -25,6 +25,7 @@ from dagster_project.lib.report.metrics import (
     sort_rows,
     wilson_interval,
 )
+from dagster_project.lib.report.voice import VoiceData, read_voice
 
 SCHEMA = "marts"
 
@@ -109,6 +110,8 @@ class PeriodData:
     satisfaction_rolling: list[SatisfactionCell] = field(default_factory=list)
     # company-wide figures over the 12 months ending with the period (headline_figures)
     headlines: list = field(default_factory=list)
+    # topics, key drivers and control limits (lib/report/voice.py); None for the previous month
+    voice: VoiceData | None = None
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str, schema: str = SCHEMA) -> list[str]:
@@ -277,9 +280,13 @@ def read_period(con: duckdb.DuckDBPyConnection, period: str, *, as_of_metrics: b
     if as_of_metrics:
         rows.extend(_read_segments(con, missing))
         rows.extend(_read_watchlist(con, missing))
+    voice = None
+    if as_of_metrics:
+        voice = read_voice(con, month)
+        missing.extend(voice.missing)
     return PeriodData(period, with_company_rows(rows), satisfaction, sorted(set(missing)),
                       _read_satisfaction_rolling(con, month),
-                      headline_figures(con, last_month=month) if as_of_metrics else [])
+                      headline_figures(con, last_month=month) if as_of_metrics else [], voice)
 
 
 # --------------------------------------------------------------------------------------------------

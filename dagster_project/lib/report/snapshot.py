@@ -262,7 +262,8 @@ def run_snapshot(settings: Settings, period: str, resend: bool = False, *, run_i
                          recorded_at=revision.published_at, revision_reason=revision.reason,
                          rows=current.rows, changes=compare_periods(current.rows, previous.rows),
                          satisfaction=current.satisfaction, source_version=version, missing=current.missing,
-                         satisfaction_rolling=current.satisfaction_rolling, headlines=current.headlines)
+                         satisfaction_rolling=current.satisfaction_rolling, headlines=current.headlines,
+                         voice=current.voice)
     html = render_report(report)
     csv_bytes = snapshot_csv(period, revision, current.rows)
     html_path, csv_path = report_paths(settings, period)
