@@ -74,13 +74,6 @@ PUBLISHED_MARTS: dict[str, tuple[str, ...]] = {
     "mart_underwriting_watchlist": ("customer_key",),
     "mart_high_risk_profile": ("attribute", "value", "high_risk_share", "lift"),
     "mart_branch_scorecard": ("branch_code", "month"),
-    "mart_verbatim_topics": ("branch_code", "stage", "month", "topic_code", "mentions", "commented",
-                             "mention_share", "csat_mentioning", "csat_not_mentioning", "mean_sentiment"),
-    "mart_satisfaction_control_limits": ("branch_code", "stage", "month", "responses", "csat", "company_csat",
-                                         "limit_95_low", "limit_95_high", "limit_998_low", "limit_998_high",
-                                         "q_value", "flagged"),
-    "mart_complaint_control_limits": ("branch_code", "month", "received", "per_10k_policies", "limit_95_low",
-                                      "limit_95_high", "limit_998_low", "limit_998_high", "q_value", "flagged"),
     "kpi_snapshots": (),
 }
 OPTIONAL_MARTS = frozenset({"kpi_snapshots"})
