@@ -152,6 +152,12 @@ def markdown(doc: dict) -> str:
                      f"peak RSS {_mib(inc.get('peak_rss_bytes'))} MiB.")
     elif inc.get("error"):
         lines.append(f"**One-day incremental run**: not measured — {inc['error']}")
+    for run in (doc.get("dagster_instance") or {}).get("runs", []):
+        lines.append(f"**Dagster instance**: run {run['run_id'][:8]} ({run['job']}, {run['status']}): "
+                     f"{run['events']} events, {run['materializations']} materializations, "
+                     f"{run['check_evaluations']} check evaluations, planning {_s(run['planning_seconds'])} s.")
+    if doc.get("dagster_instance"):
+        lines.append(f"Event log on disk: {_mib(doc['dagster_instance'].get('event_log_bytes'))} MiB.")
     eq = doc["floor_equals_pipeline"]
     lines.append(f"**Floor marts = pipeline marts**: {'yes' if eq['passed'] else 'NO'} "
                  f"({eq['tables_equal']}/{eq['tables']} published tables equal"

@@ -198,6 +198,30 @@ def published_tables(published_db: Path) -> dict[str, int]:
         con.close()
 
 
+def instance_record(dagster_home: Path) -> dict:
+    """What the runs wrote into the Dagster instance every run records into: per run its events,
+    materializations and planning time (run created -> started), and the event log's size on disk
+    (docs/operations.md#event-log-cost)."""
+    import dagster as dg
+
+    if not (dagster_home / "dagster.yaml").exists():
+        return {}
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    runs = []
+    for run in reversed(instance.get_runs()):
+        record = instance.get_run_record_by_id(run.run_id)
+        events = instance.all_logs(run.run_id)
+        kinds = [e.dagster_event.event_type_value for e in events if e.dagster_event]
+        planning = (record.start_time - record.create_timestamp.timestamp()) if record and record.start_time else None
+        runs.append({"job": run.job_name, "run_id": run.run_id, "status": run.status.value, "events": len(events),
+                     "materializations": kinds.count("ASSET_MATERIALIZATION"),
+                     "check_evaluations": kinds.count("ASSET_CHECK_EVALUATION"),
+                     "planning_seconds": planning})
+    history = dagster_home / "history"
+    size = sum(p.stat().st_size for p in history.rglob("*") if p.is_file()) if history.exists() else 0
+    return {"runs": runs, "event_log_bytes": size}
+
+
 def compile_manifest(target: Path, work_db: Path, env: dict, logs: Path) -> tuple[Path, Measurement]:
     dbt = str(Path(sys.executable).with_name("dbt"))
     project = REPO_ROOT / "dbt"
@@ -421,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
               "comparisons": [vars(c) for c in comparisons]}
         peak = max(run_m.peak_rss_bytes, (snapshot_m.peak_rss_bytes if snapshot_m else 0))
         doc = {
+            "dagster_instance": instance_record(home / "dagster_home"),
             "scale": args.scale, "days": args.days, "seed": args.seed, "start": args.start.isoformat(),
             "started_at": started_at, "complete": final, "landing_dir": str(landing), "work_dir": str(work),
             "machine": report.machine_info(), "versions": report.versions(),

@@ -1,16 +1,25 @@
-"""Where things live. One environment variable per location, defaults under ``data/``.
+"""Every location, budget and switch of the warehouse, read from the environment in one place.
+
+``Settings.from_env()`` is the only reader of ``os.environ`` in the package; everything else gets a
+``Settings`` value: the Dagster definitions as their ``warehouse`` resource
+(``dagster_project.defs.resources``), the CLI from its ``main``, the engines under ``lib/`` as an
+argument. Child processes get their environment from here too: ``Settings.child_env()`` for a
+process that must see the same files (``dagster dev``, a test subprocess) and ``Settings.dbt_env()``
+for dbt (``dbt_variables``; ``lib/transform/dbt_child.py`` applies them with ``adopt_child_env``).
 
 Relative values resolve against the repository root, never the current directory, so the CLI,
 Dagster, dbt and the tests agree on the same files wherever they are started from.
+docs/architecture.md#settings lists every variable.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -18,22 +27,25 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 
-# Telemetry off for every tool before any of them is imported by a caller of this module.
+# Telemetry off for every tool before any of them is imported by a caller of this module: the
+# machines have no internet, and nothing may wait on a network call.
 TELEMETRY_OFF = {
     "DO_NOT_TRACK": "1",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "GX_ANALYTICS_ENABLED": "false",
     "DAGSTER_DISABLE_TELEMETRY": "true",
 }
-# A single-run backfill over N days would otherwise write one "materialization planned" event per
-# asset *per day* into the instance's SQLite event log before the first step starts (46 assets x 730
-# days = 33,580 writes, minutes of pure overhead); with this, one event per asset.
+# A run over a range of partitions would otherwise write one "materialization planned" event per
+# asset *per partition* into the instance's event log before its first step starts; with this,
+# one event per asset (docs/operations.md#event-log-cost).
 DAGSTER_RUN_SETTINGS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
 for _key, _value in {**TELEMETRY_OFF, **DAGSTER_RUN_SETTINGS}.items():
     os.environ.setdefault(_key, _value)
 
 WORK_DB_NAME = "work.duckdb"
 PUBLISHED_DB_NAME = "published.duckdb"
+DEFAULT_PARTITIONS_START = "2024-01-01"
+SMTP_PREFIX = "CSWH_SMTP_"
 
 # The default salt lives outside the repository so that it is never committed.
 try:
@@ -43,6 +55,16 @@ except RuntimeError:  # no HOME and no passwd entry: reported when the salt is n
 # A salt an attacker can enumerate makes customer_key reversible (sha256('|' || customer_id) for an
 # empty one): at least this many characters. The generated default has 64 hex characters.
 MIN_SALT_CHARS = 16
+
+# Set to 1 by the operator when a changed PII salt is intended (lib/transform/dbt_project.py).
+SALT_CHANGE_VARIABLE = "CSWH_PII_SALT_CHANGED"
+
+# What the dbt child of a run receives (dbt/profiles.yml reads these three).
+DBT_WORK_DB_VARIABLE = "CSWH_WORK_DB"
+DBT_SALT_VARIABLE = "CSWH_PII_SALT"
+MEMORY_BUDGET_VARIABLE = "CSWH_DUCKDB_MEMORY_BUDGET"
+# The pid of the process that starts dbt: the child checks it still has that parent (dbt_child.py).
+DBT_PARENT_PID_VARIABLE = "CSWH_DBT_PARENT_PID"
 
 
 def resolve_path(value: str | os.PathLike[str]) -> Path:
@@ -102,6 +124,16 @@ def _default_pii_salt() -> str:
     return salt
 
 
+def partitions_start_setting(env: Mapping[str, str] | None = None) -> str:
+    """``$CSWH_PARTITIONS_START``: the first day the landing boundary and the partitions know."""
+    env = os.environ if env is None else env
+    return env.get("CSWH_PARTITIONS_START") or DEFAULT_PARTITIONS_START
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 @dataclass(frozen=True)
 class Settings:
     landing_dir: Path
@@ -109,7 +141,20 @@ class Settings:
     reports_dir: Path
     outbox_dir: Path
     dagster_home: Path
-    pii_salt: str
+    pii_salt: str = field(repr=False)
+    # First partition the Dagster definitions know (the sample data starts there).
+    partitions_start: str = DEFAULT_PARTITIONS_START
+    # The user's DuckDB budget per database (``CSWH_DUCKDB_MEMORY_LIMIT``); None = sized from the
+    # landing files (``memory_budget``).
+    duckdb_memory_limit: str | None = None
+    # Column lineage and built schemas on every dbt materialization (costs ~80% more dbt time).
+    dbt_column_lineage: bool = False
+    # CSWH_SMTP_* of the monthly e-mail (host, port, user, password, from, to, starttls).
+    smtp: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Test hook: publish pauses this long right before its os.replace (tests/reliability).
+    publish_pause_seconds: float = 0.0
+    # The operator says a changed PII salt is intended (CSWH_PII_SALT_CHANGED=1): a full refresh.
+    pii_salt_change_intended: bool = False
 
     @property
     def work_db(self) -> Path:
@@ -123,12 +168,24 @@ class Settings:
 
     @property
     def fingerprints_file(self) -> Path:
-        """The sha256 cache of the landing files (``ingest.landing.Fingerprints``)."""
+        """The change cache of the landing files (``lib.ingest.landing.Fingerprints``): the one
+        cache the CLI, the sensor, the schedule and the ingest steps share."""
         return self.warehouse_dir / "landing_fingerprints.json"
 
     @property
     def versions_dir(self) -> Path:
         return self.warehouse_dir / "versions"
+
+    @property
+    def run_logs_dir(self) -> Path:
+        return self.reports_dir / "runs"
+
+    @property
+    def memory_budget(self) -> str:
+        """The DuckDB memory budget of every database a run opens (see ``sized_memory_limit``)."""
+        if self.duckdb_memory_limit:
+            return self.duckdb_memory_limit
+        return sized_memory_limit(landing_bytes(self.landing_dir), machine_memory_bytes())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -144,29 +201,116 @@ class Settings:
             outbox_dir=resolve_path(env.get("CSWH_OUTBOX_DIR", "data/outbox")),
             dagster_home=resolve_path(env.get("DAGSTER_HOME", "data/dagster_home")),
             pii_salt=salt,
+            partitions_start=partitions_start_setting(env),
+            duckdb_memory_limit=env.get("CSWH_DUCKDB_MEMORY_LIMIT") or None,
+            dbt_column_lineage=_truthy(env.get("CSWH_DBT_COLUMN_LINEAGE")),
+            smtp={k: v for k, v in env.items() if k.startswith(SMTP_PREFIX)},
+            publish_pause_seconds=float(env.get("CSWH_PUBLISH_PAUSE_SECONDS") or 0),
+            pii_salt_change_intended=_truthy(env.get(SALT_CHANGE_VARIABLE)),
         )
 
     def with_overrides(self, **changes) -> "Settings":
         return replace(self, **changes)
 
-    def export_env(self) -> dict[str, str]:
-        """The variables a child process (dbt, dagster dev, a test subprocess) needs to see the
-        same files. dbt's profile reads CSWH_WORK_DB."""
-        return {
+    def child_env(self) -> dict[str, str]:
+        """The environment of a child process (``dagster dev``, a test subprocess) whose
+        ``Settings.from_env()`` equals these settings: this process's own (PATH, HOME, locale)
+        without any warehouse variable, plus these settings'."""
+        env = {
+            **_inherited_environment(),
             "CSWH_LANDING_DIR": str(self.landing_dir),
             "CSWH_WAREHOUSE_DIR": str(self.warehouse_dir),
             "CSWH_REPORTS_DIR": str(self.reports_dir),
             "CSWH_OUTBOX_DIR": str(self.outbox_dir),
-            "CSWH_WORK_DB": str(self.work_db),
-            "CSWH_PII_SALT": self.pii_salt,
             "DAGSTER_HOME": str(self.dagster_home),
-            MEMORY_BUDGET_VARIABLE: duckdb_memory_limit(landing_dir=self.landing_dir),
+            "CSWH_PII_SALT": self.pii_salt,
+            "CSWH_PARTITIONS_START": self.partitions_start,
+            "CSWH_DBT_COLUMN_LINEAGE": "1" if self.dbt_column_lineage else "",
+            **({"CSWH_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit} if self.duckdb_memory_limit else {}),
+            **({"CSWH_PUBLISH_PAUSE_SECONDS": str(self.publish_pause_seconds)} if self.publish_pause_seconds else {}),
+            **({SALT_CHANGE_VARIABLE: "1"} if self.pii_salt_change_intended else {}),
+            **dict(self.smtp),
             **TELEMETRY_OFF,
             **DAGSTER_RUN_SETTINGS,
         }
+        return env
 
-    def apply_to_environ(self) -> None:
-        os.environ.update(self.export_env())
+    def dbt_variables(self, *, parent_pid: int | None = None) -> dict[str, str]:
+        """What a dbt child on these settings' work file must see: dbt/profiles.yml reads the work
+        file, the salt and the memory budget. The one place dbt's environment is decided."""
+        env = {
+            DBT_WORK_DB_VARIABLE: str(self.work_db),
+            DBT_SALT_VARIABLE: self.pii_salt,
+            MEMORY_BUDGET_VARIABLE: self.memory_budget,
+            **TELEMETRY_OFF,
+        }
+        if parent_pid is not None:
+            env[DBT_PARENT_PID_VARIABLE] = str(parent_pid)
+        return env
+
+    def dbt_env(self, *, parent_pid: int | None = None) -> dict[str, str]:
+        """The whole environment of a dbt subprocess started by this process."""
+        return {**_inherited_environment(), **self.dbt_variables(parent_pid=parent_pid)}
+
+    def activate(self) -> "Settings":
+        """Make these settings the process's DuckDB configuration (``connect_work_db``): every
+        connection to a file in one process must share one configuration, so the budget is a
+        property of the process, set by whoever starts the work (the resource, the CLI)."""
+        global _ACTIVE_MEMORY_LIMIT
+        _ACTIVE_MEMORY_LIMIT = self.memory_budget
+        return self
+
+
+def dbt_parse_env(target_dir: Path) -> dict[str, str]:
+    """The environment of ``dbt parse``, which reads the profile but opens no database: the
+    profile's variables are placeholders that no warehouse uses."""
+    return {**_inherited_environment(), DBT_WORK_DB_VARIABLE: str(target_dir / "parse-only.duckdb"),
+            DBT_SALT_VARIABLE: "parse-only", MEMORY_BUDGET_VARIABLE: DEFAULT_DUCKDB_MEMORY_LIMIT, **TELEMETRY_OFF}
+
+
+def _inherited_environment() -> dict[str, str]:
+    """What a child process inherits from this one (PATH, HOME, locale), without the warehouse's
+    own variables, which ``dbt_env`` sets from the settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CSWH_") and k != "DAGSTER_HOME"}
+
+
+# dagster-dbt starts dbt with a copy of the Dagster process's own environment (``DbtCliResource.cli``
+# has no parameter for a child's environment), plus ``DBT_TARGET_PATH``, the invocation's target
+# folder. The dbt asset leaves ``Settings.dbt_variables`` in that folder (owner-only, created new)
+# and the launcher (``lib/transform/dbt_child.py``) takes them over and deletes the file before
+# dbt starts: the Dagster process's environment is never written.
+CHILD_ENV_FILE = ".cswh-dbt-env.json"
+
+
+def write_child_env(folder: Path, variables: Mapping[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CHILD_ENV_FILE
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(dict(variables), handle)
+    return path
+
+
+def adopt_child_env() -> bool:
+    """In the dbt launcher: apply the variables the parent left for this invocation (True if it did)."""
+    folder = os.environ.get("DBT_TARGET_PATH")
+    if not folder:
+        return False
+    path = Path(folder) / CHILD_ENV_FILE
+    try:
+        variables = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    path.unlink(missing_ok=True)
+    os.environ.update({str(k): str(v) for k, v in variables.items()})
+    return True
+
+
+def parent_pid_expected() -> int | None:
+    """The pid of the process that started this dbt child, if it said so (dbt_child.py)."""
+    value = os.environ.get(DBT_PARENT_PID_VARIABLE, "")
+    return int(value) if value.isdigit() else None
 
 
 # DuckDB's own default takes 80% of the machine's memory for its buffers; the pipeline shares the
@@ -178,6 +322,7 @@ class Settings:
 # customer facts spill (143 s instead of about 20 s), so big landings get more.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
 MIN_DUCKDB_MEMORY_BYTES = 3 * 1024 ** 3
+_ACTIVE_MEMORY_LIMIT: str | None = None
 
 
 def sized_memory_limit(landing_bytes: int, machine_bytes: int) -> str:
@@ -193,9 +338,10 @@ def landing_bytes(landing_dir: Path) -> int:
     total = 0
     with os.scandir(landing_dir) as folders:  # scandir: the file type comes with the listing
         for folder in folders:
-            if folder.is_dir():
+            if folder.is_dir(follow_symlinks=False):
                 with os.scandir(folder.path) as files:
-                    total += sum(f.stat().st_size for f in files if f.is_file())
+                    total += sum(f.stat(follow_symlinks=False).st_size for f in files
+                                 if f.is_file(follow_symlinks=False))
     return total
 
 
@@ -206,27 +352,18 @@ def machine_memory_bytes() -> int:
         return 2 * MIN_DUCKDB_MEMORY_BYTES
 
 
-# CSWH_DUCKDB_MEMORY_LIMIT is the user's setting; CSWH_DUCKDB_MEMORY_BUDGET carries the budget a
-# run decided on to its own connections and to its dbt child (dbt/profiles.yml reads it).
-MEMORY_BUDGET_VARIABLE = "CSWH_DUCKDB_MEMORY_BUDGET"
-
-
-def duckdb_memory_limit(env: Mapping[str, str] | None = None, landing_dir: Path | None = None) -> str:
-    """The user's CSWH_DUCKDB_MEMORY_LIMIT if set; else sized from the landing folder; without a
-    landing folder, the budget this process was given (or the 3 GiB minimum)."""
-    env = os.environ if env is None else env
-    if env.get("CSWH_DUCKDB_MEMORY_LIMIT"):
-        return env["CSWH_DUCKDB_MEMORY_LIMIT"]
-    if landing_dir is None:
-        return env.get(MEMORY_BUDGET_VARIABLE) or DEFAULT_DUCKDB_MEMORY_LIMIT
-    return sized_memory_limit(landing_bytes(landing_dir), machine_memory_bytes())
+def duckdb_memory_limit() -> str:
+    """The budget of this process's DuckDB connections: the active settings' (``activate``); in a
+    dbt child or a process without active settings, the budget its parent passed down, else the
+    3 GiB minimum."""
+    return _ACTIVE_MEMORY_LIMIT or os.environ.get(MEMORY_BUDGET_VARIABLE) or DEFAULT_DUCKDB_MEMORY_LIMIT
 
 
 def connect_work_db(path: Path | str, *, read_only: bool = False):
     """A DuckDB connection to the work file with the pipeline's settings. Every read-write
     connection in a process must use the same settings (DuckDB refuses a second in-process
     connection to a file with a different configuration), so they all come from here."""
-    import duckdb
+    import duckdb  # deferred: settings is imported by `cs-warehouse --help`, duckdb costs 0.15 s there
 
     return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": duckdb_memory_limit()})
 

@@ -1,7 +1,10 @@
-"""Shared fixtures: one tiny generated data set per test session, ingested and built once.
+"""Shared fixtures: one tiny generated data set per test session, run once through the pipeline job.
 
-Tests that change files or the warehouse must work on a copy (``copy_settings``), never on the
-session fixtures themselves.
+The session warehouse is built the way `cs-warehouse run` builds one (``dagster_project.cli.run``):
+the definitions for the session's settings, one run of ``warehouse_pipeline`` planned from the
+landing files — ingest, dbt (a subprocess), the quality gates, publish — recorded in the session's
+Dagster instance. Tests that change files or the warehouse must work on a copy (``copy_settings``),
+never on the session fixtures themselves.
 """
 
 from __future__ import annotations
@@ -39,31 +42,38 @@ def tiny_landing(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def tiny_settings(tiny_landing, tmp_path_factory) -> Settings:
-    settings = make_settings(tmp_path_factory.mktemp("tiny_wh"), landing=tiny_landing)
+def new_settings(root: Path, landing: Path | None = None) -> Settings:
+    """Settings of a new, empty warehouse under ``root`` (its folders created)."""
+    settings = make_settings(root, landing=landing)
     for path in (settings.warehouse_dir, settings.reports_dir, settings.outbox_dir):
         path.mkdir(parents=True, exist_ok=True)
-    settings.apply_to_environ()
     return settings
 
 
-@pytest.fixture(scope="session")
-def ingested_settings(tiny_settings) -> Settings:
-    """The tiny landing data loaded into raw.* of the session's work file."""
-    from dagster_project.lib.ingest.loader import ingest_all_files
+def run_pipeline(settings: Settings) -> int:
+    """One `cs-warehouse run` on these settings, in this process (its exit code)."""
+    from dagster_project.cli.run import run_pipeline as cli_run
 
-    ingest_all_files(tiny_settings, run_id="test-session")
+    return cli_run(settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_settings(tiny_landing, tmp_path_factory) -> Settings:
+    return new_settings(tmp_path_factory.mktemp("tiny_wh"), landing=tiny_landing)
+
+
+@pytest.fixture(scope="session")
+def built_settings(tiny_settings) -> Settings:
+    """The tiny landing data through one pipeline run: raw.*, every dbt model, seed and test, the
+    gates passed and the marts published, as `cs-warehouse run` does it."""
+    assert run_pipeline(tiny_settings) == 0
     return tiny_settings
 
 
 @pytest.fixture(scope="session")
-def built_settings(ingested_settings) -> Settings:
-    """raw.* plus every dbt model and seed built in the session's work file."""
-    from dagster_project.lib.transform.dbt_project import run_dbt_build
-
-    run_dbt_build(ingested_settings)
-    return ingested_settings
+def ingested_settings(built_settings) -> Settings:
+    """The session warehouse, for tests that read raw.* (loaded by the same pipeline run)."""
+    return built_settings
 
 
 @pytest.fixture()
@@ -78,7 +88,6 @@ def copy_settings(tmp_path):
             shutil.copytree(settings.warehouse_dir, new.warehouse_dir)
         for path in (new.warehouse_dir, new.reports_dir, new.outbox_dir):
             path.mkdir(parents=True, exist_ok=True)
-        new.apply_to_environ()
         return new
 
     return _copy

@@ -3,9 +3,9 @@ SQLAlchemy + duckdb-engine, read-only, from a separate process, with a comment o
 column; and every SQL example in docs/bi.md runs against a freshly published file, so the doc
 cannot rot.
 
-The published file comes from the session's tiny built warehouse (``built_settings``), copied and
-published, then one monthly snapshot, which republishes through the full gate with the optional
-``kpi_snapshots`` history included.
+The published file comes from the session's tiny warehouse (``built_settings``, published by its
+pipeline run), copied, then one run of the monthly_snapshot job, which republishes through the mart
+gates with the optional ``kpi_snapshots`` history included.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ import duckdb
 import pytest
 
 from dagster_project.settings import REPO_ROOT
-from dagster_project.lib.publish.publish import MART_SCHEMA, PUBLISHED_MARTS
-from tests.conftest import make_settings
+from dagster_project.lib.publish.publish import MART_SCHEMA, allow_list
+from tests.conftest import new_settings
+
+PUBLISHED_MARTS = allow_list()  # the dbt catalog's published marts and the snapshot history
 
 BI_DOC = REPO_ROOT / "docs" / "bi.md"
 SNAPSHOT_PERIOD = "2025-03"  # inside the tiny data set (TINY: 2024-01-01 + 550 days)
@@ -59,33 +61,15 @@ def test_sql_blocks_are_extracted_with_their_line():
 
 @pytest.fixture(scope="module")
 def published(built_settings, tmp_path_factory):
-    """A copy of the session warehouse, published, then snapshotted once: the snapshot writes the
-    ``kpi_snapshots`` history and republishes through the full gate (dbt-described comments,
-    Great Expectations suites, audit, atomic swap), so the file checked here is a real publish."""
-    from dagster_project.defs.publish.assets import ledger_source_files
-    from dagster_project.lib.publish.publish import publish
-    from dagster_project.lib.report.snapshot import run_snapshot
-    from dagster_project.lib.transform.dbt_project import dbt_target_dir, prepare_manifest
+    """A copy of the session warehouse (published by its pipeline run), then the monthly snapshot
+    job, which writes the ``kpi_snapshots`` history and republishes through the mart gates
+    (catalog comments, Great Expectations suites, audit, atomic swap): the file checked here is a
+    real publish."""
+    from dagster_project.cli.commands import run_snapshot_job
 
-    settings = make_settings(tmp_path_factory.mktemp("bi"), landing=built_settings.landing_dir)
-    for path in (settings.warehouse_dir, settings.reports_dir, settings.outbox_dir):
-        path.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(built_settings.work_db, settings.work_db)
-    settings.apply_to_environ()
-    try:
-        # First version without re-running the Great Expectations gate (the snapshot below
-        # republishes through the full gate anyway; running it twice would double the cost).
-        publish(settings, "bi-docs", {"checks": [{"name": "session_build", "passed": True, "severity": "ERROR"}]},
-                ledger_source_files(settings), manifest_path=dbt_target_dir(built_settings) / "manifest.json")
-        # The snapshot republishes through gate_and_publish with the default manifest, the one the
-        # Dagster definitions load (dbt/target/manifest.json): make sure it exists and is current,
-        # as `make run` does. Its comments are the ones this module checks.
-        prepare_manifest()
-        result = run_snapshot(settings, SNAPSHOT_PERIOD, env={})
-        assert result.ok, (result.publish_status, result.delivery)
-        assert result.publish_status.startswith("published"), result.publish_status
-    finally:
-        built_settings.apply_to_environ()
+    settings = new_settings(tmp_path_factory.mktemp("bi"), landing=built_settings.landing_dir)
+    shutil.copytree(built_settings.warehouse_dir, settings.warehouse_dir, dirs_exist_ok=True)
+    assert run_snapshot_job(settings, SNAPSHOT_PERIOD) == 0
     return settings
 
 

@@ -6,7 +6,21 @@ import os
 import subprocess
 import sys
 
+import contextlib
+
+import dagster_project.settings as settings_module
 from dagster_project.settings import REPO_ROOT, Settings
+
+
+@contextlib.contextmanager
+def activated(settings: Settings):
+    """``settings.activate()`` for the block, then the process's previous budget again."""
+    previous = settings_module._ACTIVE_MEMORY_LIMIT
+    settings.activate()
+    try:
+        yield settings
+    finally:
+        settings_module._ACTIVE_MEMORY_LIMIT = previous
 
 
 def test_defaults_live_under_data():
@@ -28,11 +42,35 @@ def test_relative_values_resolve_against_repo_root_not_cwd(tmp_path, monkeypatch
     assert settings.work_db == absolute / "work.duckdb"
 
 
-def test_export_env_gives_dbt_an_absolute_work_file():
-    env = Settings.from_env({"CSWH_PII_SALT": "pepper-pepper-pepper"}).export_env()
-    assert os.path.isabs(env["CSWH_WORK_DB"])
+def test_dbt_gets_an_absolute_work_file_the_salt_and_the_budget_from_the_settings():
+    settings = Settings.from_env({"CSWH_PII_SALT": "pepper-pepper-pepper"})
+    env = settings.dbt_variables(parent_pid=123)
+    assert os.path.isabs(env["CSWH_WORK_DB"]) and env["CSWH_WORK_DB"] == str(settings.work_db)
     assert env["CSWH_PII_SALT"] == "pepper-pepper-pepper"
+    assert env["CSWH_DUCKDB_MEMORY_BUDGET"] == settings.memory_budget
+    assert env["CSWH_DBT_PARENT_PID"] == "123"
     assert env["DO_NOT_TRACK"] == "1" and env["GX_ANALYTICS_ENABLED"] == "false"
+    # a child process's Settings.from_env() equals these settings
+    assert Settings.from_env(settings.child_env()) == settings
+
+
+def test_the_dbt_launcher_takes_over_the_variables_its_parent_left(tmp_path):
+    """The handover dagster-dbt allows (it starts dbt with a copy of the parent's environment and
+    the invocation's target folder as DBT_TARGET_PATH): the file is owner-only and gone after."""
+    import stat
+
+    from dagster_project.settings import CHILD_ENV_FILE, write_child_env
+
+    settings = Settings.from_env({"CSWH_PII_SALT": "pepper-pepper-pepper", "CSWH_WAREHOUSE_DIR": str(tmp_path / "wh")})
+    path = write_child_env(tmp_path / "target", settings.dbt_variables())
+    assert path.name == CHILD_ENV_FILE and stat.S_IMODE(path.stat().st_mode) == 0o600
+    code = ("import os; from dagster_project.settings import adopt_child_env; "
+            "print(adopt_child_env(), os.environ['CSWH_WORK_DB'], os.environ['CSWH_PII_SALT'])")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSWH_")}
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "DBT_TARGET_PATH": str(tmp_path / "target")},
+                         capture_output=True, text=True, check=True, cwd=REPO_ROOT).stdout.split()
+    assert out == ["True", str(settings.work_db), "pepper-pepper-pepper"]
+    assert not path.exists()
 
 
 def test_cli_help_lists_every_subcommand():
@@ -52,9 +90,7 @@ def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt(tmp_path):
     profile = (REPO_ROOT / "dbt" / "profiles.yml").read_text(encoding="utf-8")
     default = re.search(rf"env_var\('{MEMORY_BUDGET_VARIABLE}', '([^']+)'\)", profile).group(1)
     assert default == DEFAULT_DUCKDB_MEMORY_LIMIT
-    assert duckdb_memory_limit({}) == DEFAULT_DUCKDB_MEMORY_LIMIT
-    assert duckdb_memory_limit({MEMORY_BUDGET_VARIABLE: "5GB"}) == "5GB"  # what the run passed down
-    assert duckdb_memory_limit({"CSWH_DUCKDB_MEMORY_LIMIT": "1GB", MEMORY_BUDGET_VARIABLE: "5GB"}) == "1GB"
+    assert Settings.from_env({"CSWH_PII_SALT": "test-salt-16-chars", "CSWH_DUCKDB_MEMORY_LIMIT": "1GB"}).memory_budget == "1GB"
     # the budget follows the landing files: half their size, at least 3 GiB, at most half the machine
     gib = 1024 ** 3
     assert sized_memory_limit(1 * gib, 24 * gib) == "3072MiB"
@@ -63,18 +99,21 @@ def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt(tmp_path):
     landing = tmp_path / "landing" / "claims"
     landing.mkdir(parents=True)
     (landing / "2024-01-01.csv").write_bytes(b"x" * 1000)
-    assert duckdb_memory_limit({}, landing_dir=tmp_path / "landing") == "3072MiB"
-    exported = Settings.from_env({"CSWH_PII_SALT": "test-salt-16-chars", "CSWH_LANDING_DIR": str(tmp_path / "landing")}).export_env()
-    assert exported[MEMORY_BUDGET_VARIABLE] == "3072MiB"
+    settings = Settings.from_env({"CSWH_PII_SALT": "test-salt-16-chars", "CSWH_LANDING_DIR": str(tmp_path / "landing")})
+    assert settings.memory_budget == "3072MiB"
+    assert settings.dbt_variables()[MEMORY_BUDGET_VARIABLE] == "3072MiB"
+    # the process's connections use the budget of the settings it activated
+    with activated(settings):
+        assert duckdb_memory_limit() == "3072MiB"
 
 
-def test_work_file_connections_carry_the_memory_budget(tmp_path, monkeypatch):
+def test_work_file_connections_carry_the_memory_budget(tmp_path):
     from dagster_project.settings import connect_work_db
 
-    monkeypatch.setenv("CSWH_DUCKDB_MEMORY_LIMIT", "700MB")
-    con = connect_work_db(tmp_path / "w.duckdb")
-    try:
-        limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
-    finally:
-        con.close()
+    with activated(Settings.from_env({"CSWH_PII_SALT": "test-salt-16-chars", "CSWH_DUCKDB_MEMORY_LIMIT": "700MB"})):
+        con = connect_work_db(tmp_path / "w.duckdb")
+        try:
+            limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+        finally:
+            con.close()
     assert limit == "667.5 MiB"  # DuckDB reports 700 MB in MiB

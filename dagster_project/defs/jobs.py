@@ -1,45 +1,48 @@
-"""Jobs, named for what they do.
+"""The jobs, named for what they do (docs/architecture.md#jobs).
 
-A run targets one partitions definition, so the daily sources and the monthly audit workbooks are
-ingested by different jobs; everything downstream (dbt, gates, publish) runs in ``daily_pipeline``
-so that blocking checks gate the publish step within the same run.
+- ``warehouse_pipeline``: ingest (the months of a plan) -> dbt build and tests -> the quality gates
+  -> publish, in one run, so that the blocking checks gate the publish step of the same run. The
+  CLI, the landing sensor, the daily schedule and a launch from the UI all run this job.
+- ``monthly_snapshot``: the KPI history of one month -> publish (after the mart gates, in the same
+  run) -> the report and its e-mail. The CLI's ``snapshot`` and the monthly schedule run it.
+
+Steps share one DuckDB work file (one writer at a time), so runs execute their steps in-process,
+one after the other; the ``work_duckdb`` pool serialises steps across concurrent runs.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.defs.ingest.assets import DAILY_PARTITIONS, INGEST_ASSETS, INGEST_JOBS, audits_asset
-from dagster_project.defs.report.assets import kpi_snapshot
+from dagster_project.defs.conventions import PIPELINE_JOB, SNAPSHOT_JOB
+from dagster_project.defs.publish.assets import PUBLISHED_KEY
+from dagster_project.defs.report.assets import HISTORY_KEY, REPORT_KEY
 
-# Steps share one DuckDB work file (one writer at a time), so runs execute their steps in-process,
-# one after the other; the `work_duckdb` pool serialises steps across concurrent runs.
-daily_pipeline = dg.define_asset_job(
-    name="daily_pipeline",
-    description="Ingest the day's landing files (five daily sources), build every dbt model and test, "
-    "run the Great Expectations gates and publish the marts for BI if every blocking check passed.",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(audits_asset, kpi_snapshot),
-    partitions_def=DAILY_PARTITIONS,
-    executor_def=dg.in_process_executor,
-)
 
-# The same build, gate and publish without the ingest steps, unpartitioned. `cs-warehouse run` loads
-# a backlog of days with `ingest_all` and then runs this: a partitioned run stamps its whole
-# partition range on every planned check (Dagster writes one planned-check row per check per day:
-# ~300k rows and a minute of planning for two years), which an unpartitioned run does not.
-build_and_publish = dg.define_asset_job(
-    name="build_and_publish",
-    description="Build every dbt model and test, run the Great Expectations gates on the marts and "
-    "publish them for BI if every blocking check passed (ingest runs separately).",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*INGEST_ASSETS, kpi_snapshot),
-    executor_def=dg.in_process_executor,
-)
+def pipeline_selection() -> dg.AssetSelection:
+    return dg.AssetSelection.all() - dg.AssetSelection.assets(HISTORY_KEY, REPORT_KEY)
 
-monthly_snapshot = dg.define_asset_job(
-    name="monthly_snapshot",
-    description="The monthly KPI snapshot for management: history rows, HTML report, e-mail.",
-    selection=dg.AssetSelection.assets(kpi_snapshot),
-    executor_def=dg.in_process_executor,
-)
 
-JOBS = [daily_pipeline, build_and_publish, *INGEST_JOBS, monthly_snapshot]
+def snapshot_selection(mart_checks: dg.AssetChecksDefinition) -> dg.AssetSelection:
+    return (dg.AssetSelection.assets(HISTORY_KEY, PUBLISHED_KEY, REPORT_KEY)
+            - dg.AssetSelection.checks_for_assets(PUBLISHED_KEY)
+            | dg.AssetSelection.checks(mart_checks))
+
+
+def build_jobs(mart_checks: dg.AssetChecksDefinition) -> list:
+    """The two jobs (their partitions are their assets': the warehouse's months)."""
+    pipeline = dg.define_asset_job(
+        name=PIPELINE_JOB,
+        description="Ingest new or changed landing files (a range of months), build every dbt model and test, "
+                    "run the quality gates and publish the marts for BI if every blocking check passed.",
+        selection=pipeline_selection(),
+        executor_def=dg.in_process_executor,
+    )
+    snapshot = dg.define_asset_job(
+        name=SNAPSHOT_JOB,
+        description="The monthly KPI snapshot for management: history rows, publish (gated by the mart checks "
+                    "in the same run), HTML report and e-mail.",
+        selection=snapshot_selection(mart_checks),
+        executor_def=dg.in_process_executor,
+    )
+    return [pipeline, snapshot]

@@ -1,5 +1,6 @@
 """A compact Dagster logger for the command line: one line per step start/finish/failure and the
-assets' own progress messages, instead of Dagster's full debug event stream."""
+assets' own progress messages, instead of Dagster's full debug event stream (which the run's event
+log in the instance keeps whole)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ import time
 import dagster as dg
 
 _SHOWN_EVENTS = {"STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "ASSET_CHECK_EVALUATION", "RUN_FAILURE"}
+# dagster-dbt's own bookkeeping lines (which selection it passes, the partial-parse cache it copies,
+# the command it starts and ends): they stay in the run's event log and its log file; the console
+# shows the dbt step's progress line instead. Captured library logs look like the assets' own, so
+# they are told apart by their text.
+_QUIET_PREFIXES = ("A dbt subsetted execution is not being performed", "Copying `", "Running dbt command",
+                   "Finished dbt command")
 
 
 class CompactHandler(logging.Handler):
@@ -25,7 +32,9 @@ class CompactHandler(logging.Handler):
         message = meta.get("orig_message") or record.getMessage()
         if event is None:
             # Messages an asset logged itself (progress lines, warnings).
-            return f"  [{step}] {message}" if record.levelno >= logging.INFO else None
+            if record.levelno < logging.INFO or (record.levelno < logging.WARNING and message.startswith(_QUIET_PREFIXES)):
+                return None
+            return f"  [{step}] {message}"
         kind = event.event_type_value
         if kind not in _SHOWN_EVENTS:
             return None

@@ -1,45 +1,30 @@
-"""Dagster resources.
+"""The resources every asset, check, sensor and schedule gets.
 
-``WarehouseResource`` hands assets the project's ``Settings`` (``Settings.from_env()``, so the UI,
-the CLI and dbt's profile all see the same files); its fields override single locations, which the
-tests use to point a run at a temporary folder.
-
-``RESOURCES`` (what ``definitions.py`` binds) is built on first access so that importing this
-module for ``WarehouseResource`` does not import the dbt project.
+- ``warehouse``: the project's ``Settings`` (locations, budgets, switches). The definitions are
+  built for one ``Settings`` value (``defs.build_definitions(settings)``): ``definitions.py`` builds
+  them from the environment for ``dagster dev`` and the daemon, the CLI and the tests for the
+  settings they hold. Code asks for it as ``warehouse: dg.ResourceParam[Settings]``; initializing
+  it makes its DuckDB budget the process's (``Settings.activate``).
+- ``dbt``: the dbt command line (``defs/transform/resource.py``).
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.settings import Settings, resolve_path
+from dagster_project.defs.transform.resource import dbt_resource
+from dagster_project.settings import Settings
 
 
-class WarehouseResource(dg.ConfigurableResource):
-    """Where the landing files and the work DuckDB file are (defaults from the environment)."""
+def warehouse_resource(settings: Settings) -> dg.ResourceDefinition:
+    @dg.resource(description=(
+        f"The warehouse's settings: landing files {settings.landing_dir}, work and published DuckDB files "
+        f"in {settings.warehouse_dir}, reports in {settings.reports_dir} (docs/architecture.md#settings)."))
+    def warehouse(_init_context) -> Settings:
+        return settings.activate()
 
-    landing_dir: str = ""
-    warehouse_dir: str = ""
-
-    def settings(self) -> Settings:
-        settings = Settings.from_env()
-        changes = {}
-        if self.landing_dir:
-            changes["landing_dir"] = resolve_path(self.landing_dir)
-        if self.warehouse_dir:
-            changes["warehouse_dir"] = resolve_path(self.warehouse_dir)
-        return settings.with_overrides(**changes) if changes else settings
+    return warehouse
 
 
-def build_resources() -> dict[str, object]:
-    from dagster_project.defs.transform.assets import DBT_RESOURCE
-
-    return {"warehouse": WarehouseResource(), "dbt": DBT_RESOURCE}
-
-
-def __getattr__(name: str):
-    if name == "RESOURCES":
-        resources = build_resources()
-        globals()["RESOURCES"] = resources
-        return resources
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def build_resources(settings: Settings) -> dict[str, object]:
+    return {"warehouse": warehouse_resource(settings), "dbt": dbt_resource(settings)}

@@ -212,4 +212,10 @@ def test_benchmark_end_to_end_at_tiny_scale(tmp_path, monkeypatch):
     assert 0 < doc["incremental"]["share_of_full"]
     assert doc["generation"]["status"] == "generated" and doc["generation"]["seconds"] > 0
     assert {"python", "duckdb", "dagster", "dbt-core", "great-expectations"} <= set(doc["versions"])
+    # Every run is recorded in the benchmark's Dagster instance, with its events and planning time.
+    runs = doc["dagster_instance"]["runs"]
+    assert [r["job"] for r in runs] == ["warehouse_pipeline", "monthly_snapshot", "warehouse_pipeline"]
+    assert all(r["status"] == "SUCCESS" and r["events"] > r["materializations"] > 0 for r in runs), runs
+    assert runs[0]["materializations"] > runs[2]["materializations"]  # the backlog has more months
+    assert doc["dagster_instance"]["event_log_bytes"] > 0
     assert doc["machine"]["cpu_count_logical"] >= 1 and doc["machine"]["memory_bytes"] > 0

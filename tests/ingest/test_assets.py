@@ -1,146 +1,83 @@
-"""Dagster: the ingest assets, a partition range in one run, the sensor and run planning."""
+"""Dagster: the ingest assets on the warehouse's monthly partitions, a range of months in one run,
+per-month materializations with their own counts, and the rule for an unreadable file.
+(Planning, the sensor and the CLI are in tests/test_front_door.py.)"""
 
 from __future__ import annotations
 
-import json
-
 import dagster as dg
 import duckdb
-from ingest_helpers import policy_row, write_policies
 
-from dagster_project.defs.ingest.assets import (
-    DAILY_PARTITIONS, INGEST_ASSETS, MONTHLY_PARTITIONS, RANGE_END_TAG, RANGE_START_TAG, ingest_all,
-    ingest_audits, ingest_run_requests, landing_sensor, partitions_with_files, plan_ingest_runs,
-)
-from dagster_project.defs.resources import WarehouseResource
+from dagster_project.definitions import build_definitions
+from dagster_project.defs.conventions import RANGE_END_TAG, RANGE_START_TAG
+from dagster_project.defs.ingest.assets import file_partitions
+from dagster_project.lib.ingest.sources import CONTRACTS
 
-
-def make_defs(settings):
-    resources = {"warehouse": WarehouseResource(landing_dir=str(settings.landing_dir),
-                                                warehouse_dir=str(settings.warehouse_dir))}
-    return dg.Definitions(assets=INGEST_ASSETS, jobs=[ingest_all, ingest_audits], sensors=[landing_sensor],
-                          resources=resources), resources
+RAW_KEYS = [dg.AssetKey(["raw", s]) for s in CONTRACTS]
 
 
-def test_asset_definitions():
-    keys = {tuple(a.key.path) for a in INGEST_ASSETS}
-    assert keys == {("raw", s) for s in ("policies", "claim_events", "call_logs", "surveys", "complaints", "audits")}
-    for asset in INGEST_ASSETS:
-        spec = next(iter(asset.specs))
-        assert spec.group_name == f"ingest_{asset.key.path[1]}"
+def _materializations(result):
+    return {(tuple(e.asset_key.path), e.partition): e.event_specific_data.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+
+
+def test_asset_definitions(hand_landing):
+    defs = build_definitions(hand_landing)
+    months = None
+    for key in RAW_KEYS:
+        asset = defs.resolve_assets_def(key)
+        spec = asset.specs_by_key[key]
+        assert spec.group_name == f"ingest_{key.path[1]}"
         assert set(spec.kinds) == {"duckdb", "python"}
         assert spec.owners and spec.description
         assert asset.backfill_policy == dg.BackfillPolicy.single_run()
         assert asset.op.pool == "work_duckdb"
-        expected = MONTHLY_PARTITIONS if asset.key.path[1] == "audits" else DAILY_PARTITIONS
-        assert asset.partitions_def == expected
+        months = months or asset.partitions_def
+        assert asset.partitions_def == months  # one partitions definition for all six sources
+    assert months.get_partition_keys() == ["2024-01-01"]  # the hand landing holds January 2024 only
 
 
-def test_partition_range_materializes_in_one_run(hand_landing):
-    defs, _ = make_defs(hand_landing)
+def test_file_partitions_of_months():
+    assert file_partitions(CONTRACTS["audits"], ["2024-02-01"]) == ["2024-02-01"]
+    days = file_partitions(CONTRACTS["policies"], ["2024-02-01"])
+    assert (days[0], days[-1], len(days)) == ("2024-02-01", "2024-02-29", 29)
+
+
+def test_a_month_materializes_in_one_run_with_its_own_counts(hand_landing):
+    defs = build_definitions(hand_landing)
     with dg.DagsterInstance.ephemeral() as instance:
-        result = defs.resolve_job_def("ingest_all").execute_in_process(
-            instance=instance, tags={RANGE_START_TAG: "2024-01-05", RANGE_END_TAG: "2024-01-06"})
+        result = defs.resolve_job_def("warehouse_pipeline").execute_in_process(
+            instance=instance, asset_selection=RAW_KEYS,
+            tags={RANGE_START_TAG: "2024-01-01", RANGE_END_TAG: "2024-01-01"})
         assert result.success
-        runs = instance.get_runs()
-        assert len(runs) == 1
-        materialized = sorted((tuple(e.asset_key.path), e.partition) for e in
-                              (ev.event_specific_data.materialization for ev in result.get_asset_materialization_events()))
-        assert len(materialized) == 10  # five daily sources x two days
-        policies = [ev.event_specific_data.materialization for ev in result.get_asset_materialization_events()
-                    if ev.asset_key == dg.AssetKey(["raw", "policies"])][0]
-        assert policies.metadata["rows_loaded"].value == 6
-        assert policies.metadata["dagster/row_count"].value == 6
-        assert "| policy_no |" in policies.metadata["preview"].value
-        assert "张三" not in policies.metadata["preview"].value  # PII stays out of the UI
-        assert instance.get_latest_materialization_event(dg.AssetKey(["raw", "surveys"])) is not None
+        assert len(instance.get_runs()) == 1
+        materialized = _materializations(result)
+        assert set(materialized) == {(tuple(k.path), "2024-01-01") for k in RAW_KEYS}
+        policies = materialized[("raw", "policies"), "2024-01-01"]
+        assert policies["files"].value == 2 and policies["files_loaded"].value == 2
+        assert policies["rows_loaded"].value == 6
+        assert policies["dagster/row_count"].value == 6
+        assert "| policy_no |" in policies["preview"].value
+        assert "张三" not in policies["preview"].value  # PII stays out of the UI
+        assert materialized[("raw", "audits"), "2024-01-01"]["dagster/row_count"].value == 3
     con = duckdb.connect(str(hand_landing.work_db), read_only=True)
     assert con.execute("SELECT count(DISTINCT _run_id) FROM raw.policies").fetchall() == [(1,)]
     assert con.execute("SELECT _run_id FROM raw.policies LIMIT 1").fetchall() == [(result.run_id,)]
 
 
-def test_monthly_audits_job(hand_landing):
-    defs, _ = make_defs(hand_landing)
-    result = defs.resolve_job_def("ingest_audits").execute_in_process(partition_key="2024-01-01")
-    assert result.success
-    con = duckdb.connect(str(hand_landing.work_db), read_only=True)
-    assert con.execute("SELECT count(*) FROM raw.audits").fetchall() == [(3,)]
-
-
-def test_an_unreadable_file_holds_back_only_its_partition_and_the_step_says_so(hand_landing):
+def test_an_unreadable_file_is_recorded_and_the_step_loads_the_rest(hand_landing):
+    """The step succeeds: the run is marked failed later, by the publish asset's complete_inputs
+    check (tests/test_front_door.py), so the readable files still build and publish."""
     (hand_landing.landing_dir / "policies" / "2024-01-05.csv").write_bytes(b"")
-    defs, _ = make_defs(hand_landing)
-    result = defs.resolve_job_def("ingest_all").execute_in_process(
-        tags={RANGE_START_TAG: "2024-01-05", RANGE_END_TAG: "2024-01-06"},
+    defs = build_definitions(hand_landing)
+    result = defs.resolve_job_def("warehouse_pipeline").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={RANGE_START_TAG: "2024-01-01", RANGE_END_TAG: "2024-01-01"},
         asset_selection=[dg.AssetKey(["raw", "policies"])], raise_on_error=False)
-    assert result.success  # proportionate: the other day loads, the step reports the stale one
-    # one materialization per partition of the range, each with the step's metadata
-    metadata = [e for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION][0] \
-        .event_specific_data.materialization.metadata
-    assert metadata["files_failed"].value == 1
-    [stale] = metadata["stale_partitions"].value
-    assert stale["partition"] == "2024-01-05" and "policies/2024-01-05.csv: empty file" in stale["reason"]
+    assert result.success
+    metadata = _materializations(result)[("raw", "policies"), "2024-01-01"]
+    assert metadata["files_failed"].value == 1 and metadata["files"].value == 2
     con = duckdb.connect(str(hand_landing.work_db), read_only=True)
+    [(status, message)] = con.execute("SELECT status, message FROM raw._ingest_ledger "
+                                      "WHERE path = 'policies/2024-01-05.csv'").fetchall()
+    assert status == "failed" and message.startswith("policies/2024-01-05.csv: empty file")
     assert con.execute("SELECT DISTINCT _partition FROM raw.policies").fetchall() == [("2024-01-06",)]
-    con.close()
-
-
-def test_the_strict_setting_fails_the_step_on_an_unreadable_file(hand_landing):
-    (hand_landing.landing_dir / "policies" / "2024-01-05.csv").write_bytes(b"")
-    defs, _ = make_defs(hand_landing)
-    result = defs.resolve_job_def("ingest_all").execute_in_process(
-        tags={RANGE_START_TAG: "2024-01-05", RANGE_END_TAG: "2024-01-06"},
-        asset_selection=[dg.AssetKey(["raw", "policies"])], raise_on_error=False,
-        run_config={"ops": {"raw__policies": {"config": {"fail_on_unreadable_file": True}}}})
-    assert not result.success
-    failure = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE][0]
-    assert "policies/2024-01-05.csv: empty file" in failure.message or \
-        "policies/2024-01-05.csv: empty file" in str(failure.event_specific_data.error)
-
-
-def test_sensor_requests_new_and_changed_files_once(hand_landing):
-    defs, resources = make_defs(hand_landing)
-    with dg.DagsterInstance.ephemeral() as instance:
-        ctx = dg.build_sensor_context(instance=instance, resources=resources, definitions=defs)
-        first = landing_sensor(ctx)
-        assert sorted((r.job_name, r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in first.run_requests) == [
-            ("ingest_all", "2024-01-05", "2024-01-06"), ("ingest_audits", "2024-01-01", "2024-01-01")]
-        # Same files: same run keys from a fresh cursor, nothing from the advanced cursor.
-        again = landing_sensor(dg.build_sensor_context(instance=instance, resources=resources, definitions=defs))
-        assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]
-        idle = landing_sensor(dg.build_sensor_context(instance=instance, resources=resources, definitions=defs,
-                                                      cursor=first.cursor))
-        assert not idle.run_requests and idle.skip_reason
-        # One re-sent day: one run for that day and that source only, with a new key.
-        write_policies(hand_landing.landing_dir, "2024-01-06", [policy_row(9, "2024-01-06")])
-        changed = landing_sensor(dg.build_sensor_context(instance=instance, resources=resources, definitions=defs,
-                                                         cursor=first.cursor))
-        [request] = changed.run_requests
-        assert request.tags[RANGE_START_TAG] == request.tags[RANGE_END_TAG] == "2024-01-06"
-        assert request.asset_selection == [dg.AssetKey(["raw", "policies"])]
-        assert request.run_key not in {r.run_key for r in first.run_requests}
-        assert json.loads(changed.cursor)["policies/2024-01-06.csv"][2] != json.loads(first.cursor)[
-            "policies/2024-01-06.csv"][2]
-
-
-def test_plan_ingest_runs_is_deterministic_and_per_job():
-    entries = [("surveys", "2024-01-03", "c" * 64), ("policies", "2024-01-01", "a" * 64),
-               ("audits", "2024-02-01", "d" * 64), ("policies", "2024-01-09", "b" * 64)]
-    plans = plan_ingest_runs(entries)
-    assert [(p.job_name, p.start, p.end, p.sources) for p in plans] == [
-        ("ingest_all", "2024-01-01", "2024-01-09", ("policies", "surveys")),
-        ("ingest_audits", "2024-02-01", "2024-02-01", ("audits",))]
-    assert plans == plan_ingest_runs(list(reversed(entries)))
-    other = plan_ingest_runs([*entries[:3], ("policies", "2024-01-09", "e" * 64)])
-    assert other[0].run_key != plans[0].run_key and other[1].run_key == plans[1].run_key
-    # partitions the definition does not know yet (e.g. a file dated today) are left for later
-    assert plan_ingest_runs(entries, {"ingest_all": {"2024-01-01"}, "ingest_audits": set()})[0].end == "2024-01-01"
-
-
-def test_partitions_with_files_ignores_misnamed_files(hand_landing):
-    (hand_landing.landing_dir / "policies" / "2024-01-07.csv.bak").write_text("x")
-    (hand_landing.landing_dir / "policies" / "notes.csv").write_text("x")
-    assert partitions_with_files(hand_landing.landing_dir, "policies") == ["2024-01-05", "2024-01-06"]
-    assert partitions_with_files(hand_landing.landing_dir, "audits") == ["2024-01-01"]
-    requests = ingest_run_requests(hand_landing.landing_dir)
-    assert [r.job_name for r in requests] == ["ingest_all", "ingest_audits"]

@@ -15,15 +15,12 @@ import pytest
 
 from dagster_project.settings import REPO_ROOT
 from dagster_project.lib.publish.publish import (
-    KEEP_VERSIONS, PUBLISHED_MARTS, PublishError, failed_blocking_checks, gate_and_publish,
-    list_versions, publish, sha256_of,
+    KEEP_VERSIONS, PublishError, allow_list, failed_blocking_checks, list_versions, publish, sha256_of,
 )
 from dagster_project.lib.publish.versions import current_manifest, print_publish_status, rollback
 from dagster_project.lib.quality.validate import validate_suite
 from tests.conftest import make_settings
-from tests.publish.fake_warehouse import DEFECTS, apply_sql, build_work_db
-
-NO_MANIFEST = Path("/nonexistent/manifest.json")
+from tests.publish.fake_warehouse import DEFECTS, apply_sql, build_work_db, gate_and_publish, write_manifest
 
 
 @pytest.fixture()
@@ -38,7 +35,14 @@ PASSED_SUMMARY = {"checks": [{"name": "gx_marts_mart_complaints", "passed": True
 
 def _publish(settings, run_id):
     """Publish without re-running the gate (the gate itself is tested with the defects)."""
-    return publish(settings, run_id, PASSED_SUMMARY, [], manifest_path=NO_MANIFEST)
+    return publish(settings, run_id, PASSED_SUMMARY, [])
+
+
+def _failed_checks(result) -> list[str]:
+    import dagster as dg
+
+    return [e.event_specific_data.check_name for e in result.all_events
+            if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION and not e.event_specific_data.passed]
 
 
 @pytest.fixture()
@@ -55,9 +59,11 @@ def _count(path, table="mart_complaints"):
 
 
 def test_gate_passes_a_good_batch_and_records_every_suite(settings):
-    result = gate_and_publish(settings, "run-gate", manifest_path=NO_MANIFEST)
-    assert len(current_manifest(settings)["check_summary"]["checks"]) == 13
-    assert result.row_counts["mart_complaints"] == 1
+    result = gate_and_publish(settings)
+    assert result.success
+    manifest = current_manifest(settings)
+    assert len(manifest["check_summary"]["checks"]) == 13 and manifest["run_id"] == result.run_id
+    assert manifest["row_counts"]["mart_complaints"] == 1
     assert (settings.reports_dir / "validation" / "latest.html").exists()
 
 
@@ -75,7 +81,7 @@ def test_good_batch_publishes_with_manifest_and_mode_0644(published):
     tables = {r[0] for r in con.execute(
         "select table_name from information_schema.tables where table_schema='marts'").fetchall()}
     con.close()
-    assert tables == set(PUBLISHED_MARTS) - {"kpi_snapshots"}
+    assert tables == set(allow_list(write_manifest(settings))) - {"kpi_snapshots"}
     # The work file's raw/staging never leave it.
     assert len(list_versions(settings)) == 1
 
@@ -87,9 +93,9 @@ def test_each_defect_fails_the_gate_and_leaves_the_published_file_unchanged(publ
     sql, suite = DEFECTS[defect]
     apply_sql(settings.work_db, sql)
     assert not validate_suite(settings.work_db, suite).success
-    with pytest.raises(PublishError) as info:
-        gate_and_publish(settings, f"run-{defect}", manifest_path=NO_MANIFEST)
-    assert suite in str(info.value)
+    result = gate_and_publish(settings)
+    assert not result.success
+    assert f"gx_{suite}" in _failed_checks(result)  # the check names the suite, and so its table
     assert sha256_of(settings.published_db) == before
     assert len(list_versions(settings)) == 1  # no candidate left behind
 
@@ -100,7 +106,7 @@ def test_audit_catches_pii_even_if_the_gate_was_skipped(published, defect):
     before = sha256_of(settings.published_db)
     apply_sql(settings.work_db, DEFECTS[defect][0])
     with pytest.raises(PublishError, match=r"PII scan: marts\.(mart_underwriting_watchlist\.reason|fct_complaint_winback\.branch_code)"):
-        publish(settings, "run-no-gate", {"checks": []}, [], manifest_path=NO_MANIFEST)
+        publish(settings, "run-no-gate", {"checks": []}, [])
     assert sha256_of(settings.published_db) == before
 
 
@@ -110,7 +116,7 @@ def test_failed_blocking_check_in_the_summary_refuses_publish(published):
                           {"name": "gx_raw_surveys", "passed": False, "severity": "WARN"}]}
     assert failed_blocking_checks(summary) == ["gx_raw_policies"]
     with pytest.raises(PublishError, match="gx_raw_policies"):
-        publish(settings, "run-x", summary, [], manifest_path=NO_MANIFEST)
+        publish(settings, "run-x", summary, [])
 
 
 READER = textwrap.dedent("""
@@ -127,12 +133,16 @@ def test_fresh_process_sees_new_version_while_an_old_reader_keeps_the_old(publis
     assert old_reader.execute("select count(*) from marts.mart_stage_satisfaction").fetchone()[0] == 2
     apply_sql(settings.work_db, "insert into marts.mart_stage_satisfaction select * replace ('HB' as branch_code) "
                                 "from marts.mart_stage_satisfaction where branch_code = 'JL'")
-    second = gate_and_publish(settings, "run-good-2", manifest_path=NO_MANIFEST)
+    result = gate_and_publish(settings)
+    assert result.success
+    [event] = result.get_asset_materialization_events()  # (not read back here: this process holds the old file)
+    second_version = event.materialization.metadata["version_id"].value
     out = subprocess.run([sys.executable, "-c", READER, str(settings.published_db)],
                          capture_output=True, text=True, check=True).stdout.split()
-    assert out == [second.version_id, "3"]
+    assert out == [second_version, "3"]
     # The reader that opened the file before the swap still reads the old version, without error.
     assert old_reader.execute("select version_id from meta.publish_manifest").fetchone()[0] == first.version_id
+    assert second_version != first.version_id
     assert old_reader.execute("select count(*) from marts.mart_stage_satisfaction").fetchone()[0] == 2
     old_reader.close()
 
@@ -218,12 +228,10 @@ def test_duckdb_1x_reader_opens_the_published_file(published, tmp_path):
     assert _read_with_duckdb1(default_file).returncode != 0
 
 
-def test_comments_come_from_the_dbt_manifest(settings, tmp_path):
-    manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"nodes": {"model.cs_warehouse.mart_complaints": {
-        "resource_type": "model", "name": "mart_complaints", "description": "Complaints per branch × month (投诉)",
-        "columns": {"valid_rate": {"description": "valid ÷ received (有效投诉率)"}}}}}), encoding="utf-8")
-    gate_and_publish(settings, "run-c", manifest_path=manifest)
+def test_comments_and_the_allow_list_come_from_the_dbt_catalog(settings):
+    write_manifest(settings, {"mart_complaints": ("Complaints per branch × month (投诉)",
+                                                  {"valid_rate": "valid ÷ received (有效投诉率)"})})
+    assert gate_and_publish(settings).success
     con = duckdb.connect(str(settings.published_db), read_only=True)
     table_comment = con.execute("select comment from duckdb_tables() where table_name = 'mart_complaints'").fetchone()[0]
     column_comment = con.execute("select comment from duckdb_columns() where table_name = 'mart_complaints' "

@@ -4,7 +4,6 @@ a BI reader would make on the published file."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from dagster_project.settings import REPO_ROOT, Settings
 
 
 def child_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {**os.environ, **settings.export_env(), "CSWH_DAGSTER_INSTANCE": "ephemeral", **extra}
+    return {**settings.child_env(), **extra}
 
 
 def start(code: str, settings: Settings, **extra: str) -> subprocess.Popen:

@@ -71,7 +71,7 @@ def _plant(landing: Path, outside: Path, last: date) -> dict[str, str]:
 
 def _env(settings, **extra) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSWH_")}
-    env.update({k: v for k, v in settings.export_env().items() if k.startswith(("CSWH_", "DAGSTER_HOME"))})
+    env.update({k: v for k, v in settings.child_env().items() if k.startswith(("CSWH_", "DAGSTER_HOME"))})
     env.pop("CSWH_DUCKDB_MEMORY_BUDGET", None)
     env.update({"CSWH_DAGSTER_INSTANCE": "persistent", "CSWH_PARTITIONS_START": "2024-01-01",
                 "CSWH_DUCKDB_MEMORY_LIMIT": "1GB", **extra})

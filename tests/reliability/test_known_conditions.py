@@ -94,11 +94,10 @@ def test_a_changed_salt_is_refused_unless_declared_then_it_forces_a_full_refresh
     record_salt_fingerprint(work)
     assert salt_change_reason(work) is None
     other = work.with_overrides(pii_salt="another-salt-of-enough-length")
-    monkeypatch.delenv(SALT_CHANGE_VARIABLE, raising=False)
     with pytest.raises(SaltChanged, match=SALT_CHANGE_VARIABLE):
         full_refresh_reasons(other, [])
-    monkeypatch.setenv(SALT_CHANGE_VARIABLE, "1")
-    reasons = full_refresh_reasons(other, [])
+    # CSWH_PII_SALT_CHANGED=1 in the environment is this setting
+    reasons = full_refresh_reasons(other.with_overrides(pii_salt_change_intended=True), [])
     assert any("the PII salt changed" in r for r in reasons)
     with duckdb.connect(str(work.work_db), read_only=True) as con:
         [(fingerprint,)] = con.execute("SELECT fingerprint FROM raw._pii_salt_fingerprint").fetchall()

@@ -1,46 +1,44 @@
-"""The kpi_snapshot asset materializes one monthly partition through Dagster."""
+"""The monthly snapshot as assets: history rows -> publish -> report, one monthly partition each."""
 
 from __future__ import annotations
 
 import dagster as dg
 import duckdb
 
-from dagster_project.defs.report.assets import SNAPSHOT_PARTITIONS, kpi_snapshot
+from dagster_project.defs.partitions import warehouse_partitions
+from dagster_project.defs.report.assets import HISTORY_KEY, REPORT_KEY, build_report_assets
+
+MONTHS = warehouse_partitions("2024-01-01", ["2024-06-30"])
 
 
-def test_asset_definition():
-    assert kpi_snapshot.key == dg.AssetKey("kpi_snapshot")
-    spec = kpi_snapshot.specs_by_key[kpi_snapshot.key]
-    assert spec.group_name == "reporting" and set(spec.kinds) == {"python", "duckdb"}
-    assert dg.AssetKey(["published", "marts"]) in {dep.asset_key for dep in spec.deps}
-    assert kpi_snapshot.partitions_def == SNAPSHOT_PARTITIONS
-    assert SNAPSHOT_PARTITIONS.get_first_partition_key() == "2024-01-01"
+def test_asset_definitions():
+    history, report = build_report_assets(MONTHS)
+    assert (history.key, report.key) == (HISTORY_KEY, REPORT_KEY)
+    for asset in (history, report):
+        spec = asset.specs_by_key[asset.key]
+        assert spec.group_name == "reporting" and spec.owners and spec.description
+        assert asset.partitions_def == MONTHS
+        assert asset.op.pool == "work_duckdb"
+    assert dg.AssetKey(["published", "marts"]) in {dep.asset_key for dep in report.specs_by_key[REPORT_KEY].deps}
+    assert MONTHS.get_first_partition_key() == "2024-01-01"
 
 
-def test_same_partitions_as_the_monthly_ingest():
-    import pytest
+def test_history_and_report_of_a_partition(snap_settings):
+    """The two snapshot assets on the test's published-like file (publish itself runs in the job,
+    tests/report/test_snapshot_e2e.py); a month without data fails the history step with the reason."""
+    from dagster_project.defs.resources import build_resources
 
-    try:
-        from dagster_project.defs.ingest.assets import MONTHLY_PARTITIONS
-    except ImportError as exc:
-        pytest.skip(f"ingest assets not importable yet: {exc}")
-    assert MONTHLY_PARTITIONS == SNAPSHOT_PARTITIONS
-
-
-def test_materialize_a_partition(snap_settings, monkeypatch):
-    for key, value in snap_settings.export_env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("CSWH_SMTP_HOST", raising=False)
-    result = dg.materialize([kpi_snapshot], partition_key="2024-06-01", instance=dg.DagsterInstance.ephemeral())
+    history, report = build_report_assets(MONTHS)
+    resources = build_resources(snap_settings)
+    result = dg.materialize([history, report], partition_key="2024-06-01", resources=resources,
+                            instance=dg.DagsterInstance.ephemeral())
     assert result.success
-    [event] = result.get_asset_materialization_events()
-    metadata = event.materialization.metadata
-    assert metadata["period"].value == "2024-06" and metadata["revision"].value == 1
-    assert metadata["email"].value.startswith("delivered")
-    with duckdb.connect(str(snap_settings.published_db), read_only=True) as con:
+    recorded = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert recorded[HISTORY_KEY]["period"].value == "2024-06" and recorded[HISTORY_KEY]["revision"].value == 1
+    assert recorded[REPORT_KEY]["email"].value.startswith("delivered")
+    with duckdb.connect(str(snap_settings.work_db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM marts.kpi_snapshots WHERE period = '2024-06'").fetchone()[0] \
-            == metadata["dagster/row_count"].value
-    # a partition without data fails the step with the reason
-    failed = dg.materialize([kpi_snapshot], partition_key="2024-02-01", instance=dg.DagsterInstance.ephemeral(),
-                            raise_on_error=False)
+            == recorded[HISTORY_KEY]["dagster/row_count"].value
+    failed = dg.materialize([history], partition_key="2024-02-01", resources=resources,
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not failed.success

@@ -10,7 +10,6 @@ import duckdb
 import pytest
 from aiosmtpd.controller import Controller
 
-from dagster_project.cli import main as cli_main
 from dagster_project.lib.report.mailer import SmtpConfig, SmtpConfigError, subject_for
 from dagster_project.lib.report.snapshot import run_snapshot
 
@@ -115,24 +114,6 @@ def test_failed_delivery_is_recorded_and_retried_by_the_next_run(snap_settings, 
     assert retry.ok and retry.delivery.status == "delivered" and not retry.new_revision
     assert len(collector.envelopes) == 1
     assert [row[:2] for row in _ledger(snap_settings)] == [("FAILED", "smtp"), ("DELIVERED", "smtp")]
-
-
-def test_cli_exit_codes(snap_settings, monkeypatch, capsys):
-    for key, value in snap_settings.export_env().items():
-        monkeypatch.setenv(key, value)
-    for key in ("CSWH_SMTP_HOST", "CSWH_SMTP_TO", "CSWH_SMTP_PORT"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("CSWH_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("CSWH_SMTP_PORT", str(_free_port()))
-    monkeypatch.setenv("CSWH_SMTP_TO", "ceo@insurer.example")
-    assert cli_main(["snapshot", "--period", "2024-06"]) == 1
-    err = capsys.readouterr().err
-    assert "delivery" in err and "failed" in err
-    monkeypatch.delenv("CSWH_SMTP_HOST")
-    assert cli_main(["snapshot", "--period", "2024-06"]) == 0
-    out = capsys.readouterr().out
-    assert "revision 1 (unchanged)" in out and "delivered" in out
-    assert cli_main(["snapshot", "--period", "2019-01"]) == 2
 
 
 def test_smtp_config_from_env():

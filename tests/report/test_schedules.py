@@ -1,4 +1,4 @@
-"""The schedules: cron strings, timezone and the partitions they request, read from the objects."""
+"""The schedules: cron strings, timezone, targets, and the runs their ticks request."""
 
 from __future__ import annotations
 
@@ -6,34 +6,29 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pytest
 
-from dagster_project.defs.report.schedules import (
-    build_schedules,
-    daily_pipeline_schedule,
-    daily_run_request,
-    monthly_snapshot_schedule,
-    previous_month_partition_key,
-)
+from dagster_project.defs.report.schedules import previous_month_partition_key
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def test_cron_strings_timezone_and_targets():
-    assert daily_pipeline_schedule.cron_schedule == "0 2 * * *"
-    assert monthly_snapshot_schedule.cron_schedule == "0 8 1 * *"
-    for schedule in (daily_pipeline_schedule, monthly_snapshot_schedule):
+@pytest.fixture(scope="module")
+def defs(tiny_landing, tmp_path_factory):
+    from dagster_project.definitions import build_definitions
+    from tests.conftest import new_settings
+
+    return build_definitions(new_settings(tmp_path_factory.mktemp("schedules"), landing=tiny_landing))
+
+
+def test_cron_strings_timezone_and_targets(defs):
+    daily = defs.resolve_schedule_def("daily_pipeline_schedule")
+    monthly = defs.resolve_schedule_def("monthly_snapshot_schedule")
+    assert (daily.cron_schedule, monthly.cron_schedule) == ("0 2 * * *", "0 8 1 * *")
+    for schedule in (daily, monthly):
         assert schedule.execution_timezone == "Asia/Shanghai"
         assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert daily_pipeline_schedule.job_name == "daily_pipeline"
-    assert monthly_snapshot_schedule.job_name == "monthly_snapshot"
-
-
-def test_factory_accepts_job_objects():
-    daily_job = dg.define_asset_job("daily_pipeline", selection=dg.AssetSelection.all())
-    snapshot_job = dg.define_asset_job("monthly_snapshot", selection=dg.AssetSelection.all())
-    daily, monthly = build_schedules(daily_job, snapshot_job)
-    assert (daily.name, daily.job_name, daily.cron_schedule) == ("daily_pipeline_schedule", "daily_pipeline", "0 2 * * *")
-    assert (monthly.name, monthly.job_name) == ("monthly_snapshot_schedule", "monthly_snapshot")
+    assert (daily.job_name, monthly.job_name) == ("warehouse_pipeline", "monthly_snapshot")
 
 
 def test_previous_month_in_shanghai_time():
@@ -44,39 +39,28 @@ def test_previous_month_in_shanghai_time():
     assert previous_month_partition_key(utc) == "2024-06-01"
 
 
-def test_monthly_tick_requests_the_previous_month_once():
-    from dagster_project.defs.report.assets import SNAPSHOT_PARTITIONS, kpi_snapshot
-
-    job = dg.define_asset_job("monthly_snapshot", selection=[kpi_snapshot], partitions_def=SNAPSHOT_PARTITIONS)
-    defs = dg.Definitions(assets=[kpi_snapshot], jobs=[job], schedules=[monthly_snapshot_schedule])
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 7, 1, 8, 0, tzinfo=SHANGHAI),
-                                        repository_def=defs.get_repository_def())
-    result = monthly_snapshot_schedule.evaluate_tick(context)
-    assert len(result.run_requests) == 1
-    request = result.run_requests[0]
-    assert request.partition_key == "2024-06-01"
-    assert request.run_key == "snapshot-2024-06"
+def _tick(defs, name, when):
+    context = dg.build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def(),
+                                        instance=dg.DagsterInstance.ephemeral(), resources=defs.resources)
+    return defs.resolve_schedule_def(name).evaluate_tick(context)
 
 
-def test_daily_request_covers_landing_days_before_today():
-    scheduled = datetime(2024, 3, 5, 2, 0, tzinfo=SHANGHAI)
-    request = daily_run_request(["2024-03-05", "2024-01-01", "2024-03-04", "2024-02-10"], scheduled)
+def test_monthly_tick_requests_the_previous_month_once_and_skips_a_month_without_data(defs):
+    result = _tick(defs, "monthly_snapshot_schedule", datetime(2024, 7, 1, 8, 0, tzinfo=SHANGHAI))
+    [request] = result.run_requests
+    assert (request.partition_key, request.run_key) == ("2024-06-01", "snapshot-2024-06")
+    # The tiny data set ends in July 2025: a tick in 2026 has no month of data to report.
+    later = _tick(defs, "monthly_snapshot_schedule", datetime(2026, 3, 1, 8, 0, tzinfo=SHANGHAI))
+    assert not later.run_requests and "2026-02" in later.skip_message
+
+
+def test_daily_tick_plans_like_the_cli(defs):
+    """On a warehouse that loaded nothing, the 02:00 tick requests the pipeline over every month
+    with landing files, keyed by the day."""
+    result = _tick(defs, "daily_pipeline_schedule", datetime(2025, 7, 5, 2, 0, tzinfo=SHANGHAI))
+    [request] = result.run_requests
+    assert request.run_key == "daily-2025-07-05"
     assert request.tags["dagster/asset_partition_range_start"] == "2024-01-01"
-    assert request.tags["dagster/asset_partition_range_end"] == "2024-03-04"
-    assert request.run_key == "daily-2024-03-05"
-    assert isinstance(daily_run_request(["2024-03-05"], scheduled), dg.SkipReason)
-
-
-def test_schedules_in_the_project_definitions():
-    try:
-        from dagster_project.definitions import defs
-    except ImportError as exc:  # another part of the project is not written yet
-        import pytest
-
-        pytest.skip(f"dagster_project.definitions does not import yet: {exc}")
-    daily = defs.get_schedule_def("daily_pipeline_schedule")
-    monthly = defs.get_schedule_def("monthly_snapshot_schedule")
-    assert (daily.cron_schedule, daily.execution_timezone, daily.job_name) == ("0 2 * * *", "Asia/Shanghai",
-                                                                               "daily_pipeline")
-    assert (monthly.cron_schedule, monthly.execution_timezone, monthly.job_name) == ("0 8 1 * *", "Asia/Shanghai",
-                                                                                     "monthly_snapshot")
+    assert request.tags["dagster/asset_partition_range_end"] == "2025-07-01"
+    assert dg.AssetKey(["raw", "policies"]) in request.asset_selection
+    assert dg.AssetKey(["published", "marts"]) in request.asset_selection

@@ -1,14 +1,20 @@
-"""End to end on the tiny generated data set: ingest -> dbt -> gate -> publish -> snapshot."""
+"""End to end on the tiny generated data set, through the jobs: the session's pipeline run (ingest ->
+dbt -> gates -> publish), then the monthly_snapshot job as `cs-warehouse snapshot` runs it (history
+rows -> publish, gated in the same run -> report and e-mail), its exit codes, and late data through a
+second pipeline run adding revision 2."""
 
 from __future__ import annotations
 
 import re
+import socket
 
+import dagster as dg
 import duckdb
 import pytest
 
+from dagster_project.cli.commands import run_snapshot_job
 from dagster_project.lib.report.metrics import COMPANY
-from dagster_project.lib.report.snapshot import run_snapshot
+from tests.conftest import run_pipeline
 
 pytestmark = pytest.mark.slow
 PERIOD = "2025-03"
@@ -16,10 +22,9 @@ PERIOD = "2025-03"
 
 @pytest.fixture()
 def published_settings(built_settings, copy_settings):
-    from dagster_project.lib.publish.publish import gate_and_publish
-
+    """A copy of the session warehouse, published by the session's pipeline run."""
     settings = copy_settings(built_settings, with_landing=False)
-    gate_and_publish(settings, run_id="e2e-initial")
+    assert settings.published_db.exists()
     return settings
 
 
@@ -28,16 +33,20 @@ def _published(settings, sql, params=()):
         return con.execute(sql, list(params)).fetchall()
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_snapshot_on_the_real_marts(published_settings):
     settings = published_settings
-    result = run_snapshot(settings, PERIOD, env={})
-    assert result.ok, (result.publish_status, result.delivery)
-    assert result.missing == ()
+    assert run_snapshot_job(settings, PERIOD) == 0
     month = f"{PERIOD}-01"
     history = {(b, m): (v, n, d) for b, m, v, n, d in _published(
         settings, "SELECT branch_code, metric, value, numerator, denominator FROM marts.kpi_snapshots "
                   "WHERE period = ? AND revision = 1", [PERIOD])}
-    assert len(history) == result.rows
+    assert history
     # company CSAT per stage = the mart's own company rate
     for stage, company_csat, responses, satisfied in _published(
             settings, "SELECT stage, any_value(company_csat), sum(responses), sum(satisfied) "
@@ -57,35 +66,52 @@ def test_snapshot_on_the_real_marts(published_settings):
         assert history[(branch, "complaint_handling_days_p90")][2] == closed
         assert history[(branch, "complaint_within_deadline_share")][0] == share
     # the report shows the same company numbers
-    html = result.html_path.read_text(encoding="utf-8")
+    html = (settings.reports_dir / "snapshots" / f"kpi-{PERIOD}.html").read_text(encoding="utf-8")
     shown = {(m, b): float(v) for m, b, v in
              re.findall(r'data-metric="([^"]+)" data-branch="([^"]+)" data-value="([^"]+)"', html)}
     for metric in ("csat.SURVEY", "valid_complaint_rate", "service_level_20s", "winback_rate"):
         assert shown[(metric, COMPANY)] == pytest.approx(history[(COMPANY, metric)][0], abs=1e-12), metric
     assert not re.search(r"https?:", html)
     assert len(list(settings.outbox_dir.glob("*.eml"))) == 1
+    # Recorded in the instance: one run of the job, with its three assets and the mart gates.
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    [run] = instance.get_runs(filters=dg.RunsFilter(job_name="monthly_snapshot"))
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    checks = [r.event_log_entry.dagster_event.event_specific_data for r in instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records]
+    assert checks and all(c.passed for c in checks) and {c.check_name for c in checks} >= {"gx_marts_mart_complaints"}
+
+
+def test_snapshot_exit_codes(published_settings, capsys):
+    settings = published_settings
+    unreachable = settings.with_overrides(smtp={"CSWH_SMTP_HOST": "127.0.0.1", "CSWH_SMTP_PORT": str(_free_port()),
+                                                "CSWH_SMTP_TO": "ceo@insurer.example"})
+    assert run_snapshot_job(unreachable, PERIOD) == 1  # history and report saved, the e-mail failed
+    err = capsys.readouterr().err
+    assert "e-mail failed" in err
+    assert run_snapshot_job(settings, PERIOD) == 0  # retried: delivered to the outbox
+    out = capsys.readouterr().out
+    assert "revision 1 (unchanged)" in out and "delivered" in out
+    assert run_snapshot_job(settings, "2019-01") == 2  # no partition: the data does not reach that month
 
 
 def test_late_data_through_the_pipeline_adds_revision_2(published_settings):
-    from dagster_project.lib.publish.publish import gate_and_publish
-
     settings = published_settings
-    run_snapshot(settings, PERIOD, env={})
+    assert run_snapshot_job(settings, PERIOD) == 0
     before = _published(settings, "SELECT * FROM marts.kpi_snapshots ORDER BY ALL")
-    # Late data: three more JL complaint tickets received in the period land in raw; dbt rebuilds the
-    # complaint models and the next gated publish carries the changed numbers.
-    from dagster_project.lib.transform.dbt_project import run_dbt_build
-
+    # Late data: three more JL complaint tickets received in the period land in raw; the next
+    # pipeline run rebuilds the marts, gates them and publishes the changed numbers.
     with duckdb.connect(str(settings.work_db)) as con:
         con.execute(
             "INSERT INTO raw.complaints SELECT * EXCLUDE (n) REPLACE ('CPJL9' || lpad(CAST(n AS VARCHAR), 7, '0') AS complaint_no) "
             "FROM (SELECT *, row_number() OVER (ORDER BY complaint_no) AS n FROM raw.complaints "
             "      WHERE branch_code = 'JL' AND strftime(received_ts, '%Y-%m') = ?) WHERE n <= 3", [PERIOD])
-    run_dbt_build(settings, select="int_complaints__lifecycle+ stg_complaints__complaints+")
-    gate_and_publish(settings, run_id="e2e-late")
-    result = run_snapshot(settings, PERIOD, env={})
-    assert result.revision == 2 and "complaints_received@JL" in result.revision_reason
+    assert run_pipeline(settings) == 0
+    assert run_snapshot_job(settings, PERIOD) == 0
+    [(revision, reason)] = _published(settings, "SELECT max(revision), any_value(revision_reason) FILTER "
+                                                "(WHERE revision = 2) FROM marts.kpi_snapshots WHERE period = ?", [PERIOD])
+    assert revision == 2 and "complaints_received@JL" in reason
     after = _published(settings, "SELECT * FROM marts.kpi_snapshots ORDER BY ALL")
     assert [r for r in after if r[6] == 1] == before
     assert {r[6] for r in after} == {1, 2}
-    assert result.delivery.status == "already sent"
+    assert len(list(settings.outbox_dir.glob("*.eml"))) == 1  # already sent: not again

@@ -8,9 +8,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.lib.transform.dbt_project import (
-    DbtBuildError, generate_docs, prepare_manifest, run_dbt, run_dbt_build,
-)
+from dagster_project.settings import REPO_ROOT
+
+from dagster_project.lib.transform.dbt_project import DbtBuildError, generate_docs, prepare_manifest, run_dbt
 
 H3_MARTS = (
     "mart_stage_satisfaction", "mart_claim_cycle", "mart_complaints", "fct_complaint_winback",
@@ -149,9 +149,36 @@ def test_a_failing_test_names_the_node_and_blocks(built_settings, copy_settings)
     finally:
         con.close()
     with pytest.raises(DbtBuildError) as failure:
-        run_dbt_build(settings, select="stg_audits__audits+")
+        run_dbt(settings, ["build", "--select", "stg_audits__audits+"])
     assert any("relationships_stg_audits__audits_branch_code" in node for node in failure.value.failed_nodes)
     assert str(settings.work_db) in str(failure.value)
+
+
+def test_a_failing_dbt_test_in_the_pipeline_fails_its_check_and_blocks_publish(built_settings, copy_settings):
+    """Through the production path: the run's dbt step reports the failed test as a failed check
+    and publish does not run, so the published file stays byte for byte what it was."""
+    import hashlib
+
+    from tests.conftest import run_pipeline
+
+    settings = copy_settings(built_settings, with_landing=False)
+    before = hashlib.sha256(settings.published_db.read_bytes()).hexdigest()
+    con = duckdb.connect(str(settings.work_db))
+    try:
+        con.execute("update raw.audits set branch_code = 'ZZ' where audit_id = (select min(audit_id) from raw.audits)")
+    finally:
+        con.close()
+    assert run_pipeline(settings) == 1
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    [run] = instance.get_runs(limit=1)
+    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records]
+    failed = {e.check_name for e in evaluations if not e.passed}
+    assert any("relationships_stg_audits__audits_branch_code" in name for name in failed), failed
+    published = [r for r in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+                 if r.event_log_entry.dagster_event.asset_key == dg.AssetKey(["published", "marts"])]
+    assert published == []
+    assert hashlib.sha256(settings.published_db.read_bytes()).hexdigest() == before
 
 
 def test_docs_generate_offline(built_settings, copy_settings):
@@ -200,7 +227,11 @@ def test_dbt_resource_skips_the_version_subprocess_and_the_idle_adapter():
     from dagster_dbt import DbtCliResource
     from packaging import version
 
-    from dagster_project.defs.transform.assets import DBT_LAUNCHER, DBT_RESOURCE
+    from dagster_project.defs.transform.resource import dbt_resource
+    from dagster_project.lib.transform.dbt_project import DBT_LAUNCHER
+    from tests.conftest import make_settings
+
+    DBT_RESOURCE = dbt_resource(make_settings(REPO_ROOT / "unused"))
 
     assert isinstance(DbtCliResource.__dict__["_cli_version"], cached_property)
     assert callable(DbtCliResource.__dict__["_initialize_dbt_core_adapter"])
@@ -210,3 +241,17 @@ def test_dbt_resource_skips_the_version_subprocess_and_the_idle_adapter():
                               timeout=120).stdout
     assert f"installed: {dbt.version.__version__}" in reported
     assert DBT_RESOURCE._initialize_dbt_core_adapter(["build"]) is None  # no column lineage: no adapter
+
+
+def test_the_marts_refuse_rows_that_break_their_contract(built_settings, copy_settings):
+    """A mart's row rules (a rate in [0, 1], a key not null) are its contract's constraints: the
+    tables dbt built carry them, so DuckDB refuses such a row whenever a model writes one and the
+    model fails, which blocks publish (as the failing dbt test above)."""
+    settings = copy_settings(built_settings, with_landing=False)
+    with duckdb.connect(str(settings.work_db)) as con:
+        with pytest.raises(duckdb.ConstraintException, match="closure_rate"):
+            con.execute("insert into marts.mart_claim_cycle select * replace (1.6 as closure_rate) "
+                        "from marts.mart_claim_cycle limit 1")
+        with pytest.raises(duckdb.ConstraintException, match="branch_code"):
+            con.execute("insert into marts.mart_mystery_shopping select * replace (null as branch_code) "
+                        "from marts.mart_mystery_shopping limit 1")

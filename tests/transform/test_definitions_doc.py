@@ -8,8 +8,6 @@ from pathlib import Path
 
 import yaml
 
-from dagster_project.lib.publish.publish import OPTIONAL_MARTS, PUBLISHED_MARTS
-
 ROOT = Path(__file__).parents[2]
 KPI_TYPES = ("bigint", "integer", "double", "decimal", "boolean")
 
@@ -17,7 +15,8 @@ KPI_TYPES = ("bigint", "integer", "double", "decimal", "boolean")
 def _published_columns():
     for path in sorted((ROOT / "dbt" / "models" / "marts").rglob("*.yml")):
         for model in yaml.safe_load(path.read_text(encoding="utf-8")).get("models", []):
-            if model["name"] in PUBLISHED_MARTS and model["name"] not in OPTIONAL_MARTS:
+            # The catalog's rule for what is published (lib/transform/catalog.py), read from the yml
+            if ((model.get("config") or {}).get("meta") or {}).get("published"):
                 for column in model.get("columns", []):
                     yield model["name"], column
 

@@ -1,8 +1,9 @@
 """Incremental dbt builds give the same warehouse as a full build.
 
-A warehouse that loads the tiny data set except its last two days, builds, then gets one day at a
-time with an incremental build after each, must end with the same intermediate and mart tables as
-the session's full build of everything. A re-sent day (a row gone, a value changed) makes the next
+A warehouse that loads the tiny data set except its last two days, then gets one day at a time —
+each time one pipeline run, as `cs-warehouse run` starts it (ingest of the new day's month, an
+incremental dbt build, gates, publish) — must end with the same intermediate and mart tables as the
+session's full build of everything. A re-sent day (a row gone, a value changed) makes the next
 build a full refresh, and the result again equals a fresh full build of the same files.
 """
 
@@ -16,9 +17,8 @@ import duckdb
 import pytest
 
 from dagster_project.settings import REPO_ROOT
-from dagster_project.lib.ingest.loader import ingest_all_files
-from dagster_project.lib.transform.dbt_project import replaced_partitions, run_dbt_build
-from tests.conftest import TINY, make_settings
+from dagster_project.lib.transform.dbt_project import load_run_results, replaced_partitions
+from tests.conftest import TINY, new_settings, run_pipeline
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -56,26 +56,30 @@ def _build_order(work_db) -> list[str]:
             "and table_type = 'BASE TABLE' order by 1").fetchall()]
 
 
+def _build_of_last_run(settings) -> dict:
+    """The last pipeline run's dbt build: run results and whether it was a full refresh."""
+    results = load_run_results(settings)
+    return {"statuses": {r["status"] for r in results["results"]},
+            "full_refresh": bool(results["args"].get("full_refresh"))}
+
+
 @pytest.fixture(scope="module")
 def day_by_day(built_settings, tmp_path_factory):
     """A warehouse built full up to two days before the end, then incrementally one day at a time."""
     root = tmp_path_factory.mktemp("incremental")
-    settings = make_settings(root, landing=root / "landing")
-    for path in (settings.warehouse_dir, settings.reports_dir, settings.outbox_dir):
-        path.mkdir(parents=True, exist_ok=True)
-    settings.apply_to_environ()
+    settings = new_settings(root, landing=root / "landing")
     builds = []
     for last in (LAST_DAY - timedelta(days=2), LAST_DAY - timedelta(days=1), LAST_DAY):
         _days_landing(built_settings.landing_dir, settings.landing_dir, last)
-        ingest_all_files(settings, run_id=f"incremental-{last}")
-        builds.append(run_dbt_build(settings))
-    built_settings.apply_to_environ()
+        assert run_pipeline(settings) == 0
+        builds.append(_build_of_last_run(settings))
     return settings, builds
 
 
 def test_day_by_day_incremental_builds_equal_the_full_build(day_by_day, built_settings):
     settings, builds = day_by_day
-    assert all(b["success"] for b in builds)
+    assert all(b["statuses"] <= {"success", "pass"} for b in builds)
+    assert [b["full_refresh"] for b in builds] == [False, False, False]
     assert set(INCREMENTAL_MODELS) <= set(_build_order(settings.work_db))
     for schema in ("intermediate", "marts"):
         assert not _differences(settings.work_db, built_settings.work_db, schema), schema
@@ -109,18 +113,12 @@ def test_a_re_sent_day_makes_the_next_build_a_full_refresh(day_by_day, tmp_path_
     assert len(lines) > 3
     claims.unlink()  # a hard link: write a new file, never the shared original
     claims.write_bytes(b"".join(lines[:-2]))  # the re-sent export lost its last two events
-    ingest_all_files(settings, run_id="resend")
-    assert ("claim_events", resent.isoformat()) in replaced_partitions(settings.work_db)
-    run_dbt_build(settings)
-    assert replaced_partitions(settings.work_db) == []
+    assert run_pipeline(settings) == 0  # ingest replaces the day; its dbt build is a full refresh
+    assert _build_of_last_run(settings)["full_refresh"]
+    assert replaced_partitions(settings.work_db) == []  # consumed by that full build
 
-    fresh = make_settings(tmp_path_factory.mktemp("fresh"), landing=settings.landing_dir)
-    for path in (fresh.warehouse_dir, fresh.reports_dir, fresh.outbox_dir):
-        path.mkdir(parents=True, exist_ok=True)
-    fresh.apply_to_environ()
-    ingest_all_files(fresh, run_id="fresh")
-    run_dbt_build(fresh)
-    settings.apply_to_environ()
+    fresh = new_settings(tmp_path_factory.mktemp("fresh"), landing=settings.landing_dir)
+    assert run_pipeline(fresh) == 0
     for schema in ("intermediate", "marts"):
         assert not _differences(settings.work_db, fresh.work_db, schema), schema
 

@@ -1,47 +1,37 @@
-"""Dagster side of ingest: one asset per source, partitions, the landing sensor and ingest jobs.
+"""Dagster side of ingest: one asset per landing source (``lib/ingest/<source>.py`` does the work).
 
-- Asset key ``["raw", <source>]``, group ``ingest_<source>``; daily partitions (audits monthly),
-  starting at ``$CSWH_PARTITIONS_START`` (default 2024-01-01, the sample data's first day).
-- ``BackfillPolicy.single_run()``: a partition range is one run and one DuckDB connection, with
-  all its files read in batches — a two-year backfill is a single step, not 730 runs.
+- Asset key ``["raw", <source>]``, group ``ingest_<source>``; the warehouse's monthly partitions
+  (``defs/partitions.py``): a partition is a month and holds the month's daily files (or its audit
+  workbook).
+- ``BackfillPolicy.single_run()``: a range of months is one run and one DuckDB connection, with all
+  its files read in batches — a two-year backlog is one step per source, not 24 runs.
 - ``pool="work_duckdb"``: DuckDB has one writer per file; the instance's pool limit (1, see
   ``config/dagster.yaml``) lets one step at a time write the work file, so materializing every
   ingest asset at once from the UI queues instead of failing with a lock error.
-- An unreadable file fails its partition (the other partitions of the range are committed) and
-  then the step, with every failing file and its reason, unless the run config sets
-  ``fail_on_unreadable_file: false``.
-- Jobs: a run targets one partitions definition, so the five daily sources run in ``ingest_all``
-  and the monthly audit workbooks in ``ingest_audits``. ``ingest_run_requests`` plans the runs for
-  files present (CLI) or changed (sensor) as partition *ranges* (tags
-  ``dagster/asset_partition_range_start|end``) with deterministic run keys.
+- A landing file that cannot be read (``failed``) or that a file-level rule refuses (``held_back``)
+  is recorded in the ledger with its reason and keeps its partition's earlier load; the step goes
+  on with the other files and succeeds (docs/ingest.md, "Proportionate gates"). The run still ends
+  failed, naming the file: the ``complete_inputs`` check of the publish asset
+  (``defs/quality/checks.py``) fails after the readable files were built and published. One rule,
+  wherever the run was started (docs/architecture.md#an-unreadable-landing-file).
+- Every partition's materialization carries its own counts: files (loaded, unchanged, failed, held
+  back), rows landed, loaded and quarantined by this run, the month's stale partitions with their
+  reasons, and ``dagster/row_count``, the month's rows in raw.
 """
 
-
-import hashlib
-import json
-from dataclasses import dataclass
-from pathlib import Path
+import warnings
+from datetime import date, timedelta
 
 import dagster as dg
-import duckdb
 
-from dagster_project.settings import Settings, connect_work_db
-from dagster_project.lib.ingest import CONTRACTS
+from dagster_project.defs.conventions import OWNERS, WORK_DB_POOL
 from dagster_project.lib.ingest.contract import LINEAGE_COLUMNS, SourceContract
-from dagster_project.lib.ingest.landing import candidate_paths, partitions_start, sha256_of
-from dagster_project.lib.ingest.loader import ingest_partitions
-from dagster_project.defs.resources import WarehouseResource
-from dagster_project.defs.conventions import OWNERS, RANGE_END_TAG, RANGE_START_TAG, WORK_DB_POOL
+from dagster_project.lib.ingest.loader import PartitionResult, ingest_partitions
+from dagster_project.lib.ingest.sources import CONTRACTS
+from dagster_project.lib.planning import period_of
+from dagster_project.settings import Settings, connect_work_db
 
-PARTITIONS_START = partitions_start().isoformat()  # $CSWH_PARTITIONS_START, the landing boundary's first day
-TIMEZONE = "Asia/Shanghai"  # landing days are local days
-DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone=TIMEZONE)
-MONTHLY_PARTITIONS = dg.MonthlyPartitionsDefinition(start_date=PARTITIONS_START[:7] + "-01", timezone=TIMEZONE)
 PREVIEW_ROWS = 5
-
-
-def partitions_def_for(contract: SourceContract) -> dg.PartitionsDefinition:
-    return MONTHLY_PARTITIONS if contract.partitioning == "monthly" else DAILY_PARTITIONS
 
 
 def table_schema(contract: SourceContract) -> dg.TableSchema:
@@ -66,21 +56,68 @@ def asset_description(contract: SourceContract) -> str:
         f"{contract.description}\n\nLanding files `{contract.folder}/{stem}{contract.file_suffix}` "
         f"({contract.file_format}, {contract.encoding}) loaded into `{contract.raw_table}`; rows that "
         f"break the contract go to `{contract.quarantine_table}` with a reason code. Key: "
-        f"{', '.join(contract.key)}. {contract.partitioning.capitalize()} partitions; a re-sent file "
-        "replaces its partition, an unchanged one is skipped (ledger `raw._ingest_ledger`)."
+        f"{', '.join(contract.key)}. Partitioned by month; a re-sent file replaces its day, an unchanged "
+        "one is skipped (ledger `raw._ingest_ledger`, docs/ingest.md)."
     )
 
 
-class IngestConfig(dg.Config):
-    # A bad file holds back only its partition (docs/ingest.md, "Proportionate gates"): the step
-    # succeeds, names the file in its metadata and log; true makes an unreadable file fail the step.
-    fail_on_unreadable_file: bool = False
+def file_partitions(contract: SourceContract, months: list[str]) -> list[str]:
+    """The landing-file partition keys inside the given months: every day (daily sources) or the
+    month's first day (monthly sources). Pure."""
+    if contract.partitioning == "monthly":
+        return sorted(months)
+    days = []
+    for month in sorted(months):
+        day = date.fromisoformat(month)
+        while day.month == date.fromisoformat(month).month:
+            days.append(day.isoformat())
+            day += timedelta(days=1)
+    return days
+
+
+def partition_metadata(results: list[PartitionResult], row_counts: dict[str, int]) -> dict[str, dict]:
+    """month -> the metadata of its materialization (pure)."""
+    out: dict[str, dict] = {}
+    for result in results:
+        month = period_of(result.partition)
+        m = out.setdefault(month, {"files": 0, "files_loaded": 0, "files_unchanged": 0, "files_failed": 0,
+                                   "files_held_back": 0, "rows_landed": 0, "rows_loaded": 0, "rows_quarantined": 0})
+        for f in result.files:
+            m["files"] += 1
+            m["files_loaded"] += f.status == "loaded"
+            m["files_unchanged"] += f.status == "skipped"
+            m["files_failed"] += f.status == "failed"
+            m["files_held_back"] += f.status == "held_back"
+            if f.status in ("failed", "held_back"):
+                m.setdefault("stale_partitions", []).append(
+                    {"partition": f.partition, "path": f.path, "status": f.status, "reason": f.message})
+            if f.status == "loaded":
+                m["rows_landed"] += f.rows_landed
+                m["rows_loaded"] += f.rows_loaded
+                m["rows_quarantined"] += f.rows_quarantined
+    for month, m in out.items():
+        m["dagster/row_count"] = row_counts.get(month, 0)
+        if "stale_partitions" in m:
+            m["stale_partitions"] = dg.MetadataValue.json(m["stale_partitions"])
+    return out
+
+
+def month_row_counts(settings: Settings, contract: SourceContract, months: list[str]) -> dict[str, int]:
+    """Rows in raw per month, for the months of the run."""
+    con = connect_work_db(settings.work_db)  # read-write: same config as the loader in this process
+    try:
+        rows = con.execute(
+            f"SELECT substr(_partition, 1, 7) || '-01', count(*) FROM {contract.raw_table} "
+            "WHERE substr(_partition, 1, 7) || '-01' IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1", [months]).fetchall()
+    finally:
+        con.close()
+    return {month: int(n) for month, n in rows}
 
 
 def preview_markdown(settings: Settings, contract: SourceContract, partitions: list[str]) -> str:
-    """A few loaded rows of the materialized partitions, PII columns left out."""
+    """A few loaded rows of the given file partitions, PII columns left out."""
     columns = [c.name for c in contract.columns if not c.sensitive][:10]
-    con = connect_work_db(settings.work_db)  # read-write: same config as the loader in this process
+    con = connect_work_db(settings.work_db)
     try:
         rows = con.execute(
             f"SELECT {', '.join(columns)} FROM {contract.raw_table} WHERE _partition IN "
@@ -95,202 +132,53 @@ def preview_markdown(settings: Settings, contract: SourceContract, partitions: l
     return "\n".join(lines)
 
 
-def table_row_count(settings: Settings, contract: SourceContract) -> int:
-    con = connect_work_db(settings.work_db)  # read-write: same config as the loader in this process
-    try:
-        return int(con.execute(f"SELECT count(*) FROM {contract.raw_table}").fetchall()[0][0])
-    finally:
-        con.close()
-
-
-def build_ingest_asset(contract: SourceContract) -> dg.AssetsDefinition:
+def build_ingest_asset(contract: SourceContract, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     source = contract.source
 
-    @dg.asset(
-        name=source,
-        key_prefix=["raw"],
-        group_name=f"ingest_{source}",
-        kinds={"duckdb", "python"},
-        owners=OWNERS,
-        description=asset_description(contract),
-        partitions_def=partitions_def_for(contract),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WORK_DB_POOL,
-        metadata={"dagster/column_schema": table_schema(contract), "landing_folder": contract.folder},
-    )
-    def _ingest(context: dg.AssetExecutionContext, config: IngestConfig,
-                warehouse: WarehouseResource) -> dg.MaterializeResult:
-        settings = warehouse.settings()
-        keys = list(context.partition_keys)
-        results = ingest_partitions(settings, source, keys, run_id=context.run.run_id)
-        files = [f for r in results for f in r.files]
-        loaded = [f for f in files if f.status == "loaded"]
-        failed = [f for f in files if f.status == "failed"]
-        held_back = [f for f in files if f.status == "held_back"]
-        without_file = [r.partition for r in results if r.status == "no_file"]
-        metadata = {
-            "partitions": len(keys),
-            "files": len(files),
-            "files_loaded": len(loaded),
-            "files_unchanged": sum(f.status == "skipped" for f in files),
-            "files_failed": len(failed),
-            "files_held_back": len(held_back),
-            "partitions_without_file": len(without_file),
-            "rows_landed": sum(f.rows_landed for f in loaded),
-            "rows_loaded": sum(f.rows_loaded for f in loaded),
-            "rows_quarantined": sum(f.rows_quarantined for f in loaded),
-        }
-        for f in failed + held_back:
-            context.log.warning(f.message)  # messages never quote landing data (lib/ingest/guard.py)
-        if failed or held_back:
-            metadata["stale_partitions"] = dg.MetadataValue.json(
-                [{"partition": f.partition, "path": f.path, "status": f.status, "reason": f.message}
-                 for f in failed + held_back])
-        if failed and config.fail_on_unreadable_file:
-            raise dg.Failure(
-                description=f"{len(failed)} {source} file(s) could not be read; their partitions were "
-                "not loaded (the others were):\n" + "\n".join(f"- {f.message}" for f in failed),
-                metadata={**metadata, "failed_files": dg.MetadataValue.json([f.message for f in failed])},
-            )
-        # The column schema is the definition's metadata (shown on the asset page); repeating it
-        # here would copy it into the materialization of every partition of a backlog run, which
-        # measured as 2 s of serialization per source for two years of daily partitions.
-        return dg.MaterializeResult(metadata={
-            **metadata,
-            "dagster/row_count": table_row_count(settings, contract),
-            "preview": dg.MetadataValue.md(preview_markdown(settings, contract, keys)),
-        })
+    # Single-run backfills are "beta" in Dagster 1.13; this project depends on them (a backlog is one
+    # run), so the BetaWarning the decorator raises for the parameter is expected and not shown.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset`",
+                                category=dg.BetaWarning)
+
+        @dg.asset(
+            name=source,
+            key_prefix=["raw"],
+            group_name=f"ingest_{source}",
+            kinds={"duckdb", "python"},
+            owners=OWNERS,
+            description=asset_description(contract),
+            partitions_def=partitions_def,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            pool=WORK_DB_POOL,
+            metadata={"dagster/column_schema": table_schema(contract), "landing_folder": contract.folder},
+        )
+        def _ingest(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+            months = sorted(context.partition_keys)
+            results = ingest_partitions(warehouse, source, file_partitions(contract, months), run_id=context.run.run_id)
+            per_month = partition_metadata(results, month_row_counts(warehouse, contract, months))
+            for result in results:
+                for f in result.files:
+                    if f.status in ("failed", "held_back"):
+                        context.log.warning(f.message)  # messages never quote landing data (lib/ingest/guard.py)
+            loaded = [r.partition for r in results if r.status == "loaded"]
+            for month in months:
+                metadata = per_month.get(month) or {"files": 0, "dagster/row_count": 0}
+                if loaded and month == period_of(max(loaded)):
+                    metadata["preview"] = dg.MetadataValue.md(preview_markdown(warehouse, contract, loaded))
+                context.add_asset_metadata(metadata, partition_key=month)
+            stale = sum(m.get("files_failed", 0) + m.get("files_held_back", 0) for m in per_month.values())
+            context.log.info(f"{source}: {sum(m['files'] for m in per_month.values())} file(s) in "
+                             f"{len(months)} month(s), {sum(m['files_loaded'] for m in per_month.values())} loaded"
+                             + (f", {stale} not loaded (failed or held back; see the ledger)" if stale else ""))
+            return dg.MaterializeResult()
 
     return _ingest
 
 
-INGEST_ASSETS: list[dg.AssetsDefinition] = [build_ingest_asset(c) for c in CONTRACTS.values()]
-ASSETS_BY_SOURCE = {c.source: a for c, a in zip(CONTRACTS.values(), INGEST_ASSETS)}
-audits_asset = ASSETS_BY_SOURCE["audits"]
-DAILY_SOURCES = tuple(s for s, c in CONTRACTS.items() if c.partitioning == "daily")
-MONTHLY_SOURCES = tuple(s for s, c in CONTRACTS.items() if c.partitioning == "monthly")
-
-ingest_all = dg.define_asset_job(
-    name="ingest_all",
-    description="Load the landing files of the five daily sources (policies, claims, calls, surveys, "
-    "complaints) for a range of days into raw.*; unchanged files are skipped.",
-    selection=dg.AssetSelection.assets(*(ASSETS_BY_SOURCE[s] for s in DAILY_SOURCES)),
-    executor_def=dg.in_process_executor,
-)
-ingest_audits = dg.define_asset_job(
-    name="ingest_audits",
-    description="Load the monthly mystery-shopping audit workbooks (audits/YYYY-MM.xlsx).",
-    selection=dg.AssetSelection.assets(audits_asset),
-    executor_def=dg.in_process_executor,
-)
-# (Partitioning is inferred from the selected assets; steps run in-process, one after the other.)
-INGEST_JOBS = [ingest_all, ingest_audits]
+def build_ingest_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [build_ingest_asset(c, partitions_def) for c in CONTRACTS.values()]
 
 
-# ------------------------------------------------------------------------------ run planning
-
-
-def partitions_with_files(landing_dir: Path, source: str) -> list[str]:
-    """Partition keys of a source that have a correctly named landing file (no hashing)."""
-    return [partition for partition, _ in candidate_paths(Path(landing_dir), CONTRACTS[source])]
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    job_name: str
-    start: str
-    end: str
-    sources: tuple[str, ...]
-    run_key: str
-
-
-def plan_ingest_runs(entries: list[tuple[str, str, str]], known_partitions: dict[str, set[str]] | None = None
-                     ) -> list[PlannedRun]:
-    """Group (source, partition, sha256) entries into one partition-range run per job.
-
-    One range from the first to the last partition with a file: partitions in between whose files
-    are unchanged are no-ops (ledger), and one run keeps one DuckDB connection. The run key hashes
-    every entry, so the same files always give the same key and any change gives a new one.
-    ``known_partitions`` (job -> valid keys) drops files whose day the partitions definition does
-    not have yet (e.g. a file dated today).
-    """
-    runs = []
-    for job_name, sources in (("ingest_all", DAILY_SOURCES), ("ingest_audits", MONTHLY_SOURCES)):
-        chosen = sorted(e for e in entries if e[0] in sources)
-        if known_partitions is not None:
-            chosen = [e for e in chosen if e[1] in known_partitions.get(job_name, set())]
-        if not chosen:
-            continue
-        start = min(e[1] for e in chosen)
-        end = max(e[1] for e in chosen)
-        digest = hashlib.sha256("\n".join("|".join(e) for e in chosen).encode()).hexdigest()[:16]
-        involved = tuple(s for s in sources if any(e[0] == s for e in chosen))
-        runs.append(PlannedRun(job_name, start, end, involved, f"{job_name}:{start}..{end}:{digest}"))
-    return runs
-
-
-def run_request_for(plan: PlannedRun) -> dg.RunRequest:
-    return dg.RunRequest(
-        run_key=plan.run_key,
-        job_name=plan.job_name,
-        asset_selection=[dg.AssetKey(["raw", s]) for s in plan.sources],
-        tags={RANGE_START_TAG: plan.start, RANGE_END_TAG: plan.end},
-    )
-
-
-def _known_partitions() -> dict[str, set[str]]:
-    return {"ingest_all": set(DAILY_PARTITIONS.get_partition_keys()),
-            "ingest_audits": set(MONTHLY_PARTITIONS.get_partition_keys())}
-
-
-def ingest_run_requests(landing_dir: Path, entries: list[tuple[str, str, str]] | None = None
-                        ) -> list[dg.RunRequest]:
-    """RunRequests covering ``entries`` (source, partition, sha256), by default every landing file."""
-    if entries is None:
-        entries = [
-            (source, partition, sha256_of(path))
-            for source, contract in CONTRACTS.items()
-            for partition, path in candidate_paths(Path(landing_dir), contract)
-        ]
-    return [run_request_for(p) for p in plan_ingest_runs(entries, _known_partitions())]
-
-
-def scan_landing(landing_dir: Path, previous: dict[str, list]) -> tuple[dict[str, list], list[tuple[str, str, str]]]:
-    """(new cursor state, changed entries). The state maps a file's relative path to
-    [size, mtime_ns, sha256]; a file is re-hashed only when its size or mtime moved, and counts as
-    changed only when its sha256 did."""
-    state: dict[str, list] = {}
-    changed: list[tuple[str, str, str]] = []
-    for source, contract in CONTRACTS.items():
-        for partition, path in candidate_paths(Path(landing_dir), contract):
-            rel = path.relative_to(landing_dir).as_posix()
-            stat = path.stat()
-            old = previous.get(rel)
-            if old and old[0] == stat.st_size and old[1] == stat.st_mtime_ns:
-                state[rel] = old
-                continue
-            sha = sha256_of(path)
-            state[rel] = [stat.st_size, stat.st_mtime_ns, sha]
-            if not old or old[2] != sha:
-                changed.append((source, partition, sha))
-    return state, changed
-
-
-@dg.sensor(
-    name="landing_sensor",
-    jobs=INGEST_JOBS,
-    minimum_interval_seconds=60,
-    description="Watches the landing folder and requests ingest runs (partition ranges) for new or "
-    "changed files. Run keys are derived from source, partition and sha256, so a file is never "
-    "requested twice; re-sent files (new content) get a new run.",
-    default_status=dg.DefaultSensorStatus.STOPPED,
-)
-def landing_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-    landing_dir = warehouse.settings().landing_dir
-    previous = json.loads(context.cursor) if context.cursor else {}
-    state, changed = scan_landing(landing_dir, previous)
-    requests = ingest_run_requests(landing_dir, changed) if changed else []
-    cursor = json.dumps(state, sort_keys=True, separators=(",", ":"))
-    if not requests:
-        return dg.SensorResult(skip_reason=f"no new or changed files under {landing_dir}", cursor=cursor)
-    return dg.SensorResult(run_requests=requests, cursor=cursor)
+def ingest_asset_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", source])

@@ -1,34 +1,41 @@
-"""Blocking Dagster asset checks, one per Great Expectations suite in ``expectations/``.
+"""The quality gates as blocking Dagster asset checks (docs/architecture.md#quality-gates).
 
-A check validates its suite inside the work DuckDB file (GX SQL mode) and reports evaluated
-expectations, failed ones, unexpected counts and samples as check metadata (visible in the UI).
-Critical failures fail the check with severity ERROR, which blocks every downstream asset of the
-same run (raw checks block dbt, mart checks block ``published/marts``). Warning-only failures pass
-with severity WARN.
+**Great Expectations suites** (``expectations/*.json``), one check ``gx_<suite>`` per suite on the
+suite's asset. A check validates its suite inside the work DuckDB file (GX SQL mode) and reports
+evaluated expectations, failed ones, unexpected counts and samples as metadata. A failed critical
+expectation fails the check with severity ERROR, which blocks every downstream asset of the same
+run (raw checks block dbt, mart checks block ``published/marts``); warning-only failures pass with
+severity WARN. The suites of one layer run in one step (a multi-asset check), which opens one GX
+context and one connection for all of them and refreshes ``reports/validation`` once:
 
-The checks of suites that run together are executed by one step (a multi-asset check): the five
-daily raw sources, the monthly audit workbooks, and the marts. One step opens one GX context and
-one connection for all its suites instead of one each (GX's context, engine and table reflection
-cost about 0.2 s per suite), and refreshes the summary under ``reports/validation`` once. Each
-suite still reports as its own check, ``gx_<suite>``, on its own asset, and a run that selects
-only some of the assets (the sensor requests only sources with new files) runs only their checks.
+- ``gx_raw``: the raw suites validate what the run loaded, the partitions of the files whose ledger
+  entry carries the run's id (a daily run checks the day it loaded, not two years again); a source
+  that loaded nothing in the run has nothing new to check;
+- ``gx_marts``: the mart suites validate the whole marts, which every build rewrites.
 
-Raw checks validate the partitions of the run (``meta.partition_column`` suites; see
-``validate.scope_suite``): a daily run checks the day it loaded, not two years again. Mart checks
-always validate the whole mart, because every build rewrites it.
+**complete_inputs** on ``published/marts``: after publish, whether the published version was built
+from every landing file. A stale partition (a file that could not be read or was held back, whose
+partition keeps its earlier load) fails it with severity ERROR, so the run ends failed and names
+the file although the readable files were loaded, built and published; entries that are outside
+the contract or gone (ignored, deleted) fail it as a warning. It is blocking only to make the run's
+status say so: nothing is downstream of the publish asset in the pipeline.
 """
-
 
 import json
 
 import dagster as dg
-from dagster import AssetCheckExecutionContext
 
+from dagster_project.defs.conventions import WORK_DB_POOL
+from dagster_project.lib.planning import landing_problems, partitions_loaded_by_run
+from dagster_project.lib.quality.results import SuiteResult
+from dagster_project.lib.quality.validate import list_suites, load_suite_dict, record_suite_results, validate_suites
 from dagster_project.settings import EXPECTATIONS_DIR, Settings
-from dagster_project.defs.conventions import RANGE_END_TAG, RANGE_START_TAG, WORK_DB_POOL
-from dagster_project.lib.quality.validate import SuiteResult, list_suites, load_suite_dict
 
-PARTITION_TAG = "dagster/partition"
+PUBLISHED_KEY = dg.AssetKey(["published", "marts"])
+
+
+def check_name(suite_name: str) -> str:
+    return f"gx_{suite_name}"
 
 
 def check_result_from_suite(result: SuiteResult) -> dg.AssetCheckResult:
@@ -64,27 +71,10 @@ def check_result_from_suite(result: SuiteResult) -> dg.AssetCheckResult:
                                passed=passed, severity=severity, metadata=metadata, description=description)
 
 
-def check_name(suite_name: str) -> str:
-    return f"gx_{suite_name}"
-
-
-def run_partition_keys(tags: dict[str, str], partitions_def: dg.PartitionsDefinition | None) -> list[str] | None:
-    """The partition keys a run materializes, from its tags (a single partition, or a range of a
-    single-run backfill); None for an unpartitioned run. Pure, unit-tested."""
-    if partitions_def is None:
-        return None
-    if tags.get(PARTITION_TAG):
-        return [tags[PARTITION_TAG]]
-    if tags.get(RANGE_START_TAG) and tags.get(RANGE_END_TAG):
-        return list(partitions_def.get_partition_keys_in_range(
-            dg.PartitionKeyRange(tags[RANGE_START_TAG], tags[RANGE_END_TAG])))
-    return None
-
-
 def suite_check_spec(suite_name: str) -> dg.AssetCheckSpec:
     data = load_suite_dict(suite_name)
     meta = data["meta"]
-    scope = " (the run's partitions)" if meta.get("partition_column") else ""
+    scope = " (the rows this run loaded)" if meta.get("partition_column") else ""
     return dg.AssetCheckSpec(
         name=check_name(suite_name),
         asset=dg.AssetKey(list(meta["asset_key"])),
@@ -95,52 +85,77 @@ def suite_check_spec(suite_name: str) -> dg.AssetCheckSpec:
     )
 
 
-def build_suite_checks(name: str, suite_names: list[str], description: str,
-                       partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetChecksDefinition:
-    """One step that validates ``suite_names`` together and reports one check per suite."""
-    specs = [suite_check_spec(s) for s in suite_names]
-    suite_of = {dg.AssetCheckKey(spec.asset_key, spec.name): s for spec, s in zip(specs, suite_names)}
+def _log_failures(context, result: SuiteResult) -> None:
+    if not result.success:
+        context.log.error(result.describe_failures())
+    elif result.failed_warning:
+        context.log.warning(result.describe_failures())
 
-    @dg.multi_asset_check(name=name, specs=specs, description=description, can_subset=True, pool=WORK_DB_POOL)
-    def _checks(context: AssetCheckExecutionContext):
-        from dagster_project.lib.quality.validate import record_suite_results, validate_suites
 
-        settings = Settings.from_env()
+def build_raw_checks() -> dg.AssetChecksDefinition:
+    suites = list_suites("raw", EXPECTATIONS_DIR)
+    specs = [suite_check_spec(s) for s in suites]
+    suite_of = {dg.AssetCheckKey(spec.asset_key, spec.name): s for spec, s in zip(specs, suites)}
+    source_of = {s: load_suite_dict(s)["meta"]["asset_key"][1] for s in suites}
+
+    @dg.multi_asset_check(name="gx_raw", specs=specs, can_subset=True, pool=WORK_DB_POOL,
+                          description="Great Expectations suites of the raw sources, on the rows the run loaded.")
+    def gx_raw(context: dg.AssetCheckExecutionContext, warehouse: dg.ResourceParam[Settings]):
         selected = [suite_of[key] for key in suite_of if key in context.selected_asset_check_keys]
-        partitions = run_partition_keys(dict(context.run.tags), partitions_def)
-        results = validate_suites(settings.work_db, selected, partitions=partitions)
-        record_suite_results(results, settings)
+        loaded = partitions_loaded_by_run(warehouse, context.run.run_id)
+        scoped = {s: loaded[source_of[s]] for s in selected if loaded.get(source_of[s])}
+        results = validate_suites(warehouse.work_db, list(scoped), partitions=scoped) if scoped else []
+        if results:
+            record_suite_results(results, warehouse)
         for result in results:
-            if not result.success:
-                context.log.error(result.describe_failures())
-            elif result.failed_warning:
-                context.log.warning(result.describe_failures())
+            _log_failures(context, result)
+            yield check_result_from_suite(result)
+        for suite in selected:
+            if suite not in scoped:
+                yield dg.AssetCheckResult(
+                    asset_key=dg.AssetKey(["raw", source_of[suite]]), check_name=check_name(suite), passed=True,
+                    metadata={"suite": suite, "evaluated": dg.MetadataValue.int(0)},
+                    description="This run loaded no file of the source: nothing new to validate.")
+
+    return gx_raw
+
+
+def build_mart_checks() -> dg.AssetChecksDefinition:
+    suites = list_suites("marts", EXPECTATIONS_DIR)
+    specs = [suite_check_spec(s) for s in suites]
+    suite_of = {dg.AssetCheckKey(spec.asset_key, spec.name): s for spec, s in zip(specs, suites)}
+
+    @dg.multi_asset_check(name="gx_marts", specs=specs, can_subset=True, pool=WORK_DB_POOL,
+                          description="Great Expectations suites of the marts BI reads; they gate the publish.")
+    def gx_marts(context: dg.AssetCheckExecutionContext, warehouse: dg.ResourceParam[Settings]):
+        selected = [suite_of[key] for key in suite_of if key in context.selected_asset_check_keys]
+        results = validate_suites(warehouse.work_db, selected)
+        record_suite_results(results, warehouse)
+        for result in results:
+            _log_failures(context, result)
             yield check_result_from_suite(result)
 
-    return _checks
+    return gx_marts
 
 
-def _raw_suites(partitioning: str) -> list[str]:
-    """The raw suites whose source has this partitioning (the suite's asset is raw/<source>)."""
-    from dagster_project.lib.ingest import CONTRACTS
-
-    return [n for n in list_suites("raw", EXPECTATIONS_DIR)
-            if CONTRACTS[load_suite_dict(n)["meta"]["asset_key"][1]].partitioning == partitioning]
-
-
-def _gx_asset_checks() -> list[dg.AssetChecksDefinition]:
-    from dagster_project.defs.ingest.assets import DAILY_PARTITIONS, MONTHLY_PARTITIONS
-
-    return [
-        build_suite_checks("gx_raw_daily_sources", _raw_suites("daily"),
-                           "Great Expectations suites of the five daily raw sources, on the days the run loaded.",
-                           DAILY_PARTITIONS),
-        build_suite_checks("gx_raw_audits", _raw_suites("monthly"),
-                           "Great Expectations suite of the monthly mystery-shopping audit workbooks.",
-                           MONTHLY_PARTITIONS),
-        build_suite_checks("gx_marts", list_suites("marts", EXPECTATIONS_DIR),
-                           "Great Expectations suites of the marts BI reads; they gate the publish."),
-    ]
+@dg.asset_check(asset=PUBLISHED_KEY, name="complete_inputs", blocking=True,
+                description="The published version was built from every landing file: no partition is stale "
+                            "(unreadable or held-back file), no landing entry was ignored or is gone.")
+def complete_inputs(warehouse: dg.ResourceParam[Settings]) -> dg.AssetCheckResult:
+    problems = landing_problems(warehouse)
+    stale = [p for p in problems if p.stale]
+    noted = [p for p in problems if not p.stale]
+    metadata = {"stale_partitions": dg.MetadataValue.int(len(stale)),
+                "ignored_or_deleted": dg.MetadataValue.int(len(noted))}
+    if problems:
+        metadata["entries"] = dg.MetadataValue.md("| path | status | reason |\n|---|---|---|\n" + "\n".join(
+            f"| `{p.path}` | {p.status} | {p.reason.replace('|', '/')[:200]} |" for p in problems[:50]))
+    if not problems:
+        return dg.AssetCheckResult(passed=True, metadata=metadata)
+    description = "; ".join(p.describe() for p in problems[:10])[:2000]
+    return dg.AssetCheckResult(passed=False, metadata=metadata, description=description,
+                               severity=dg.AssetCheckSeverity.ERROR if stale else dg.AssetCheckSeverity.WARN)
 
 
-GX_ASSET_CHECKS: list[dg.AssetChecksDefinition] = _gx_asset_checks()
+def build_checks() -> list[dg.AssetChecksDefinition]:
+    return [build_raw_checks(), build_mart_checks(), complete_inputs]

@@ -1,67 +1,87 @@
-"""The ``kpi_snapshot`` asset: one monthly partition = one period's snapshot (``snapshot.run_snapshot``).
+"""The monthly KPI snapshot as assets: history rows -> publish -> report (``lib/report/snapshot.py``).
 
-It reads the published marts, so it depends on the publish asset; it writes the history table in the
-work file, so it is in the ``work_duckdb`` pool (one writer at a time). A run with the tag
-``cswh/resend=true`` sends the e-mail again.
+- ``marts/kpi_snapshots`` (one monthly partition = one period): the period's KPIs, read from the
+  published marts, appended to the history in the work file as a new revision if a number changed.
+- ``published/marts`` (``defs/publish/assets.py``) carries the history to the published file; in
+  the ``monthly_snapshot`` job the mart gates run before it, in the same run.
+- ``reporting/kpi_report`` (monthly): the HTML report and CSV of the period, and the e-mail to
+  management, sent once per period (a run tagged ``cswh/resend=true`` sends it again).
+
+All three write the work file or the published file, so they are in the ``work_duckdb`` pool.
 """
-
-import os
 
 import dagster as dg
 
+from dagster_project.defs.conventions import OWNERS, RESEND_TAG, WORK_DB_POOL
+from dagster_project.lib.report.snapshot import SnapshotError, latest_revision, record_period, render_and_deliver
 from dagster_project.settings import Settings
-from dagster_project.defs.conventions import OWNERS, WORK_DB_POOL
 
-RESEND_TAG = "cswh/resend"
-
-# The same definition as the ingest module's MONTHLY_PARTITIONS (same start, Asia/Shanghai), built
-# here so that this module never imports the ingest assets; a test checks that the two are equal, as
-# the monthly_snapshot job requires.
-SNAPSHOT_PARTITIONS = dg.MonthlyPartitionsDefinition(
-    start_date=os.environ.get("CSWH_PARTITIONS_START", "2024-01-01")[:7] + "-01", timezone="Asia/Shanghai")
+HISTORY_KEY = dg.AssetKey(["marts", "kpi_snapshots"])
+REPORT_KEY = dg.AssetKey(["reporting", "kpi_report"])
 
 
-@dg.asset(
-    name="kpi_snapshot",
-    group_name="reporting",
-    kinds={"python", "duckdb"},
-    owners=OWNERS,
-    partitions_def=SNAPSHOT_PARTITIONS,
-    deps=[dg.AssetKey(["published", "marts"])],
-    pool=WORK_DB_POOL,
-    description=(
-        "Monthly KPI snapshot for management (客服质量月报): appends the period's headline KPIs per "
-        "branch and company-wide to marts.kpi_snapshots (append-only; late data adds a flagged "
-        "revision), publishes it, renders reports/snapshots/kpi-YYYY-MM.html (+ .csv) and e-mails "
-        "it once per period (SMTP from CSWH_SMTP_*, else an .eml in the outbox)."
-    ),
-)
-def kpi_snapshot(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    from dagster_project.lib.report.snapshot import SnapshotError, run_snapshot
+def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=HISTORY_KEY,
+        group_name="reporting",
+        kinds={"python", "duckdb"},
+        owners=OWNERS,
+        partitions_def=partitions_def,
+        pool=WORK_DB_POOL,
+        description=(
+            "Monthly KPI snapshot history (客服质量月报数据): the period's headline KPIs per branch and "
+            "company-wide, read from the published marts and appended to marts.kpi_snapshots (append-only: "
+            "late data adds revision n+1 with its reason; a period once recorded is never changed)."
+        ),
+    )
+    def kpi_snapshots(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+        period = context.partition_key[:7]
+        try:
+            recorded = record_period(warehouse, period)
+        except SnapshotError as exc:
+            raise dg.Failure(description=f"snapshot {period}: {exc}") from exc
+        revision = recorded.revision
+        return dg.MaterializeResult(metadata={
+            "period": period,
+            "revision": revision.revision,
+            "new_revision": revision.is_new,
+            "revision_reason": revision.reason or "",
+            "dagster/row_count": recorded.rows,
+        })
 
-    period = context.partition_key[:7]
-    resend = str(context.run.tags.get(RESEND_TAG, "")).lower() == "true"
-    try:
-        result = run_snapshot(Settings.from_env(), period, resend=resend, run_id=context.run_id)
-    except SnapshotError as exc:
-        raise dg.Failure(description=f"snapshot {period}: {exc}") from exc
-    metadata = {
-        "period": period,
-        "revision": result.revision,
-        "new_revision": result.new_revision,
-        "revision_reason": result.revision_reason or "",
-        "dagster/row_count": result.rows,
-        "report": dg.MetadataValue.path(str(result.html_path)),
-        "csv": dg.MetadataValue.path(str(result.csv_path)),
-        "publish": result.publish_status,
-        "email": f"{result.delivery.status}: {result.delivery.detail}",
-        "not_in_published_file": ", ".join(result.missing),
-    }
-    if not result.ok:
-        # History and report are saved; failing the step makes the problem visible, and the next
-        # run of this partition retries the publish / delivery.
-        raise dg.Failure(description=f"snapshot {period} saved, but publish or e-mail failed: "
-                                     f"publish {result.publish_status}; e-mail {result.delivery.detail}",
-                         metadata=metadata)
-    context.log.info(f"snapshot {period}: revision {result.revision}, e-mail {result.delivery.status}")
-    return dg.MaterializeResult(metadata=metadata)
+    @dg.asset(
+        key=REPORT_KEY,
+        group_name="reporting",
+        kinds={"python", "html"},
+        owners=OWNERS,
+        partitions_def=partitions_def,
+        deps=[dg.AssetKey(["published", "marts"])],
+        pool=WORK_DB_POOL,
+        description=(
+            "The monthly KPI report for management: reports/snapshots/kpi-YYYY-MM.html (+ .csv) from the "
+            "published numbers, e-mailed once per period (SMTP from CSWH_SMTP_*, else an .eml in the outbox)."
+        ),
+    )
+    def kpi_report(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+        period = context.partition_key[:7]
+        resend = str(context.run.tags.get(RESEND_TAG, "")).lower() == "true"
+        try:
+            delivered = render_and_deliver(warehouse, period, latest_revision(warehouse, period), resend=resend)
+        except SnapshotError as exc:
+            raise dg.Failure(description=f"snapshot {period}: {exc}") from exc
+        metadata = {
+            "period": period,
+            "report": dg.MetadataValue.path(str(delivered.html_path)),
+            "csv": dg.MetadataValue.path(str(delivered.csv_path)),
+            "email": f"{delivered.delivery.status}: {delivered.delivery.detail}",
+            "not_in_published_file": ", ".join(delivered.missing),
+        }
+        if not delivered.delivery.ok:
+            # The report is saved; failing the step makes the problem visible, and the next run of
+            # this partition retries the delivery.
+            raise dg.Failure(description=f"snapshot {period}: report saved, e-mail failed: {delivered.delivery.detail}",
+                             metadata=metadata)
+        context.log.info(f"snapshot {period}: e-mail {delivered.delivery.status}")
+        return dg.MaterializeResult(metadata=metadata)
+
+    return [kpi_snapshots, kpi_report]

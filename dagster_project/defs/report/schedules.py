@@ -1,38 +1,31 @@
-"""The two schedules (DESIGN §8), in Asia/Shanghai time, visible and switchable in the Dagster UI.
+"""The two schedules, in Asia/Shanghai time, visible and switchable in the Dagster UI.
 
-- ``daily_pipeline_schedule`` — 02:00 every day: one ``daily_pipeline`` run (ingest → dbt → gates →
-  publish) over the days that have landing files up to yesterday. Ingest is idempotent (the file
-  ledger skips files already loaded), so covering the whole range costs little and picks up late
-  files too; the landing sensor reacts to new files in between.
+- ``daily_pipeline_schedule`` — 02:00 every day: one run of the pipeline job planned like
+  ``cs-warehouse run`` (``defs/planning.py``): ingest of the months with new, changed or gone landing
+  files, then build, gate and publish; with nothing new it still builds, gates and publishes, so the
+  marts stay within their freshness policy. Its run key is the day: a tick is never launched twice.
 - ``monthly_snapshot_schedule`` — 08:00 on the 1st: the ``monthly_snapshot`` run for the previous
-  month's partition. Its run key is the period, so a tick is never launched twice; re-running a
-  period by hand is harmless anyway (no new revision, no second e-mail).
-
-Both are created by ``build_schedules(daily_job, snapshot_job)``; passing ``None`` targets the jobs by
-name (``daily_pipeline``, ``monthly_snapshot``), which is what the module-level objects do.
+  month's partition (history rows -> publish -> report and e-mail). Its run key is the period; a month
+  the partitions do not have (no data for it) is skipped with the reason.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime, timedelta
-from typing import Iterable
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from dagster_project.defs.conventions import RANGE_END_TAG, RANGE_START_TAG
+from dagster_project.defs.conventions import SNAPSHOT_JOB, TIMEZONE
+from dagster_project.defs.planning import launch_for, plan_pipeline
+from dagster_project.settings import Settings
 
-SCHEDULE_TIMEZONE = "Asia/Shanghai"
 DAILY_CRON = "0 2 * * *"
 MONTHLY_CRON = "0 8 1 * *"
-DAILY_JOB_NAME = "daily_pipeline"
-SNAPSHOT_JOB_NAME = "monthly_snapshot"
 
 
 def _local_date(moment: datetime) -> date:
     if moment.tzinfo is None:  # a naive time is taken as already local
         return moment.date()
-    return moment.astimezone(ZoneInfo(SCHEDULE_TIMEZONE)).date()
+    return moment.astimezone(ZoneInfo(TIMEZONE)).date()
 
 
 def previous_month_partition_key(scheduled: datetime) -> str:
@@ -41,65 +34,37 @@ def previous_month_partition_key(scheduled: datetime) -> str:
     return (first - timedelta(days=1)).replace(day=1).isoformat()
 
 
-def daily_run_request(day_keys: Iterable[str], scheduled: datetime) -> dg.RunRequest | dg.SkipReason:
-    """One run over the partition range of days with landing files before the scheduled local date
-    (today's partition is not complete yet, so it does not exist in Dagster)."""
-    today = _local_date(scheduled).isoformat()
-    keys = sorted(k for k in set(day_keys) if k < today)
-    if not keys:
-        return dg.SkipReason(f"no landing files for days before {today}")
-    return dg.RunRequest(run_key=f"daily-{today}",
-                         tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]})
+def build_schedules(pipeline_job, snapshot_job, partitions_def: dg.PartitionsDefinition,
+                    pipeline_keys: frozenset[dg.AssetKey]) -> list[dg.ScheduleDefinition]:
 
-
-def _landing_day_keys() -> list[str]:
-    # Imported when the tick runs, so that loading the definitions never depends on the landing folder.
-    from dagster_project.settings import Settings
-    from dagster_project.lib.ingest import CONTRACTS
-    from dagster_project.defs.ingest.assets import partitions_with_files
-
-    settings = Settings.from_env()
-    return [key for contract in CONTRACTS.values() if contract.partitioning == "daily"
-            for key in partitions_with_files(settings.landing_dir, contract.source)]
-
-
-def _daily_tick(context: dg.ScheduleEvaluationContext):
-    return daily_run_request(_landing_day_keys(), context.scheduled_execution_time)
-
-
-def _monthly_tick(context: dg.ScheduleEvaluationContext):
-    key = previous_month_partition_key(context.scheduled_execution_time)
-    return dg.RunRequest(run_key=f"snapshot-{key[:7]}", partition_key=key)
-
-
-def build_schedules(daily_job=None, snapshot_job=None) -> list[dg.ScheduleDefinition]:
-    """The daily pipeline and monthly snapshot schedules, targeting the given job objects (or the
-    jobs of the same names when None)."""
-
-    def target(job, name: str) -> dict:
-        return {"job": job} if job is not None else {"job_name": name}
-
-    daily = dg.ScheduleDefinition(
+    @dg.schedule(
         name="daily_pipeline_schedule",
         cron_schedule=DAILY_CRON,
-        execution_timezone=SCHEDULE_TIMEZONE,
-        execution_fn=_daily_tick,
+        execution_timezone=TIMEZONE,
+        job=pipeline_job,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="02:00 Asia/Shanghai: ingest new landing files, build, gate and publish "
-                    "(one daily_pipeline run over the days with landing files).",
-        **target(daily_job, DAILY_JOB_NAME),
+                    "(one pipeline run, planned like `cs-warehouse run`).",
     )
-    monthly = dg.ScheduleDefinition(
+    def daily_pipeline_schedule(context: dg.ScheduleEvaluationContext, warehouse: dg.ResourceParam[Settings]):
+        plan, _files, beyond = plan_pipeline(warehouse, partitions_def, rebuild_when_unchanged=True)
+        if beyond:
+            context.log.warning(beyond)
+        return launch_for(plan, pipeline_keys).run_request(run_key=f"daily-{_local_date(context.scheduled_execution_time)}")
+
+    @dg.schedule(
         name="monthly_snapshot_schedule",
         cron_schedule=MONTHLY_CRON,
-        execution_timezone=SCHEDULE_TIMEZONE,
-        execution_fn=_monthly_tick,
+        execution_timezone=TIMEZONE,
+        job=snapshot_job,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="08:00 Asia/Shanghai on the 1st: the KPI snapshot of the previous month "
-                    "(history rows, HTML report, e-mail to management).",
-        **target(snapshot_job, SNAPSHOT_JOB_NAME),
+                    "(history rows, publish, HTML report, e-mail to management).",
     )
-    return [daily, monthly]
+    def monthly_snapshot_schedule(context: dg.ScheduleEvaluationContext):
+        key = previous_month_partition_key(context.scheduled_execution_time)
+        if not partitions_def.has_partition_key(key):
+            return dg.SkipReason(f"no partition {key[:7]}: the landing data does not reach that month")
+        return dg.RunRequest(run_key=f"snapshot-{key[:7]}", partition_key=key)
 
-
-daily_pipeline_schedule, monthly_snapshot_schedule = build_schedules()
+    return [daily_pipeline_schedule, monthly_snapshot_schedule]

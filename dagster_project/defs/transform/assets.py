@@ -6,7 +6,8 @@ models depend on the ingest assets in one graph. Models and seeds are keyed by l
 (``["staging", m]``, ``["intermediate", m]``, ``["marts", m]``, ``["reference", seed]``) and grouped
 by layer. ``dbt build`` runs models and their tests in DAG order; tests of severity ``error``
 become blocking asset checks, so a failing test stops everything downstream in the same run
-(publish included).
+(publish included). The project has no dbt tests on its sources: a raw row's contract is checked at
+ingest (and by the raw Great Expectations suites, which gate dbt within the run).
 
 Column schemas (names, types, descriptions) come from the manifest as definition metadata. With
 ``CSWH_DBT_COLUMN_LINEAGE=1`` each materialization also carries the built table's column schema and
@@ -15,37 +16,25 @@ column; it is off by default because it roughly doubles the dbt step on the tiny
 (about 49 s -> 89 s measured), mostly sqlglot parsing per model.
 """
 
-
-import os
-import sys
-from datetime import timedelta
-from functools import cached_property
-from pathlib import Path
-from typing import Any, Mapping, Optional
+import time
+from typing import Any, Iterator, Mapping, Optional
 
 import dagster as dg
-from dagster import AssetExecutionContext
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
-from packaging import version
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
-from dagster_project.settings import DBT_PROJECT_DIR
-from dagster_project.defs.resources import WarehouseResource
-from dagster_project.lib.transform.dbt_child import PARENT_PID_VARIABLE
+from dagster_project.defs.conventions import OWNERS, WORK_DB_POOL
+from dagster_project.defs.transform.resource import WarehouseDbtCliResource
 from dagster_project.lib.ingest.guard import use_private_umask
 from dagster_project.lib.transform.dbt_project import (
     build_command, clear_replaced_partitions, dbt_target_dir, full_refresh_reasons, prepare_manifest,
     record_salt_fingerprint, replaced_partitions,
 )
-from dagster_project.defs.conventions import OWNERS, WORK_DB_POOL
-
-
-# Marts feed BI and the daily publish (02:00): a mart older than 30 hours means a missed daily run.
-MART_FRESHNESS = dg.FreshnessPolicy.time_window(
-    fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)
-)
+from dagster_project.settings import Settings, connect_work_db
 
 # Model folder (first path part under models/) -> layer name used for keys and groups.
 LAYERS = ("staging", "intermediate", "marts")
+# A progress line at most this often (each one is an event in the instance).
+PROGRESS_SECONDS = 10.0
 
 
 def layer_of(dbt_resource_props: Mapping[str, Any]) -> str:
@@ -67,12 +56,6 @@ class CsDbtTranslator(DagsterDbtTranslator):
     def __init__(self) -> None:
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
-    def get_asset_spec(self, manifest, unique_id, project):
-        spec = super().get_asset_spec(manifest, unique_id, project)
-        if spec.key.path[0] == "marts":
-            spec = spec.replace_attributes(freshness_policy=MART_FRESHNESS)
-        return spec
-
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props.get("resource_type") == "source":
             # The ingest asset that loads raw.<table> has exactly this key.
@@ -89,47 +72,54 @@ class CsDbtTranslator(DagsterDbtTranslator):
         return {**super().get_tags(dbt_resource_props), "layer": layer_of(dbt_resource_props)}
 
 
-# The dbt next to this interpreter (the virtualenv's), whether or not the venv is on PATH, started
-# through the project's launcher so that it dies with the step that started it (dbt_child.py).
-DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
-DBT_LAUNCHER = Path(sys.executable).with_name("cs-warehouse-dbt")
-
-def column_lineage_enabled() -> bool:
-    return os.environ.get("CSWH_DBT_COLUMN_LINEAGE", "").strip().lower() in {"1", "true", "yes"}
-
-
-class WarehouseDbtCliResource(DbtCliResource):
-    """dagster-dbt's CLI resource without two costs paid before every invocation.
-
-    - ``DbtCliResource`` asks the executable for its version with a ``dbt --version`` subprocess
-      (1.8 s measured here: a second interpreter start, plus dbt's update check). The executable is
-      the dbt of this interpreter's environment, so its version is the installed dbt-core's.
-    - It opens a dbt adapter in this process (0.6 s) that is only used to fetch column metadata
-      afterwards; without column lineage nothing reads it.
-
-    Both rely on private members of dagster-dbt 0.29; ``tests/transform/test_dbt_project.py`` fails
-    if they move, so an upgrade cannot silently bring the costs back.
-    """
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable).resolve() not in (DBT_EXECUTABLE.resolve(), DBT_LAUNCHER.resolve()):
-            return super()._cli_version
-        from dbt.version import __version__ as installed
-
-        return version.parse(installed)
-
-    def _initialize_dbt_core_adapter(self, args):
-        if column_lineage_enabled():
-            return super()._initialize_dbt_core_adapter(args)
-        return None
+def table_row_counts(settings: Settings, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, int]:
+    """Rows of every table among ``keys`` (schema = the key's layer); views are not counted (they
+    hold no rows of their own, and counting one is a scan of what it reads)."""
+    con = connect_work_db(settings.work_db, read_only=True)
+    try:
+        tables = {(schema, name) for schema, name in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall()}
+        return {key: int(con.execute(f'SELECT count(*) FROM "{key.path[0]}"."{key.path[1]}"').fetchone()[0])
+                for key in keys if len(key.path) == 2 and tuple(key.path) in tables}
+    finally:
+        con.close()
 
 
-DBT_RESOURCE = WarehouseDbtCliResource(
-    project_dir=str(DBT_PROJECT_DIR),
-    profiles_dir=str(DBT_PROJECT_DIR),
-    dbt_executable=next((str(p) for p in (DBT_LAUNCHER, DBT_EXECUTABLE) if p.exists()), "dbt"),
-)
+def with_row_counts(events: Iterator, settings: Settings, key_of_output) -> Iterator:
+    """dbt's events once dbt has exited, each model and seed output with ``dagster/row_count``:
+    while dbt runs, its process holds the work file, so the counts are read after the last event
+    (one read-only connection); the materializations are then recorded together at the end of the
+    step. When dbt exits with a failure, what it reported (its failed tests as failed checks above
+    all) is still yielded, then the failure is raised."""
+    buffered, failure = [], None
+    try:
+        for event in events:
+            buffered.append(event)
+    except Exception as exc:  # dbt exited non-zero: its results up to here are still the record
+        failure = exc
+    outputs = [e for e in buffered if isinstance(e, dg.Output)]
+    counts = table_row_counts(settings, [key_of_output(o.output_name) for o in outputs]) if outputs else {}
+    for event in buffered:
+        if isinstance(event, dg.Output) and key_of_output(event.output_name) in counts:
+            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[key_of_output(event.output_name)]})
+        yield event
+    if failure is not None:
+        raise failure
+
+
+def with_progress(events: Iterator, total: int, log, clock=time.monotonic) -> Iterator:
+    """Pass dbt's Dagster events through, logging ``dbt: <done>/<total> nodes`` as nodes finish
+    (a model or seed is an output, a test a check result)."""
+    done, last = 0, clock()
+    for event in events:
+        if isinstance(event, (dg.Output, dg.AssetMaterialization, dg.AssetCheckResult, dg.AssetObservation)):
+            done += 1
+            now = clock()
+            if now - last >= PROGRESS_SECONDS and done < total:
+                log.info(f"dbt: {done}/{total} nodes done")
+                last = now
+        yield event
+    log.info(f"dbt: {done}/{total} nodes done")
 
 
 @dbt_assets(
@@ -138,25 +128,25 @@ DBT_RESOURCE = WarehouseDbtCliResource(
     name="cs_dbt_assets",
     pool=WORK_DB_POOL,
 )
-def cs_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """dbt build: seeds, staging views, intermediate and mart tables, data and unit tests."""
-    settings = warehouse.settings()
-    # The dbt subprocess inherits the environment: its profile reads CSWH_WORK_DB and CSWH_PII_SALT.
-    settings.apply_to_environ()
+def cs_dbt_assets(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource,
+                  warehouse: dg.ResourceParam[Settings]):
+    """dbt build: seeds, staging views, intermediate and mart tables, data tests."""
     use_private_umask()  # the dbt child writes the work file (and its WAL): 0600 from creation
-    os.environ[PARENT_PID_VARIABLE] = str(os.getpid())
-    replaced = replaced_partitions(settings.work_db)
-    reasons = full_refresh_reasons(settings, replaced)
+    replaced = replaced_partitions(warehouse.work_db)
+    reasons = full_refresh_reasons(warehouse, replaced)
     if reasons:
         context.log.info("full refresh, incremental models are rebuilt whole: " + "; ".join(reasons))
-    invocation = dbt.cli(build_command(bool(reasons)), context=context, target_path=dbt_target_dir(settings))
+    invocation = dbt.build(warehouse, build_command(bool(reasons)), context=context,
+                           target_path=dbt_target_dir(warehouse))
     events = invocation.stream()
-    if column_lineage_enabled():
+    if warehouse.dbt_column_lineage:
         # Built column schema + column lineage (sqlglot over the compiled SQL) per materialization.
         events = events.fetch_column_metadata(with_column_lineage=True)
-    yield from events
+    total = len(context.selected_asset_keys) + len(context.selected_asset_check_keys)
+    yield from with_row_counts(with_progress(iter(events), total, context.log), warehouse,
+                               context.assets_def.keys_by_output_name.get)
     # Only a full selection rebuilds every incremental model whole.
     if len(context.selected_asset_keys) == len(context.assets_def.keys):
         if replaced:
-            clear_replaced_partitions(settings.work_db, replaced)
-        record_salt_fingerprint(settings)  # the marts are built with this salt now
+            clear_replaced_partitions(warehouse.work_db, replaced)
+        record_salt_fingerprint(warehouse)  # the marts are built with this salt now

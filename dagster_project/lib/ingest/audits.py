@@ -113,7 +113,7 @@ def fill_merged(rows: list[list[object]], merged: list[tuple[int, int, int, int]
 
 
 def _cell_name(row: int, col: int) -> str:
-    from openpyxl.utils import get_column_letter
+    from openpyxl.utils import get_column_letter  # deferred: openpyxl costs 0.6 s to import; only the audit workbooks need it
 
     return f"{get_column_letter(col)}{row}"
 
@@ -128,7 +128,7 @@ def read_sheet(path: Path, rel_path: str, notes: list[str] | None = None,
     docstring); repairs (another sheet ignored, merged cells filled) are appended to ``notes``,
     and the cells holding a formula without a cached value to ``formulas`` (row -> 0-based cell
     indexes): openpyxl reads such a cell as empty, which is not what the auditor wrote."""
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # deferred: openpyxl costs 0.6 s to import; only the audit workbooks need it
 
     notes = notes if notes is not None else []
     formulas = formulas if formulas is not None else {}

@@ -120,3 +120,22 @@ QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_ingested_at", "TIMESTAMP"),
     ("_run_id", "VARCHAR"),
 )
+
+
+# The registry of every source's contract, filled by ``lib/ingest/sources.py`` when it imports the
+# source modules. The shared readers and the landing listing look other sources up here (a file of
+# another source in the wrong folder; the source folders of the landing) instead of importing the
+# registry, which imports the source modules, which import the readers.
+_REGISTERED: dict[str, SourceContract] = {}
+
+
+def register_contracts(contracts: dict[str, SourceContract]) -> None:
+    _REGISTERED.clear()
+    _REGISTERED.update(contracts)
+
+
+def registered_contracts() -> dict[str, SourceContract]:
+    """Every source's contract, by source name (``sources.py`` registers them)."""
+    if not _REGISTERED:
+        raise RuntimeError("no landing sources are registered: import dagster_project.lib.ingest.sources first")
+    return _REGISTERED

@@ -7,6 +7,7 @@ reports with a clear message instead of a traceback (docs/ingest.md, "Landing bo
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
 import stat as stat_module
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
+
+import duckdb
 
 # Everything the pipeline writes next to the work file (its WAL, DuckDB's spill files, transcoded
 # copies, caches) holds PII or is derived from it: owner-only from the moment it is created. The
@@ -221,8 +224,6 @@ class RunLock:
     or any other process holding the work file, is a WarehouseBusy before anything starts."""
 
     def __init__(self, warehouse_dir: Path, work_db: Path):
-        import fcntl
-
         self.path = Path(warehouse_dir) / ".run.lock"
         Path(warehouse_dir).mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE_MODE)
@@ -236,8 +237,6 @@ class RunLock:
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, str(os.getpid()).encode(), 0)
         if Path(work_db).exists():
-            import duckdb
-
             try:
                 duckdb.connect(str(work_db)).close()
             except duckdb.Error as exc:

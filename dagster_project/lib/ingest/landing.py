@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from dagster_project.lib.ingest.contract import SourceContract
-from dagster_project.lib.ingest.guard import FileChanged, open_no_follow, printable_name
+from dagster_project.lib.ingest.contract import SourceContract, registered_contracts
+from dagster_project.lib.ingest.guard import FileChanged, open_no_follow, open_private_text, printable_name
+from dagster_project.settings import partitions_start_setting
 
 # ASCII digits only: Python's \d (and int()) accept every Unicode digit, which let
 # "２０２５-12-30.csv" pass as a second file of the day 2025-12-30.
@@ -56,9 +57,8 @@ LANDING_TIMEZONE = "Asia/Shanghai"  # landing days are local days
 
 
 def partitions_start(env: Mapping[str, str] | None = None) -> date:
-    """The first partition day (``$CSWH_PARTITIONS_START``)."""
-    env = os.environ if env is None else env
-    return date.fromisoformat(env.get(PARTITIONS_START_VARIABLE) or DEFAULT_PARTITIONS_START)
+    """The first partition day (``$CSWH_PARTITIONS_START``, read by ``settings.py``)."""
+    return date.fromisoformat(partitions_start_setting(env))
 
 
 def local_today() -> date:
@@ -192,17 +192,16 @@ def list_landing(landing_dir: Path, contracts: Iterable[SourceContract] | None =
     """Every entry of the landing folder, accepted or ignored with its reason (see the module
     docstring). Pure with respect to the warehouse: reads directory listings and ``lstat`` only.
     ``contracts`` defaults to every source; top-level entries are listed only then."""
-    from dagster_project.lib.ingest import CONTRACTS
-
+    every = registered_contracts()
     landing_dir = Path(landing_dir)
-    chosen = list(CONTRACTS.values()) if contracts is None else list(contracts)
+    chosen = list(every.values()) if contracts is None else list(contracts)
     first_day = first_day or partitions_start()
     last_day = (today or local_today()) + timedelta(days=FUTURE_TOLERANCE_DAYS)
     listing = LandingListing()
     if not landing_dir.is_dir():
         return listing
     if contracts is None:
-        folders = {c.folder for c in CONTRACTS.values()}
+        folders = {c.folder for c in every.values()}
         with os.scandir(landing_dir) as entries:
             for entry in entries:
                 if entry.name in folders or entry.name.startswith(("_", ".")):
@@ -314,8 +313,6 @@ class Fingerprints:
 
     def save(self) -> None:
         """Write the cache atomically (a reader never sees half a file), owner-only."""
-        from dagster_project.lib.ingest.guard import open_private_text
-
         if self.cache_file is None or not self._dirty:
             return
         self.cache_file.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ One DuckDB connection serves a whole run. Nothing here needs Dagster.
 
 from __future__ import annotations
 
+import getpass
 import os
 import tempfile
 import time
@@ -43,13 +44,14 @@ from typing import Iterable
 import duckdb
 
 from dagster_project.settings import Settings, connect_work_db, eprint
-from dagster_project.lib.ingest import CONTRACTS, SOURCE_MODULES
+from dagster_project.lib.ingest.sources import CONTRACTS, SOURCE_MODULES
+from dagster_project.lib.ingest.complaints import refresh_latest_sql
 from dagster_project.lib.ingest.contract import LINEAGE_COLUMNS, SourceContract
 from dagster_project.lib.ingest.guard import (
     KnownCondition, describe, known_condition, opened_for_reading, use_private_umask,
 )
 from dagster_project.lib.ingest.landing import (
-    Fingerprints, IgnoredEntry, LandingFile, LandingListing, discover, list_landing,
+    Fingerprints, IgnoredEntry, LandingFile, LandingListing, discover, list_landing, sha256_of,
 )
 from dagster_project.lib.ingest.readers import BATCH_BYTES, _reraise_known, batches, insert_rows
 from dagster_project.lib.ingest.validate import (
@@ -269,7 +271,7 @@ def ingest_all_files(settings: Settings, run_id: str | None = None, *, sources: 
     summary = IngestSummary(run_id)
     started = time.perf_counter()
     fingerprints = Fingerprints(settings.landing_dir, settings.fingerprints_file)
-    listing = list_landing(settings.landing_dir, today=today)
+    listing = list_landing(settings.landing_dir, first_day=date.fromisoformat(settings.partitions_start), today=today)
     con = connect(settings)
     try:
         with tempfile.TemporaryDirectory(prefix="cswh-ingest-") as workdir:
@@ -309,7 +311,7 @@ def ingest_partitions(settings: Settings, source: str, partition_keys: Iterable[
     source's ignored and deleted landing entries are recorded in the ledger on the way."""
     contract = _contract(source)
     keys = sorted(set(partition_keys))
-    listing = list_landing(settings.landing_dir, today=today)
+    listing = list_landing(settings.landing_dir, first_day=date.fromisoformat(settings.partitions_start), today=today)
     fingerprints = Fingerprints(settings.landing_dir, settings.fingerprints_file)
     files = discover(settings.landing_dir, contract, partitions=set(keys), fingerprints=fingerprints, listing=listing)
     fingerprints.save()
@@ -643,8 +645,6 @@ def _replace_partitions(con, contract: SourceContract, run_id: str, ingested_at:
         [ingested_at, run_id],
     )
     if is_complaints:
-        from dagster_project.lib.ingest.complaints import refresh_latest_sql
-
         con.execute(refresh_latest_sql("_affected_complaints"))
         con.execute("DROP TABLE _affected_complaints")
 
@@ -687,7 +687,7 @@ def latest_ledger_entries(work_db: Path) -> list[dict]:
     con = duckdb.connect(str(work_db), read_only=True)
     try:
         cursor = con.execute(f"""
-            SELECT source, partition, path, sha256, rows_landed, rows_loaded, rows_quarantined, status, message
+            SELECT source, partition, path, sha256, run_id, rows_landed, rows_loaded, rows_quarantined, status, message
             FROM {LEDGER_TABLE}
             QUALIFY row_number() OVER (PARTITION BY source, path ORDER BY ingested_at DESC) = 1
             ORDER BY source, path""")
@@ -725,19 +725,15 @@ def declare_empty(settings: Settings, source: str, day: str, reason: str, *, dec
     month for a monthly source) is meant to be empty: its next ingest replaces the partition with
     no rows instead of holding the re-send back. Bound to the file's sha256 (a later, different
     file needs a new declaration), kept in ``raw._declared_empty`` and named in the ledger."""
-    import getpass
-
     contract = _contract(source)
     if not reason or not reason.strip():
         raise ValueError("a reason is required (who asked for it, why the day has no records)")
     partition = date.fromisoformat(day)
     partition = partition.replace(day=1) if contract.partitioning == "monthly" else partition
-    listing = list_landing(settings.landing_dir, [contract], today=today)
+    listing = list_landing(settings.landing_dir, [contract], first_day=date.fromisoformat(settings.partitions_start), today=today)
     entry = next((e for e in listing.for_source(source) if e.partition == partition.isoformat()), None)
     if entry is None:
         raise ValueError(f"no landing file of {source} for {partition} under {settings.landing_dir}")
-    from dagster_project.lib.ingest.landing import sha256_of
-
     sha = sha256_of(entry.path, entry.identity)
     con = connect(settings)
     try:

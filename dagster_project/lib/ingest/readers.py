@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 from collections import deque
@@ -60,7 +61,7 @@ from typing import Iterator
 
 import duckdb
 
-from dagster_project.lib.ingest.contract import SourceContract
+from dagster_project.lib.ingest.contract import SourceContract, registered_contracts
 from dagster_project.lib.ingest.guard import describe, known_condition, printable_name, scrub
 from dagster_project.lib.ingest.landing import LandingFile
 from dagster_project.lib.ingest.validate import quote_ident, sql_literal
@@ -337,9 +338,7 @@ def read_csv_header(path: Path, rel_path: str) -> list[str]:
 def other_source_of(contract: SourceContract, header: list[str]) -> str | None:
     """The source whose contract a header belongs to, if it is not ``contract``'s (a file of
     another source dropped into the wrong folder)."""
-    from dagster_project.lib.ingest import CONTRACTS
-
-    for other in CONTRACTS.values():
+    for other in registered_contracts().values():
         if other.source == contract.source:
             continue
         names = {other.header_map.get(h.strip(), h.strip()) for h in header}
@@ -379,10 +378,8 @@ def map_header(contract: SourceContract, header: list[str], rel_path: str) -> li
         parts = []
         other = other_source_of(contract, header)
         if other:
-            from dagster_project.lib.ingest import CONTRACTS
-
             parts.append(f"this is a {other} file (its header), in the {contract.folder}/ folder — "
-                         f"move it to {CONTRACTS[other].folder}/")
+                         f"move it to {registered_contracts()[other].folder}/")
         elif not found:
             parts.append(f"the first line is not a header: none of its {len(header)} field(s) is a column "
                          "of the contract (a file without its header line?)")
@@ -911,8 +908,6 @@ def _jsonl_careful(con, contract: SourceContract, f: LandingFile, table: str, re
 
 def _json_error(path: Path, rel_path: str) -> str:
     """Why a JSON file is unreadable, with the position Python's parser reports (never its text)."""
-    import json
-
     try:
         with open(path, "rb") as fh:
             text = fh.read().decode("utf-8")

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import re
 
-from dagster_project.lib.ingest.contract import DATE_FORMAT, Column, SourceContract
+from dagster_project.lib.ingest.contract import DATE_FORMAT, LINEAGE_COLUMNS, QUARANTINE_COLUMNS, Column, SourceContract
 
 STAGING_META_COLUMNS = ("_file", "_line", "_partition", "raw_text", "_pre_reason", "_pre_message", "_pre_note")
 
@@ -410,15 +410,11 @@ def csv_record_expr(contract: SourceContract, alias: str) -> str:
 
 
 def raw_table_ddl(contract: SourceContract, table: str | None = None) -> str:
-    from dagster_project.lib.ingest.contract import LINEAGE_COLUMNS
-
     cols = [f"{quote_ident(c.name)} {c.type}" for c in contract.columns]
     cols += [f"{quote_ident(n)} {t}" for n, t in LINEAGE_COLUMNS]
     return f"CREATE TABLE IF NOT EXISTS {table or contract.raw_table} (\n    " + ",\n    ".join(cols) + "\n)"
 
 
 def quarantine_table_ddl(contract: SourceContract) -> str:
-    from dagster_project.lib.ingest.contract import QUARANTINE_COLUMNS
-
     cols = [f"{quote_ident(n)} {t}" for n, t in QUARANTINE_COLUMNS]
     return f"CREATE TABLE IF NOT EXISTS {contract.quarantine_table} (\n    " + ",\n    ".join(cols) + "\n)"

@@ -1,7 +1,8 @@
-"""Write–audit–publish of the marts for BI (DESIGN §7).
+"""Write–audit–publish of the marts for BI (docs/architecture.md#write-audit-publish).
 
-1. **Write** a candidate file in ``versions/``: the allow-listed marts copied from the work file
-   (attached read-only), table and column comments from the dbt manifest, and
+1. **Write** a candidate file in ``versions/``: the allow-listed marts (the dbt catalog's published
+   marts, ``allow_list``) copied from the work file (attached read-only), table and column comments
+   from the same catalog, and
    ``meta.publish_manifest``. The candidate is written with an explicit DuckDB storage version so
    that DuckDB 1.x readers (many BI drivers bundle 1.x) can open it.
 2. **Audit** the candidate through a separate connection that attaches it read-only: row counts
@@ -17,15 +18,18 @@ A publish killed at any moment (kill -9) leaves either the previous published fi
 one, never a mix: everything before ``os.replace`` happens in other files. Its debris (a
 ``.partial`` candidate, a ``.published.duckdb.*.tmp`` copy) is removed by the next publish —
 publishes never run concurrently (one writer: the Dagster pool and the single pipeline run).
-``CSWH_PUBLISH_PAUSE_SECONDS`` (tests only) pauses right before ``os.replace``, after printing
+``Settings.publish_pause_seconds`` (``CSWH_PUBLISH_PAUSE_SECONDS``, tests only) pauses right before
+``os.replace``, after printing
 ``[publish] ready to replace``, so a test can kill the process inside that window.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,8 +37,11 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.settings import DBT_PROJECT_DIR, Settings, eprint
-from dagster_project.lib.ingest.loader import latest_ledger_entries
+from dagster_project.lib.ingest.loader import landing_exceptions, latest_ledger_entries, stale_partitions
+from dagster_project.lib.quality.validate import HASH_REGEX, ID_CARD_REGEX, PHONE_REGEX
+from dagster_project.lib.transform.catalog import HISTORY_TABLES, MANIFEST_PATH, load_manifest, published_marts
+from dagster_project.lib.transform.dbt_project import warehouse_manifest
+from dagster_project.settings import Settings, eprint
 
 # BI tools that bundle DuckDB 1.x read files of storage version v1.0.0 and later.
 STORAGE_VERSION = "v1.0.0"
@@ -42,45 +49,20 @@ KEEP_VERSIONS = 5
 MART_SCHEMA = "marts"
 VERSION_PREFIX = "published-"
 
-# The allow-list: table -> contract columns BI users rely on (issue 4). Only these tables leave
-# the work file. ``kpi_snapshots`` is optional (written by the monthly snapshot).
-PUBLISHED_MARTS: dict[str, tuple[str, ...]] = {
-    "mart_stage_satisfaction": ("branch_code", "stage", "month", "responses", "satisfied", "csat",
-                                "mean_score", "wilson_low", "wilson_high", "csat_shrunk", "company_csat",
-                                "gap_vs_company", "low_sample", "significantly_below"),
-    "mart_claim_cycle": ("branch_code", "month", "claims_reported", "claims_closed", "closure_rate",
-                         "arrival_minutes_p50", "arrival_minutes_p90", "report_to_assessment_hours_p50",
-                         "report_to_payment_days_p50", "report_to_payment_days_p90",
-                         "agreement_to_payment_days_p50", "paid_within_10d_share",
-                         "decided_within_30d_share", "acceptance_rate", "reopen_rate"),
-    "mart_complaints": ("branch_code", "month", "received", "accepted", "valid", "valid_rate",
-                        "per_10k_policies", "per_100m_premium", "handling_days_p50", "handling_days_p90",
-                        "within_deadline_share", "open_backlog", "overdue", "regulator_routed"),
-    "fct_complaint_winback": ("complaint_no", "branch_code", "post_handling_score"),
-    "mart_winback": ("branch_code", "month", "due_for_renewal", "renewed", "winback_rate",
-                     "baseline_renewal_rate", "renewal_lift"),
-    "mart_call_center_daily": ("day", "queue", "offered", "answered", "abandoned", "manual_answer_rate",
-                               "service_level_20s", "abandon_rate", "asa_seconds", "aht_seconds"),
-    "mart_call_center_monthly": ("branch_code", "month", "offered", "answered", "abandoned",
-                                 "manual_answer_rate", "service_level_20s", "abandon_rate", "asa_seconds",
-                                 "aht_seconds", "inbound_share", "followup_reach_rate",
-                                 "followups_per_closed_claim"),
-    "mart_mystery_shopping": ("branch_code", "quarter", "audits", "pass_rate", "arrival_minutes_avg",
-                              "arrival_within_sla_share", "assessment_score_avg", "payment_convenience_avg"),
-    "dim_customer_segment": ("customer_key", "branch_code", "primary_line", "business_source", "policies",
-                             "lines_held", "written_premium", "earned_premium", "claim_count",
-                             "incurred_loss", "loss_ratio", "claim_free_years", "segment", "value_tier"),
-    "mart_segment_summary": ("branch_code", "line", "segment", "value_tier"),
-    "mart_underwriting_watchlist": ("customer_key",),
-    "mart_high_risk_profile": ("attribute", "value", "high_risk_share", "lift"),
-    "mart_branch_scorecard": ("branch_code", "month"),
-    "kpi_snapshots": (),
-}
-OPTIONAL_MARTS = frozenset({"kpi_snapshots"})
+# The allow-list is the dbt catalog: the marts whose yml says ``config.meta.published: true``
+# (lib/transform/catalog.py), with every column their contract declares; plus the history tables
+# the monthly snapshot writes (optional: they exist once a snapshot was taken).
+def allow_list(manifest_path: Path | None = None) -> dict[str, dict]:
+    """table -> {"description", "columns": {column: description}, "optional"} of every published table,
+    from ``manifest_path`` (the manifest of the build that wrote the marts, ``warehouse_manifest``)."""
+    marts = published_marts(load_manifest(manifest_path or MANIFEST_PATH))
+    tables = {name: {"description": m.description, "columns": dict(m.columns), "optional": False}
+              for name, m in marts.items()}
+    tables.update({name: {"description": text, "columns": {}, "optional": True}
+                   for name, text in HISTORY_TABLES.items()})
+    return tables
 
-PHONE_REGEX = r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)"
-ID_CARD_REGEX = r"(^|[^0-9])[0-9]{17}[0-9Xx]([^0-9]|$)"
-HASH_REGEX = r"^[0-9a-f]{64}$"  # salted customer keys are not PII
+
 
 
 class PublishError(RuntimeError):
@@ -119,8 +101,6 @@ def failed_blocking_checks(check_summary: dict) -> list[str]:
 
 
 def sha256_of(path: Path) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -134,23 +114,6 @@ def quote_ident(name: str) -> str:
 
 def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def dbt_descriptions(manifest_path: Path) -> dict[str, dict]:
-    """``{model: {"description": str, "columns": {column: str}}}`` for the mart models of the
-    dbt manifest; empty if there is no manifest (comments are then left out)."""
-    if not manifest_path.exists():
-        return {}
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    out: dict[str, dict] = {}
-    for node in manifest.get("nodes", {}).values():
-        if node.get("resource_type") not in ("model", "snapshot") or node.get("name") not in PUBLISHED_MARTS:
-            continue
-        out[node["name"]] = {
-            "description": node.get("description") or "",
-            "columns": {name: (col.get("description") or "") for name, col in (node.get("columns") or {}).items()},
-        }
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,9 +159,7 @@ def write_candidate(settings: Settings, candidate: Path, *, version_id: str, run
                     published_at: str, check_summary: dict, source_files: list,
                     manifest_path: Path) -> dict[str, int]:
     """Copy the allow-listed marts into ``candidate``; returns the work file's row counts."""
-    from dagster_project.lib.ingest.loader import landing_exceptions, stale_partitions
-
-    descriptions = dbt_descriptions(manifest_path)
+    tables = allow_list(manifest_path)
     stale, exceptions = stale_partitions(settings.work_db), landing_exceptions(settings.work_db)
     con = duckdb.connect()
     try:
@@ -206,21 +167,21 @@ def write_candidate(settings: Settings, candidate: Path, *, version_id: str, run
         con.execute(f"ATTACH {sql_literal(str(settings.work_db))} AS work (READ_ONLY)")
         con.execute(f"ATTACH {sql_literal(str(candidate))} AS cand (STORAGE_VERSION '{STORAGE_VERSION}')")
         available = _work_tables(con)
-        missing = [t for t in PUBLISHED_MARTS if t not in available and t not in OPTIONAL_MARTS]
+        missing = [t for t, spec in tables.items() if t not in available and not spec["optional"]]
         if missing:
             raise PublishError(f"write: the work file {settings.work_db} has no table "
                                + ", ".join(f"{MART_SCHEMA}.{t}" for t in missing))
         con.execute(f"CREATE SCHEMA cand.{MART_SCHEMA}")
         con.execute("CREATE SCHEMA cand.meta")
         row_counts: dict[str, int] = {}
-        for table in PUBLISHED_MARTS:
+        for table, spec in tables.items():
             if table not in available:
                 continue
             source = f"work.{MART_SCHEMA}.{quote_ident(table)}"
             target = f"cand.{MART_SCHEMA}.{quote_ident(table)}"
             con.execute(f"CREATE TABLE {target} AS SELECT * FROM {source}")
             row_counts[table] = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
-            doc = descriptions.get(table) or _work_comments(con, table)
+            doc = (spec if spec["columns"] else None) or _work_comments(con, table)
             if doc:
                 if doc["description"]:
                     con.execute(f"COMMENT ON TABLE {target} IS {sql_literal(doc['description'])}")
@@ -258,13 +219,14 @@ def write_candidate(settings: Settings, candidate: Path, *, version_id: str, run
 # ---------------------------------------------------------------------------------------------
 
 def audit_candidate(candidate: Path, expected_counts: dict[str, int], *,
-                    names_db: Path | None = None) -> list[str]:
+                    names_db: Path | None = None, manifest_path: Path | None = None) -> list[str]:
     """Problems found in the candidate, each naming the check and the table (empty = pass).
 
     Opens the candidate read-only in a connection of its own, so what is audited is what a BI
     reader will see. ``names_db`` (the work file) provides complainant names for the PII scan.
     """
     problems: list[str] = []
+    tables_allowed = allow_list(manifest_path)
     con = duckdb.connect()
     try:
         con.execute(f"ATTACH {sql_literal(str(candidate))} AS cand (READ_ONLY)")
@@ -282,7 +244,7 @@ def audit_candidate(candidate: Path, expected_counts: dict[str, int], *,
         tables = {r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_catalog = 'cand' "
             "and table_schema = ?", [MART_SCHEMA]).fetchall()}
-        unexpected = sorted(tables - set(PUBLISHED_MARTS))
+        unexpected = sorted(tables - set(tables_allowed))
         if unexpected:
             problems.append(f"allow-list: tables not on the allow-list: {', '.join(unexpected)}")
         manifest = con.execute("select row_counts from cand.meta.publish_manifest").fetchall()
@@ -302,7 +264,7 @@ def audit_candidate(candidate: Path, expected_counts: dict[str, int], *,
                 "select column_name, data_type from information_schema.columns where table_catalog = 'cand' "
                 "and table_schema = ? and table_name = ? order by ordinal_position", [MART_SCHEMA, table]).fetchall()]
             names = {c for c, _ in columns}
-            missing = [c for c in PUBLISHED_MARTS.get(table, ()) if c not in names]
+            missing = [c for c in tables_allowed.get(table, {}).get("columns", {}) if c not in names]
             if missing:
                 problems.append(f"contract: {MART_SCHEMA}.{table} lacks column(s) {', '.join(missing)}")
             for column, data_type in columns:
@@ -357,9 +319,6 @@ def prune_versions(settings: Settings, keep: int = KEEP_VERSIONS, *, protect: Pa
     return removed
 
 
-PAUSE_ENV = "CSWH_PUBLISH_PAUSE_SECONDS"
-
-
 def remove_debris(settings: Settings) -> list[Path]:
     """Files a killed publish left behind: partial candidates and half-copied staging files."""
     found = []
@@ -383,11 +342,9 @@ def install_version(settings: Settings, version_file: Path) -> None:
         os.chmod(staging, 0o644)
         with open(staging, "rb") as handle:
             os.fsync(handle.fileno())
-        pause = float(os.environ.get(PAUSE_ENV) or 0)
+        pause = settings.publish_pause_seconds
         if pause > 0:  # test hook: the window between a complete candidate and the rename
             eprint(f"[publish] ready to replace {target}")
-            import time
-
             time.sleep(pause)
         os.replace(staging, target)
     finally:
@@ -410,6 +367,7 @@ def publish(settings: Settings, run_id: str, check_summary: dict, source_files: 
     if not settings.work_db.exists():
         raise PublishError(f"write: the work file {settings.work_db} does not exist")
     now = now or datetime.now(timezone.utc)
+    manifest_path = manifest_path or warehouse_manifest(settings)
     version_id = new_version_id(now, run_id)
     settings.versions_dir.mkdir(parents=True, exist_ok=True)
     remove_debris(settings)
@@ -420,8 +378,8 @@ def publish(settings: Settings, run_id: str, check_summary: dict, source_files: 
         counts = write_candidate(
             settings, partial, version_id=version_id, run_id=run_id, published_at=published_at,
             check_summary=check_summary, source_files=source_files,
-            manifest_path=manifest_path or DBT_PROJECT_DIR / "target" / "manifest.json")
-        problems = audit_candidate(partial, counts, names_db=settings.work_db)
+            manifest_path=manifest_path)
+        problems = audit_candidate(partial, counts, names_db=settings.work_db, manifest_path=manifest_path)
         if problems:
             raise PublishError("audit failed; published file unchanged:\n  " + "\n  ".join(problems))
         os.replace(partial, candidate)
@@ -443,26 +401,3 @@ def ledger_source_files(settings: Settings) -> list[dict]:
     """The landing files behind this version: the latest ledger entry of each file."""
     keep = ("source", "path", "rows_loaded", "rows_quarantined", "status")
     return [{k: e[k] for k in keep} for e in latest_ledger_entries(settings.work_db)]
-
-
-def gate_and_publish(settings: Settings, run_id: str, *, source_files: list | None = None,
-                     manifest_path: Path | None = None) -> PublishResult:
-    """The gate without Dagster (tests, scripts): validate every mart suite, refuse to publish if
-    a critical expectation failed (naming suite, table and expectation), else publish."""
-    from dagster_project.lib.quality.validate import validate_all, write_validation_summary
-
-    results = validate_all(settings, "marts")
-    write_validation_summary(results, settings)
-    failures = [r.describe_failures() for r in results if not r.success]
-    if failures:
-        raise PublishError("gate: blocking expectations failed; published file unchanged:\n"
-                           + "\n".join(failures))
-    summary = {"run_id": run_id, "checks": [
-        {"name": f"gx_{r.suite_name}", "asset": "/".join(r.asset_key), "passed": r.success,
-         "severity": "ERROR" if not r.success else ("WARN" if r.failed_warning else "ERROR")}
-        for r in results]}
-    summary["passed"] = sum(c["passed"] for c in summary["checks"])
-    summary["failed"] = len(summary["checks"]) - summary["passed"]
-    if source_files is None:
-        source_files = ledger_source_files(settings)
-    return publish(settings, run_id, summary, source_files, manifest_path=manifest_path)

@@ -27,7 +27,8 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# Importing the settings first turns GX's analytics off (settings.TELEMETRY_OFF) before GX loads.
+from dagster_project.settings import duckdb_memory_limit
 
 DUCKDB_DIALECT = "duckdb"
 _PATCH_MARK = "_cswh_duckdb_compat"
@@ -52,10 +53,11 @@ def warm_up_in_background() -> threading.Thread:
     global _warm_up_thread
 
     def _import() -> None:
+        # deferred by design: this thread exists to pay GX's 2.5-4 s import while DuckDB works
         with contextlib.suppress(Exception):  # a failure shows again, with its cause, on first use
             import great_expectations  # noqa: F401
-            import sqlalchemy.dialects.postgresql  # noqa: F401
-            from great_expectations.execution_engine import sqlalchemy_execution_engine  # noqa: F401
+            import sqlalchemy.dialects.postgresql  # noqa: F401  (deferred with GX, see above)
+            from great_expectations.execution_engine import sqlalchemy_execution_engine  # noqa: F401  (deferred)
 
     if _warm_up_thread is None or not _warm_up_thread.is_alive():
         _warm_up_thread = threading.Thread(target=_import, name="warm-up-great-expectations", daemon=True)
@@ -72,6 +74,7 @@ def wait_for_warm_up() -> None:
 def _engine_class():
     wait_for_warm_up()
     try:
+        # deferred: GX costs 2.5-4 s to import (warm_up_in_background); only validations need it
         from great_expectations.execution_engine import sqlalchemy_execution_engine as module
     except ImportError as exc:  # pragma: no cover - GX is a hard dependency
         raise GXCompatibilityError(f"cannot import GX's SQLAlchemy execution engine: {exc}") from exc
@@ -99,6 +102,7 @@ def _verify_internals(module, cls) -> None:
         if "self.dialect_module" not in source or "self._connection" not in source:
             problems.append("__init__ no longer sets self.dialect_module / self._connection")
     try:
+        # deferred: GX costs 2.5-4 s to import (warm_up_in_background); only validations need it
         from great_expectations.expectations.metrics import util as metrics_util
 
         regex_source = inspect.getsource(metrics_util.get_dialect_regex_expression)
@@ -123,6 +127,7 @@ def install() -> None:
         return
     _verify_internals(module, cls)
 
+    # deferred with GX (see _engine_class): the dialect GX's regex SQL is taken from
     import sqlalchemy.dialects.postgresql as postgresql_dialect_module
 
     original_init = cls.__init__
@@ -189,15 +194,13 @@ def duckdb_datasource(path: str | os.PathLike[str], *, read_only: bool = True,
     this process (DuckDB refuses a second in-process open with a different configuration).
     """
     install()
-    import great_expectations as gx
+    import great_expectations as gx  # deferred: GX costs 2.5-4 s to import (warm_up_in_background)
 
     context = gx.get_context(mode="ephemeral")
     with contextlib.suppress(Exception):  # progress bars only clutter logs of a batch job
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.data_context.types.base import ProgressBarsConfig  # deferred with GX (see above)
 
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    from dagster_project.settings import duckdb_memory_limit
-
     datasource = context.data_sources.add_sql(
         name=name,
         connection_string=duckdb_url(path),

@@ -10,10 +10,7 @@ import html
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from dagster_project.lib.quality.validate import SuiteResult
+from dagster_project.lib.quality.results import SuiteResult
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -30,7 +27,7 @@ def _status(ok: bool, severity: str) -> tuple[str, str]:
     return ("fail", "FAIL") if severity == "critical" else ("warn", "warn")
 
 
-def render_html(results: list["SuiteResult"], generated_at: str) -> str:
+def render_html(results: list[SuiteResult], generated_at: str) -> str:
     esc = html.escape
     total_failed = sum(len(r.failed_critical) + (1 if r.error else 0) for r in results)
     parts = [
@@ -72,7 +69,7 @@ def render_html(results: list["SuiteResult"], generated_at: str) -> str:
     return "\n".join(parts)
 
 
-def write_summary(results: list["SuiteResult"], out_dir: Path, *, timestamped: bool = True) -> Path:
+def write_summary(results: list[SuiteResult], out_dir: Path, *, timestamped: bool = True) -> Path:
     """Write ``validation-<timestamp>.html/.json`` (if ``timestamped``) and refresh
     ``latest.html/.json``; returns the HTML path written."""
     out_dir.mkdir(parents=True, exist_ok=True)

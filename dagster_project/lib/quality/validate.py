@@ -18,20 +18,23 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Mapping, Sequence
 
 import duckdb
 
 from dagster_project.settings import EXPECTATIONS_DIR, Settings, connect_work_db
+from dagster_project.lib.ingest.sources import CONTRACTS
 from dagster_project.lib.quality import gx_duckdb
+from dagster_project.lib.quality.report import write_summary
+from dagster_project.lib.quality.results import ExpectationOutcome, SuiteResult
 
 SEVERITIES = ("critical", "warning")
 SAMPLE_SIZE = 10
 
-# PII patterns (DESIGN §9). Digit boundaries keep 12-digit business ids (E…, CA…, R…) from
-# matching the 11-digit phone pattern; 64-hex salted hashes are exempt since they are not PII.
+# PII patterns, shared with the publish audit (lib/publish/publish.py). Digit boundaries keep 12-digit
+# business ids (E…, CA…, R…) from matching the 11-digit phone pattern; 64-hex salted hashes are
+# exempt since they are not PII.
 PHONE_REGEX = r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)"
 ID_CARD_REGEX = r"(^|[^0-9])[0-9]{17}[0-9Xx]([^0-9]|$)"
 HASH_REGEX = r"^[0-9a-f]{64}$"
@@ -39,87 +42,6 @@ HASH_REGEX = r"^[0-9a-f]{64}$"
 
 class SuiteError(ValueError):
     """A suite file is malformed (named with the file and the expectation index)."""
-
-
-@dataclass
-class ExpectationOutcome:
-    expectation_type: str
-    column: str | None
-    severity: str
-    why: str
-    success: bool
-    unexpected_count: int | None = None
-    unexpected_percent: float | None = None
-    element_count: int | None = None
-    observed_value: Any = None
-    sample: list = field(default_factory=list)
-    error: str | None = None
-    description: str | None = None
-
-    @property
-    def label(self) -> str:
-        target = self.column or self.description or ""
-        return f"{self.expectation_type}({target})" if target else self.expectation_type
-
-    def summary(self) -> str:
-        if self.error:
-            return f"{self.label} [{self.severity}]: error: {self.error}"
-        parts = [f"{self.label} [{self.severity}]"]
-        if self.unexpected_count is not None:
-            parts.append(f"{self.unexpected_count} unexpected")
-        elif self.observed_value is not None:
-            parts.append(f"observed {self.observed_value}")
-        if self.sample:
-            parts.append(f"e.g. {', '.join(str(s) for s in self.sample[:3])}")
-        return ": ".join(parts[:1]) + (": " + "; ".join(parts[1:]) if len(parts) > 1 else "")
-
-
-@dataclass
-class SuiteResult:
-    suite_name: str
-    table: str
-    layer: str
-    asset_key: list[str]
-    outcomes: list[ExpectationOutcome] = field(default_factory=list)
-    seconds: float = 0.0
-    error: str | None = None  # the suite could not run at all (e.g. the table is missing)
-
-    @property
-    def evaluated(self) -> int:
-        return len(self.outcomes)
-
-    @property
-    def failed_critical(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success and o.severity == "critical"]
-
-    @property
-    def failed_warning(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success and o.severity == "warning"]
-
-    @property
-    def success(self) -> bool:
-        """Blocking verdict: no error and no failed critical expectation."""
-        return self.error is None and not self.failed_critical
-
-    def describe_failures(self) -> str:
-        if self.error:
-            return f"suite {self.suite_name} on {self.table}: could not run: {self.error}"
-        lines = [f"suite {self.suite_name} on {self.table}: {o.summary()}"
-                 for o in self.failed_critical + self.failed_warning]
-        return "\n".join(lines)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "SuiteResult":
-        fields = {k: data[k] for k in ("suite_name", "table", "layer", "asset_key", "seconds", "error")}
-        outcomes = [ExpectationOutcome(**{k: v for k, v in o.items() if k != "label"})
-                    for o in data.get("outcomes", [])]
-        return cls(outcomes=outcomes, **fields)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data.update(evaluated=self.evaluated, success=self.success,
-                    failed_critical=len(self.failed_critical), failed_warning=len(self.failed_warning))
-        return json.loads(json.dumps(data, default=str))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,7 +53,8 @@ def suite_path(suite_name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> Pa
 
 
 def load_suite_dict(suite_name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> dict:
-    """The suite JSON, checked for the project's rules (meta.table/layer, severity and why)."""
+    """The suite JSON, checked for the project's rules (meta.table/layer, severity and why), its
+    value-set references resolved (``resolve_value_sets``)."""
     path = suite_path(suite_name, expectations_dir)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -140,6 +63,36 @@ def load_suite_dict(suite_name: str, expectations_dir: Path = EXPECTATIONS_DIR) 
     except json.JSONDecodeError as exc:
         raise SuiteError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
     check_suite_dict(data, str(path))
+    return resolve_value_sets(data, str(path))
+
+
+def code_list(reference: str) -> tuple[str, ...]:
+    """The codes of ``<source>.<column>``: the landing contract's code list of that column, which
+    is built from the reference data (``lib/reference.py``; the dbt seeds are written from it)."""
+    source, _, column = reference.partition(".")
+    try:
+        codes = CONTRACTS[source].column(column).codes
+    except KeyError:
+        codes = None
+    if not codes:
+        raise SuiteError(f"value set {{'$codes': {reference!r}}}: {source}.{column} has no code list in its contract")
+    return tuple(codes)
+
+
+def resolve_value_sets(data: dict, origin: str) -> dict:
+    """``"value_set": {"$codes": "<source>.<column>"}`` -> the contract's code list, so that a code
+    list (the 20 branch codes, the stages, the call queues ...) lives in one place. Pure."""
+    data = copy.deepcopy(data)
+    for index, expectation in enumerate(data.get("expectations") or []):
+        kwargs = expectation.get("kwargs") or {}
+        value_set = kwargs.get("value_set")
+        if isinstance(value_set, dict):
+            if set(value_set) != {"$codes"}:
+                raise SuiteError(f"{origin}: expectation #{index}: a value_set object must be {{'$codes': '<source>.<column>'}}")
+            try:
+                kwargs["value_set"] = list(code_list(value_set["$codes"]))
+            except SuiteError as exc:
+                raise SuiteError(f"{origin}: expectation #{index}: {exc}") from None
     return data
 
 
@@ -390,7 +343,7 @@ DETAIL_RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 
 
 
 def validate_suites(con_or_path, suite_names: Sequence[str], *, expectations_dir: Path = EXPECTATIONS_DIR,
-                    partitions: Sequence[str] | None = None) -> list[SuiteResult]:
+                    partitions: Sequence[str] | Mapping[str, Sequence[str]] | None = None) -> list[SuiteResult]:
     """Validate suites against their tables inside DuckDB (GX SQL mode), in one GX context on one
     connection (a context, its engine and the table reflection cost about 0.2 s per suite).
 
@@ -418,8 +371,8 @@ def validate_suites(con_or_path, suite_names: Sequence[str], *, expectations_dir
             if not _table_exists(inspect_con, result.table):
                 result.error = f"table {result.table} does not exist in {path}"
                 continue
-            scope = partitions
-            if partitions and covers_every_partition(inspect_con, data["meta"], partitions):
+            scope = partitions.get(result.suite_name) if isinstance(partitions, Mapping) else partitions
+            if scope and covers_every_partition(inspect_con, data["meta"], scope):
                 scope = None  # the run loaded every partition the table has: the batch is the table
             prepared[i] = (result, *scope_suite(expand_suite(data, inspect_con), scope))
     finally:
@@ -438,7 +391,7 @@ def validate_suites(con_or_path, suite_names: Sequence[str], *, expectations_dir
 
 
 def _validate_on(datasource, result: SuiteResult, data: dict, query: str | None) -> None:
-    import great_expectations as gx
+    import great_expectations as gx  # deferred: GX costs 2.5-4 s to import (gx_duckdb.warm_up_in_background)
 
     suite_name = result.suite_name
     if query is None:
@@ -492,16 +445,12 @@ def validate_all(settings: Settings, layer: str = "raw", *,
 
 def write_validation_summary(results: list[SuiteResult], settings: Settings) -> Path:
     """The self-contained HTML (+ JSON) summary of ``results`` under ``reports/validation``."""
-    from dagster_project.lib.quality.report import write_summary
-
     return write_summary(results, settings.reports_dir / "validation")
 
 
 def record_suite_results(results: Sequence[SuiteResult], settings: Settings) -> Path:
     """Keep the latest result of each suite and refresh ``latest.html`` over all suites' latest
     results, so checks running as separate Dagster steps still produce one summary page."""
-    from dagster_project.lib.quality.report import write_summary
-
     out_dir = settings.reports_dir / "validation"
     suites_dir = out_dir / "suites"
     suites_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """E-mail the monthly snapshot, once per period, with a ledger of every attempt.
 
-Configuration comes from the environment only (secrets never live in files):
+Configuration comes from the environment only (secrets never live in files), through
+``Settings.smtp`` (the CSWH_SMTP_* variables ``settings.py`` read):
 ``CSWH_SMTP_HOST``, ``CSWH_SMTP_PORT`` (default 587 with STARTTLS, else 25), ``CSWH_SMTP_USER``,
 ``CSWH_SMTP_PASSWORD``, ``CSWH_SMTP_FROM``, ``CSWH_SMTP_TO`` (comma-separated) and
 ``CSWH_SMTP_STARTTLS`` (true/false). Without ``CSWH_SMTP_HOST`` the message is written to the outbox
@@ -15,6 +16,7 @@ server accepting the message and the ledger row being written means the next run
 
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import socket
@@ -70,7 +72,7 @@ class SmtpConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "SmtpConfig | None":
         """None when no SMTP host is configured (the outbox is used); SmtpConfigError when the
         settings are present but unusable (named variable, reason)."""
-        env = os.environ if env is None else env
+        env = env or {}
         host = (env.get("CSWH_SMTP_HOST") or "").strip()
         if not host:
             return None
@@ -127,8 +129,6 @@ def login_utf8(smtp: smtplib.SMTP, user: str, password: str) -> None:
     ``smtplib.SMTP.login`` encodes both as ASCII, so a password with any other character (a
     Chinese one, an accented letter) failed with a bare ``'ascii' codec can't encode``; RFC 4616
     carries UTF-8. The password is never part of an error message."""
-    import base64
-
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode("ascii")
 
@@ -251,9 +251,8 @@ def deliver(work_db: Path, outbox_dir: Path, *, period: str, revision: int, html
         if config is not None:
             transport, location, recipients = "smtp", f"{config.host}:{config.port}", config.recipients
         else:
-            recipients = tuple(parse_recipients((os.environ if env is None else env).get("CSWH_SMTP_TO")))
-        sender = config.sender if config else ((os.environ if env is None else env).get("CSWH_SMTP_FROM")
-                                               or DEFAULT_SENDER)
+            recipients = tuple(parse_recipients((env or {}).get("CSWH_SMTP_TO")))
+        sender = config.sender if config else ((env or {}).get("CSWH_SMTP_FROM") or DEFAULT_SENDER)
         msg = build_message(period=period, revision=revision, html=html, text=text, csv_bytes=csv_bytes,
                             csv_filename=csv_filename, sender=sender, recipients=recipients)
         if config is None:

@@ -1,16 +1,18 @@
 """Read one period's KPIs from the published marts (a read-only DuckDB connection).
 
-The mart names and key columns are the published BI contract. Where it does not fix the name
-of a numerator or denominator column (e.g. complaints closed within the deadline), a short list of
-candidate names is tried; if none exists but the rate and one of its counts do, the other count is
-derived from them so that the significance tests still have their n. Marts that are missing (an
-older published file) are skipped and listed, never guessed.
+Which column is a KPI's numerator and denominator, and how it rolls up to the company, is the dbt
+catalog's (the mart's ``.yml``, ``config.meta.kpi``; ``lib/transform/catalog.py``): the report
+names a metric's mart and value column only. A published file older than the catalog that lacks a
+count, but has the rate and the other count, gets the missing count derived from them so that the
+significance tests still have their n. Marts that are missing (an older published file) are skipped
+and listed, never guessed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 import duckdb
 
@@ -21,62 +23,81 @@ from dagster_project.lib.report.metrics import (
     ROLLING_MONTHS,
     KpiRow,
     company_proportion,
+    parse_period,
     poisson_interval,
     sort_rows,
     wilson_interval,
 )
 from dagster_project.lib.report.voice import VoiceData, read_voice
 
+from dagster_project.lib.transform.catalog import CatalogError, KpiColumn, kpi, load_manifest
+from dagster_project.lib.transform.dbt_project import prepare_manifest
+
 SCHEMA = "marts"
 
 
 @dataclass(frozen=True)
 class RateSource:
-    """One metric read per branch from one mart row (grain branch_code × month)."""
+    """One metric read per branch from one mart row (grain branch_code × month); its numerator,
+    denominator and company rollup are the catalog's entry of the value column."""
 
     metric: str
     table: str
-    value: str | None  # value column; None = numerator ÷ denominator × scale
-    numerator: tuple[str, ...] = ()
-    denominator: tuple[str, ...] = ()
-    company: str = "ratio"  # "ratio" (Σnum/Σden), "sum" (Σvalue) or "none" (not additive)
+    value: str  # the KPI column; its meta.kpi in the mart's yml says how it is made
     # a denominator computed from columns, when the mart has no column for it: (SQL, columns used)
     denominator_expr: tuple[str, tuple[str, ...]] | None = None
     # a cohort metric's maturity flag column (claims by report month): immature months are not compared
     maturity: str | None = None
 
+    @property
+    def kpi(self) -> KpiColumn:
+        spec = _catalog_kpi(self.table, self.value)
+        if spec is None:
+            raise CatalogError(f"{self.table}.{self.value}: no config.meta.kpi in the mart's yml "
+                               "(the report takes the KPI's numerator and denominator from there)")
+        return spec
+
+    @property
+    def numerator(self) -> tuple[str, ...]:
+        return (self.kpi.numerator,) if self.kpi.numerator else ()
+
+    @property
+    def denominator(self) -> tuple[str, ...]:
+        return (self.kpi.denominator,) if self.kpi.denominator else ()
+
+    @property
+    def company(self) -> str:
+        """"ratio" (Σnum/Σden), "sum" (Σvalue) or "none" (not additive)."""
+        if self.denominator_expr:
+            return "ratio"
+        return self.kpi.rollup if self.kpi.rollup in ("ratio", "sum") else "none"
+
+
+@lru_cache(maxsize=None)
+def _catalog_kpi(table: str, column: str) -> KpiColumn | None:
+    return kpi(table, column, load_manifest(prepare_manifest()))
+
 
 RATE_SOURCES: tuple[RateSource, ...] = (
     # closure_rate is the rolling (trailing-months) rate (docs/definitions.md#mart_claim_cycle-closure_rate)
-    RateSource("claim_closure_rate", "mart_claim_cycle", "closure_rate",
-               ("rolling_claims_closed", "claims_closed"), ("rolling_claims_base", "claims_reported")),
+    RateSource("claim_closure_rate", "mart_claim_cycle", "closure_rate"),
     # Insurance Law art. 23, by the claims' report month: immature while the month's claims are open
-    RateSource("claims_paid_within_10d_share", "mart_claim_cycle", "paid_within_10d_share",
-               ("paid_within_10d",), ("paid_after_agreement",), maturity="is_mature"),
-    RateSource("complaints_received", "mart_complaints", "received", company="sum"),
-    RateSource("valid_complaint_rate", "mart_complaints", "valid_rate", ("valid",), ("received",)),
-    RateSource("complaints_per_10k_policies", "mart_complaints", "per_10k_policies",
-               ("received",), ("policies_in_force", "policies_in_force_month_end",
-                               "in_force_policies", "policies")),
-    RateSource("complaint_handling_days_p90", "mart_complaints", "handling_days_p90",
-               (), ("closed", "closed_in_month", "complaints_closed", "handled"), company="none"),
-    RateSource("complaint_within_deadline_share", "mart_complaints", "within_deadline_share",
-               ("closed_within_deadline", "within_deadline", "handled_within_deadline"),
-               ("closed", "closed_in_month", "complaints_closed", "handled")),
-    RateSource("winback_rate", "mart_winback", "winback_rate", ("renewed",), ("due_for_renewal",)),
+    RateSource("claims_paid_within_10d_share", "mart_claim_cycle", "paid_within_10d_share", maturity="is_mature"),
+    RateSource("complaints_received", "mart_complaints", "received"),
+    RateSource("valid_complaint_rate", "mart_complaints", "valid_rate"),
+    RateSource("complaints_per_10k_policies", "mart_complaints", "per_10k_policies"),
+    RateSource("complaint_handling_days_p90", "mart_complaints", "handling_days_p90"),
+    RateSource("complaint_within_deadline_share", "mart_complaints", "within_deadline_share"),
+    RateSource("winback_rate", "mart_winback", "winback_rate"),
     # renewal_lift = winback_rate / baseline_renewal_rate, and the baseline is the mean over the due
     # complaints, so lift = renewed / (baseline × due): renewals against the renewals expected if
     # complainants renewed like comparable non-complainants. That makes the company value exact.
-    RateSource("renewal_lift", "mart_winback", "renewal_lift", ("renewed",),
+    RateSource("renewal_lift", "mart_winback", "renewal_lift",
                denominator_expr=("baseline_renewal_rate * due_for_renewal",
                                  ("baseline_renewal_rate", "due_for_renewal"))),
-    RateSource("service_level_20s", "mart_call_center_monthly", "service_level_20s",
-               ("answered_within_20s", "answered_20s", "within_20s", "answered_in_20s"),
-               ("offered", "agent_requests")),
-    RateSource("abandon_rate", "mart_call_center_monthly", "abandon_rate",
-               ("abandoned",), ("offered", "agent_requests")),
-    RateSource("manual_answer_rate", "mart_call_center_monthly", "manual_answer_rate",
-               ("answered",), ("offered", "agent_requests")),
+    RateSource("service_level_20s", "mart_call_center_monthly", "service_level_20s"),
+    RateSource("abandon_rate", "mart_call_center_monthly", "abandon_rate"),
+    RateSource("manual_answer_rate", "mart_call_center_monthly", "manual_answer_rate"),
 )
 assert all(s.metric in METRICS for s in RATE_SOURCES)
 
@@ -266,8 +287,6 @@ def read_period(con: duckdb.DuckDBPyConnection, period: str, *, as_of_metrics: b
 
     `as_of_metrics=False` leaves out the metrics that are not per month (segment mix, watch list),
     e.g. for the previous month, where they would only repeat today's state."""
-    from dagster_project.lib.report.metrics import parse_period
-
     month = parse_period(period)
     missing: list[str] = []
     rows: list[KpiRow] = []

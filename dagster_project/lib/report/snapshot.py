@@ -1,21 +1,22 @@
-"""The monthly KPI snapshot: history rows, report, e-mail (DESIGN §8, issue 6).
+"""The monthly KPI snapshot: history rows, report, e-mail (docs/architecture.md#the-monthly-snapshot).
 
-``run_snapshot(settings, "2024-06")``:
+Three steps, which the ``monthly_snapshot`` job runs as three assets (``defs/report/assets.py``):
 
-1. reads the period's KPIs (and the previous month's, for month-over-month tests) from the
-   **published** marts, opened read-only — the numbers management sees are the numbers BI sees;
-2. appends them to the history ``marts.kpi_snapshots`` in the **work** file, which is authoritative:
-   an unchanged period adds nothing; if late data changed any number, the whole period is written
-   again as revision n+1 (``is_revised``, ``revision_reason``) and older revisions stay untouched
-   (the table is only ever inserted into);
-3. publishes through the normal publish step when the published file does not yet hold the
-   latest revision (so a failed publish is retried by the next run);
-4. renders ``reports/snapshots/kpi-YYYY-MM.html`` and ``.csv`` (rewritten only when the content
-   changes);
-5. delivers the e-mail once per period (``mailer.deliver``: SMTP or the outbox, with a ledger).
+1. ``record_period``: reads the period's KPIs from the **published** marts, opened read-only — the
+   numbers management sees are the numbers BI sees — and appends them to the history
+   ``marts.kpi_snapshots`` in the **work** file, which is authoritative: an unchanged period adds
+   nothing; if late data changed any number, the whole period is written again as revision n+1
+   (``is_revised``, ``revision_reason``) and older revisions stay untouched (the table is only ever
+   inserted into);
+2. publish: the publish asset carries the history to the published file, gated by the mart checks
+   in the same run (``defs/publish/assets.py``);
+3. ``render_and_deliver``: renders ``reports/snapshots/kpi-YYYY-MM.html`` and ``.csv`` (rewritten
+   only when the content changes) and delivers the e-mail once per period (``mailer.deliver``: SMTP
+   or the outbox, with a ledger).
 
-A publish or delivery failure does not undo the earlier steps; it is reported (non-zero exit) and the
-next run retries it.
+A publish or delivery failure does not undo the earlier steps; it is reported and the next run
+retries it. ``run_snapshot`` composes the three steps around a given publish function (for the
+library and its tests).
 """
 
 from __future__ import annotations
@@ -177,14 +178,11 @@ def published_version(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def _publish(settings: Settings, run_id: str, revision: Revision) -> str:
-    """Carry the history to the published file through the normal gate-and-publish path: the mart
-    suites are validated again (the work file may hold marts of a later run whose gate failed, which
-    must not slip out with the history), then write, audit and atomic replace. The one place that
-    knows the publish API."""
-    from dagster_project.lib.publish.publish import gate_and_publish
-
-    result = gate_and_publish(settings, run_id)
-    return f"published as version {result.version_id} (period {revision.period} revision {revision.revision})"
+    """Carrying the history to the published file is the publish asset's work, in the same run as
+    the mart gates (the work file may hold marts of a later run whose gate failed, which must not
+    slip out with the history): ``run_snapshot`` callers pass their own publish step."""
+    raise SnapshotError("the history is published by the monthly_snapshot job (`cs-warehouse snapshot`), "
+                        "whose publish step runs the mart gates first")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -237,27 +235,51 @@ def read_published(settings: Settings, period: str) -> tuple[PeriodData, PeriodD
         return current, previous, published_revision(con, period), published_version(con)
 
 
-def run_snapshot(settings: Settings, period: str, resend: bool = False, *, run_id: str | None = None,
-                 env: Mapping[str, str] | None = None) -> SnapshotResult:
+@dataclass(frozen=True)
+class Recorded:
+    period: str
+    revision: Revision
+    rows: int
+    in_published: int  # the period's latest revision in the published file before this run
+
+
+def record_period(settings: Settings, period: str) -> Recorded:
+    """Step 1: the period's KPIs from the published marts into the history (a new revision only if
+    a number changed). SnapshotError if there is no published file or no data for the period."""
     parse_period(period)
-    run_id = run_id or f"snapshot-{period}-{uuid.uuid4().hex[:8]}"
-    current, previous, in_published, version = read_published(settings, period)
+    current, _previous, in_published, _version = read_published(settings, period)
     # The marts have a row for every branch x month of the calendar, so "rows exist" proves nothing:
     # ask for at least one real company-wide number.
     if not any(r.branch_code == COMPANY and r.value and not is_as_of_metric(r.metric) for r in current.rows):
         raise SnapshotError(f"the published marts in {settings.published_db} hold no KPI rows for {period} "
                             "(no satisfaction, complaint or call rows for that month)")
-
     with connect_work_db(settings.work_db) as con:
         revision = record_revision(con, period, current.rows, _now())
+    return Recorded(period, revision, len(current.rows), in_published)
 
-    publish_status = "up to date"
-    if in_published != revision.revision:
-        try:
-            publish_status = _publish(settings, run_id, revision)
-        except Exception as exc:  # reported, retried next run: the history is safe in the work file
-            publish_status = f"failed: {type(exc).__name__}: {exc}"
 
+def latest_revision(settings: Settings, period: str) -> Revision:
+    """The period's latest revision in the work file's history."""
+    with connect_work_db(settings.work_db) as con:
+        ensure_history_table(con)
+        number, _rows, (recorded_at, reason) = latest_revision_rows(con, period)
+    if not number:
+        raise SnapshotError(f"no snapshot of {period} was recorded yet")
+    return Revision(period, number, recorded_at, False, reason)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    html_path: Path
+    csv_path: Path
+    delivery: mailer.DeliveryOutcome
+    missing: tuple[str, ...]
+
+
+def render_and_deliver(settings: Settings, period: str, revision: Revision, *, resend: bool = False,
+                       env: Mapping[str, str] | None = None) -> Delivered:
+    """Step 3: the report and CSV of the period's numbers as published, and the e-mail (once)."""
+    current, previous, _in_published, version = read_published(settings, period)
     report = ReportInput(period=period, previous_period=previous.period, revision=revision.revision,
                          recorded_at=revision.published_at, revision_reason=revision.reason,
                          rows=current.rows, changes=compare_periods(current.rows, previous.rows),
@@ -269,41 +291,26 @@ def run_snapshot(settings: Settings, period: str, resend: bool = False, *, run_i
     html_path, csv_path = report_paths(settings, period)
     _write_if_changed(html_path, html.encode("utf-8"))
     _write_if_changed(csv_path, csv_bytes)
-
     delivery = mailer.deliver(settings.work_db, settings.outbox_dir, period=period, revision=revision.revision,
                               html=html, text=plain_text_summary(report), csv_bytes=csv_bytes,
-                              csv_filename=csv_path.name, resend=resend, env=env)
-    return SnapshotResult(period, revision.revision, revision.is_new, len(current.rows), html_path, csv_path,
-                          publish_status, delivery, revision.reason, tuple(current.missing))
+                              csv_filename=csv_path.name, resend=resend,
+                              env=settings.smtp if env is None else env)
+    return Delivered(html_path, csv_path, delivery, tuple(current.missing))
 
 
-def run_snapshot_command(settings: Settings, period: str, resend: bool = False) -> int:
-    """`cs-warehouse snapshot --period YYYY-MM [--resend]`: 0 ok, 1 publish or delivery failed
-    (the snapshot is saved and the next run retries), 2 no snapshot possible."""
-    try:
-        result = run_snapshot(settings, period, resend=resend)
-    except (SnapshotError, ValueError) as exc:
-        eprint(f"error: snapshot {period}: {exc}")
-        return 2
-    except duckdb.IOException as exc:
-        eprint(f"error: snapshot {period}: cannot open the work file {settings.work_db} "
-               f"(is a pipeline run holding it?): {exc}")
-        return 2
-    state = "new" if result.new_revision else "unchanged"
-    print(f"snapshot {result.period}: revision {result.revision} ({state}), {result.rows} rows")
-    if result.revision_reason and result.new_revision:
-        print(f"  revised: {result.revision_reason}")
-    print(f"  history: {SNAPSHOT_TABLE} in {settings.work_db}; publish: {result.publish_status}")
-    print(f"  report:  {result.html_path}")
-    print(f"  csv:     {result.csv_path}")
-    print(f"  e-mail:  {result.delivery.status} — {result.delivery.detail}")
-    if result.new_revision and result.revision > 1 and result.delivery.status == "already sent":
-        print("  note: the corrected report was not e-mailed; run with --resend to send it")
-    if result.missing:
-        print(f"  not in the published file: {', '.join(result.missing)}")
-    if not result.ok:
-        eprint(f"error: snapshot {period} saved, but "
-               + ("publish " + result.publish_status if result.publish_status.startswith("failed") else "")
-               + ("" if result.delivery.ok else f" delivery failed: {result.delivery.detail}"))
-        return 1
-    return 0
+def run_snapshot(settings: Settings, period: str, resend: bool = False, *, run_id: str | None = None,
+                 env: Mapping[str, str] | None = None, publish=None) -> SnapshotResult:
+    """The three steps in one call; ``publish(settings, run_id, revision) -> status`` carries the
+    history to the published file (default ``_publish``, the job's step)."""
+    run_id = run_id or f"snapshot-{period}-{uuid.uuid4().hex[:8]}"
+    recorded = record_period(settings, period)
+    publish_status = "up to date"
+    if recorded.in_published != recorded.revision.revision:
+        try:
+            publish_status = (publish or _publish)(settings, run_id, recorded.revision)
+        except Exception as exc:  # reported, retried next run: the history is safe in the work file
+            publish_status = f"failed: {type(exc).__name__}: {exc}"
+    delivered = render_and_deliver(settings, period, recorded.revision, resend=resend, env=env)
+    revision = recorded.revision
+    return SnapshotResult(period, revision.revision, revision.is_new, recorded.rows, delivered.html_path,
+                          delivered.csv_path, publish_status, delivered.delivery, revision.reason, delivered.missing)

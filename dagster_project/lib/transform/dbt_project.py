@@ -1,36 +1,45 @@
-"""The dbt project from plain Python: build, parse (the manifest Dagster loads), docs.
+"""The dbt project from plain Python: parse (the manifest Dagster loads), the full-refresh decision,
+and the dbt commands that are not the pipeline's build (docs, the unit tests).
 
-dbt runs in-process through ``dbtRunner`` (no subprocess, no network: the project uses no dbt
-packages). The profile reads the work file from ``CSWH_WORK_DB`` and the PII salt from
-``CSWH_PII_SALT``; both come from ``Settings.export_env()``, applied to ``os.environ`` before dbt
-runs because dbt's ``env_var()`` reads the process environment.
+dbt always runs as a subprocess, through the launcher ``cs-warehouse-dbt`` (``dbt_child.py``: it
+dies with its parent), with the environment ``Settings.dbt_env`` decides: the pipeline's build is
+started by dagster-dbt for the dbt asset (``defs/transform``), everything else by ``run_dbt``. No
+dbt runs inside a Dagster or test process, so a build in a test is the build in production.
 
-Each build writes its target folder (compiled SQL, run results) next to the work file, so that two
-warehouses (a test session and ``make run``) never overwrite each other's artefacts; only
-``prepare_manifest`` writes ``dbt/target/manifest.json``, the file the Dagster definitions load.
+Each warehouse keeps its dbt artefacts (compiled SQL, run results, the manifest of its last build)
+in its own target folder next to the work file (``dbt_target_dir``); only ``prepare_manifest``
+writes ``dbt/target/manifest.json``, the parsed project the Dagster definitions and the catalog
+(``catalog.py``) read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Iterable
 
 import duckdb
 
-from dagster_project.settings import DBT_PROJECT_DIR, ConfigurationError, Settings, eprint
+from dagster_project.lib.ingest.loader import REPLACEMENTS_TABLE
+from dagster_project.lib.transform.catalog import MANIFEST_PATH, load_manifest, model_nodes, project_macros_sql
+from dagster_project.settings import (
+    DBT_PROJECT_DIR, SALT_CHANGE_VARIABLE, ConfigurationError, Settings, connect_work_db, dbt_parse_env, eprint,
+)
 
-DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
-MANIFEST_PATH = DBT_TARGET_DIR / "manifest.json"
-DBT_PACKAGE = "cs_warehouse"
+DBT_TARGET_DIR = MANIFEST_PATH.parent
+# The dbt of this interpreter's environment, started through the launcher that dies with its parent.
+DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
+DBT_LAUNCHER = Path(sys.executable).with_name("cs-warehouse-dbt")
 
 # Files whose change makes a stored manifest stale.
 _PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml")
 _PROJECT_INPUT_DIRS = ("models", "macros", "seeds", "tests")
-
 
 # The pipeline's build: seeds, models and data tests. dbt unit tests check the KPI formulas on
 # fixed inputs, not the data, so they run in the test suite (tests/transform), not in every
@@ -38,14 +47,15 @@ _PROJECT_INPUT_DIRS = ("models", "macros", "seeds", "tests")
 BUILD_COMMAND = ["build", "--exclude-resource-type", "unit_test"]
 
 
+def dbt_executable() -> str:
+    return next((str(p) for p in (DBT_LAUNCHER, DBT_EXECUTABLE) if p.exists()), "dbt")
+
+
 def replaced_partitions(work_db: Path) -> list[tuple[str, str]]:
     """(source, partition) of every partition a re-sent file replaced since the last full build.
 
     The incremental models see the keys a run adds or changes, not the keys a re-sent day no
     longer holds, so after a replacement the next build is a full refresh (``build_command``)."""
-    from dagster_project.settings import connect_work_db
-    from dagster_project.lib.ingest.loader import REPLACEMENTS_TABLE
-
     if not Path(work_db).exists():
         return []
     con = connect_work_db(work_db)
@@ -60,9 +70,6 @@ def replaced_partitions(work_db: Path) -> list[tuple[str, str]]:
 
 def clear_replaced_partitions(work_db: Path, replaced: list[tuple[str, str]]) -> None:
     """After a successful full refresh: the replacements it covered are consumed."""
-    from dagster_project.settings import connect_work_db
-    from dagster_project.lib.ingest.loader import REPLACEMENTS_TABLE
-
     if not replaced:
         return
     con = connect_work_db(work_db)
@@ -83,14 +90,9 @@ def incremental_model_fingerprints(manifest: dict) -> dict[str, str]:
     project's macros (pure). A change to any of them can change what the table holds. All the
     project's macros rather than the model's own: dbt lists a model's macros as the build that
     wrote the manifest rendered them, so an incremental build lists more than a full one."""
-    import hashlib
-
-    macros = "\x00".join(m.get("macro_sql", "") for uid, m in sorted((manifest.get("macros") or {}).items())
-                         if m.get("package_name") == DBT_PACKAGE)
+    macros = project_macros_sql(manifest)
     out = {}
-    for node in (manifest.get("nodes") or {}).values():
-        if node.get("resource_type") != "model":
-            continue
+    for node in model_nodes(manifest):
         config = node.get("config") or {}
         if config.get("materialized") != "incremental":
             out[node["name"]] = "not incremental"
@@ -109,13 +111,13 @@ def changed_incremental_models(settings: Settings) -> list[str]:
     if not previous.exists() or not settings.work_db.exists():
         return []
     try:
-        before = incremental_model_fingerprints(json.loads(previous.read_text(encoding="utf-8")))
+        before = incremental_model_fingerprints(load_manifest(previous))
     except (OSError, ValueError):
         # Truncated (a full disk during the last build) or damaged: what the tables were built
         # from is unknown, so every incremental model is rebuilt; the stale artefacts go.
         discard_damaged_artefacts(settings)
         return [UNREADABLE_MANIFEST]
-    now = incremental_model_fingerprints(json.loads(prepare_manifest().read_text(encoding="utf-8")))
+    now = incremental_model_fingerprints(load_manifest(prepare_manifest()))
     return sorted(name for name, fp in now.items()
                   if fp != "not incremental" and name in before and before[name] != fp)
 
@@ -136,7 +138,6 @@ def discard_damaged_artefacts(settings: Settings) -> None:
 # fingerprint of the salt its marts were built with (never the salt itself) and a changed salt is
 # refused unless the operator says the change is intended; then the build is a full refresh.
 SALT_TABLE = "raw._pii_salt_fingerprint"
-SALT_CHANGE_VARIABLE = "CSWH_PII_SALT_CHANGED"
 
 
 class SaltChanged(ConfigurationError):
@@ -145,14 +146,10 @@ class SaltChanged(ConfigurationError):
 
 def salt_fingerprint(salt: str) -> str:
     """A short one-way fingerprint of the salt (it identifies the salt, it does not reveal it)."""
-    import hashlib
-
     return hashlib.sha256(b"cs-warehouse customer-key salt\x00" + salt.encode("utf-8")).hexdigest()[:16]
 
 
 def recorded_salt_fingerprint(work_db: Path) -> str | None:
-    from dagster_project.settings import connect_work_db
-
     if not Path(work_db).exists():
         return None
     con = connect_work_db(work_db)
@@ -165,16 +162,15 @@ def recorded_salt_fingerprint(work_db: Path) -> str | None:
         con.close()
 
 
-def salt_change_reason(settings: Settings, env=None) -> str | None:
+def salt_change_reason(settings: Settings) -> str | None:
     """None if the salt is the one the marts were built with (or nothing was recorded yet); the
-    full-refresh reason if it changed and ``CSWH_PII_SALT_CHANGED=1`` says that is intended;
-    else SaltChanged with what to do."""
-    env = os.environ if env is None else env
+    full-refresh reason if it changed and ``CSWH_PII_SALT_CHANGED=1`` (``Settings.pii_salt_change_intended``)
+    says that is intended; else SaltChanged with what to do."""
     recorded = recorded_salt_fingerprint(settings.work_db)
     current = salt_fingerprint(settings.pii_salt)
     if recorded is None or recorded == current:
         return None
-    if str(env.get(SALT_CHANGE_VARIABLE, "")).strip().lower() in ("1", "true", "yes"):
+    if settings.pii_salt_change_intended:
         return (f"the PII salt changed (fingerprint {recorded} -> {current}; {SALT_CHANGE_VARIABLE}=1): every "
                 "customer key is recomputed")
     raise SaltChanged(
@@ -185,8 +181,6 @@ def salt_change_reason(settings: Settings, env=None) -> str | None:
 
 def record_salt_fingerprint(settings: Settings) -> None:
     """After a complete build: the marts are built with this salt."""
-    from dagster_project.settings import connect_work_db
-
     if not settings.work_db.exists():
         return
     con = connect_work_db(settings.work_db)
@@ -227,134 +221,66 @@ class DbtBuildError(RuntimeError):
         self.failed_nodes = failed_nodes
 
 
-def _env_for(settings: Settings | None) -> None:
-    """Make dbt's env_var() calls resolve: the given settings win; without settings, keep what the
-    environment already has and fill the rest from Settings.from_env()."""
-    if settings is not None:
-        settings.apply_to_environ()
-        return
-    missing = [k for k in ("CSWH_WORK_DB", "CSWH_PII_SALT") if not os.environ.get(k)]
-    if missing:
-        for key, value in Settings.from_env().export_env().items():
-            os.environ.setdefault(key, value)
-
-
 def dbt_target_dir(settings: Settings) -> Path:
-    """Where a build against this warehouse writes dbt's artefacts."""
+    """Where dbt commands against this warehouse write their artefacts."""
     return settings.warehouse_dir / "dbt_target"
 
 
-def _common_args(target_dir: Path) -> list[str]:
-    return [
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(target_dir),
-    ]
+def warehouse_manifest(settings: Settings) -> Path:
+    """The manifest of the last dbt build on this warehouse (the definitions its marts were built
+    from); the project's own before the first build."""
+    built = dbt_target_dir(settings) / "manifest.json"
+    return built if built.exists() else MANIFEST_PATH
 
 
-def _invoke(args: list[str], log_dir: Path) -> "object":
-    from dbt.cli.main import dbtRunner
-
-    log_dir.mkdir(parents=True, exist_ok=True)
-    # --log-path keeps dbt.log out of the repository.
-    full = [*args, "--log-path", str(log_dir), "--no-use-colors"]
-    try:
-        return dbtRunner().invoke(full)
-    finally:
-        release_duckdb()
+def _common_args(target_dir: Path, log_dir: Path) -> list[str]:
+    return ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(target_dir), "--log-path", str(log_dir), "--no-use-colors"]
 
 
-def release_duckdb() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open in this process after a run.
-
-    dbt-duckdb caches one read-write connection per process; while it lives, this process cannot
-    open the same file read-only ("different configuration") and no other process can open it at
-    all. Closing it after every invocation leaves the file free, as a dbt subprocess would.
-    """
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # pragma: no cover - dbt-duckdb is a hard dependency
-        return
-    with DuckDBConnectionManager._LOCK:
-        env = DuckDBConnectionManager._ENV
-        DuckDBConnectionManager._ENV = None
-    if env is not None:
-        env.close()
+def _run(args: list[str], env: dict[str, str], log_file: Path) -> int:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a", encoding="utf-8") as log:
+        return subprocess.run([dbt_executable(), *args], env=env, cwd=DBT_PROJECT_DIR, stdout=log,
+                              stderr=subprocess.STDOUT, check=False).returncode
 
 
-def failed_nodes(result) -> list[str]:
-    """Names of the nodes whose status is error/fail/runtime error in a dbtRunnerResult."""
-    names: list[str] = []
-    results = getattr(result.result, "results", None) or []
-    for node_result in results:
-        status = str(getattr(node_result, "status", "")).lower()
-        if status.endswith(("error", "fail")):
-            node = getattr(node_result, "node", None)
-            names.append(getattr(node, "unique_id", None) or getattr(node, "name", "?"))
-    return names
-
-
-def _disk_full(result) -> bool:
-    texts = [str(getattr(result, "exception", "") or "")]
-    texts += [str(getattr(r, "message", "") or "") for r in (getattr(result.result, "results", None) or [])]
-    return any("no space left" in t.lower() or "disk full" in t.lower() for t in texts)
-
-
-def summarise_results(result) -> dict[str, int]:
-    """Counts of node results by status (e.g. {'success': 30, 'pass': 300})."""
+def node_statuses(run_results: dict) -> tuple[dict[str, int], list[str]]:
+    """(count per status, unique ids of failed nodes) of a run_results.json document (pure)."""
     counts: dict[str, int] = {}
-    for node_result in getattr(result.result, "results", None) or []:
-        status = str(getattr(node_result, "status", "unknown")).split(".")[-1].lower()
+    failed = []
+    for result in run_results.get("results") or []:
+        status = str(result.get("status", "unknown")).lower()
         counts[status] = counts.get(status, 0) + 1
-    return counts
+        if status in ("error", "fail", "runtime error"):
+            failed.append(result.get("unique_id", "?"))
+    return counts, failed
 
 
-def run_dbt(settings: Settings, command: Iterable[str], *, quiet: bool = True) -> dict:
-    """Run one dbt command (e.g. ["test", "--select", "test_type:unit"]) against the settings'
-    work file; raise DbtBuildError naming the failed nodes on failure."""
-    _env_for(settings)
+def run_dbt(settings: Settings, command: Iterable[str]) -> dict:
+    """Run one dbt command (e.g. ``["test", "--select", "test_type:unit"]``) against the settings'
+    work file in a dbt subprocess; raise DbtBuildError naming the failed nodes on failure."""
+    command = list(command)
     target = dbt_target_dir(settings)
-    args = [*command, *_common_args(target)]
-    if quiet:
-        args.append("--quiet")
+    log_dir = settings.warehouse_dir / "dbt_logs"
     started = time.perf_counter()
-    result = _invoke(args, settings.warehouse_dir / "dbt_logs")
+    results_file = target / "run_results.json"
+    results_file.unlink(missing_ok=True)
+    returncode = _run([*command, *_common_args(target, log_dir), "--quiet"],
+                      settings.dbt_env(parent_pid=os.getpid()), log_dir / "commands.log")
     elapsed = time.perf_counter() - started
-    failed = failed_nodes(result)
-    if not result.success or failed:
-        detail = f": {result.exception}" if result.exception else ""
-        if _disk_full(result):
-            detail = ": no space left on the device (the failing nodes below failed for that reason)" + detail
+    results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists() else {}
+    counts, failed = node_statuses(results)
+    if returncode != 0 or failed:
+        detail = ""
+        messages = " ".join(str(r.get("message") or "") for r in results.get("results") or []).lower()
+        if "no space left" in messages or "disk full" in messages:
+            detail = ": no space left on the device (the failing nodes below failed for that reason)"
         raise DbtBuildError(
-            f"dbt {' '.join(command)} failed on {settings.work_db}{detail}; failed nodes: "
-            f"{', '.join(failed) or 'none reported'} (logs in {settings.warehouse_dir / 'dbt_logs'})",
-            failed,
-        )
-    return {
-        "command": list(command),
-        "success": True,
-        "elapsed_seconds": elapsed,
-        "statuses": summarise_results(result),
-        "target_dir": str(target),
-    }
-
-
-def run_dbt_build(settings: Settings, select: str | None = None, full_refresh: bool = False) -> dict:
-    """``dbt build`` (seeds, models and data tests; see BUILD_COMMAND) on the settings' work file:
-    incremental, or a full refresh if asked or if ingest replaced partitions since the last one.
-
-    Returns {"success", "elapsed_seconds", "statuses": {status: count}, ...}; raises
-    DbtBuildError with the failing node names when any node errors or any error-severity test fails.
-    """
-    replaced = replaced_partitions(settings.work_db)
-    command = build_command(full_refresh or bool(full_refresh_reasons(settings, replaced)))
-    if select:
-        command += ["--select", select]
-    result = run_dbt(settings, command)
-    if not select:  # a partial build does not refresh every incremental model
-        clear_replaced_partitions(settings.work_db, replaced)
-        record_salt_fingerprint(settings)
-    return result
+            f"dbt {' '.join(command)} failed on {settings.work_db} (exit code {returncode}){detail}; failed nodes: "
+            f"{', '.join(failed) or 'none reported'} (log: {log_dir / 'commands.log'})", failed)
+    return {"command": command, "success": True, "elapsed_seconds": elapsed, "statuses": counts,
+            "target_dir": str(target)}
 
 
 def _newest_input_mtime() -> float:
@@ -386,13 +312,15 @@ def manifest_is_stale(manifest: Path = MANIFEST_PATH) -> bool:
 
 
 def prepare_manifest(force: bool = False) -> Path:
-    """Return dbt/target/manifest.json, running ``dbt parse`` (offline, no database needed) first
+    """Return dbt/target/manifest.json, running ``dbt parse`` (offline, no database opened) first
     if it is missing or older than any model, macro, seed, test or project file."""
     if force or manifest_is_stale():
-        _env_for(None)
-        result = _invoke(["parse", "--quiet", *_common_args(DBT_TARGET_DIR)], DBT_PROJECT_DIR / "logs")
-        if not result.success:
-            raise DbtBuildError(f"dbt parse of {DBT_PROJECT_DIR} failed: {result.exception}", [])
+        log_dir = DBT_PROJECT_DIR / "logs"
+        returncode = _run(["parse", "--quiet", *_common_args(DBT_TARGET_DIR, log_dir)],
+                          dbt_parse_env(DBT_TARGET_DIR), log_dir / "parse.log")
+        if returncode != 0 or not MANIFEST_PATH.exists():
+            raise DbtBuildError(f"dbt parse of {DBT_PROJECT_DIR} failed (exit code {returncode}); "
+                                f"see {log_dir / 'parse.log'}", [])
     return MANIFEST_PATH
 
 
@@ -415,5 +343,5 @@ def generate_docs(settings: Settings) -> Path:
 
 
 def load_run_results(settings: Settings) -> dict:
-    """The last build's run_results.json (timings per node), for benchmarks and reports."""
+    """The last dbt command's run_results.json (timings per node), for benchmarks and tests."""
     return json.loads((dbt_target_dir(settings) / "run_results.json").read_text(encoding="utf-8"))

@@ -635,7 +635,7 @@ def _complaints_hostile(w: _Writer) -> None:
 
 
 def _audits(w: _Writer) -> None:
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # deferred: openpyxl costs 0.6 s to import; only the audit workbooks need it
 
     def workbook(defect_id, description, outcome, build, **expect):
         month = w.month()

@@ -37,6 +37,7 @@ from dagster_project.tools.sample_data import comments as cm
 from dagster_project.tools.sample_data import names as nm
 from dagster_project.tools.sample_data import params as P
 from dagster_project.tools.sample_data.book import ColumnTable, GrowArray
+from dagster_project.tools.sample_data.defects import MANIFEST_NAME, write_defects
 from dagster_project.tools.sample_data.writers import (
     SECONDS_PER_DAY, Clock, LineBuckets, money, with_nulls, write_csv, write_json_array, write_jsonl,
     write_xlsx,
@@ -1081,8 +1082,6 @@ def generate(out_dir: Path, *, scale: float, start: date, days: int, seed: int, 
     complaint KPIs to be measurable. ``planted_effects=False`` draws the same kind of book with no
     planted effect at all (``_truth.json`` says so): null data for the control limits.
     """
-    from dagster_project.tools.sample_data.defects import MANIFEST_NAME, write_defects
-
     (Path(out_dir) / MANIFEST_NAME).unlink(missing_ok=True)  # a stale catalogue would describe old files
     gen = _Generator(Path(out_dir), scale=scale, start=start, days=days, seed=seed, progress=progress,
                      complaints_per_10k=P.COMPLAINTS_PER_10K_POLICY_YEARS if complaints_per_10k is None

@@ -50,6 +50,8 @@ def business_calendar_rows(first: date = CALENDAR_FIRST_DAY, last: date = CALEND
     period_end_date is the day itself when it is a working day, else the first working day after
     it: where a legal period whose last day is this day really ends (Civil Code art. 203: a period
     whose last day is a statutory day of rest ends on the day after the rest)."""
+    # Deferred: chinese-calendar is a dev dependency (only writing the seed needs it), so the
+    # module imports on a `make run` install without it.
     import chinese_calendar
 
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]

@@ -153,6 +153,7 @@ class _FixedTimeZip(zipfile.ZipFile):
 def write_xlsx(path: Path, title: str, header: list[str], rows: list[list], sheet_title: str,
                date_columns: tuple[int, ...] = ()) -> None:
     """One sheet: a title row, then the header row, then the data rows. Deterministic bytes."""
+    # deferred: openpyxl and its writer cost 0.9 s to import; only the audit workbooks need them
     from openpyxl import Workbook
     from openpyxl.writer.excel import ExcelWriter
 

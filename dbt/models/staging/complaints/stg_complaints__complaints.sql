@@ -1,8 +1,7 @@
--- One row per complaint_no: the latest ticket state by updated_ts (a late-arriving older state
--- never wins). The complainant's name and phone are not selected.
-with ranked as (
-    {{ ranked_versions(source('raw', 'complaints'), 'complaint_no', newest_first='updated_ts') }}
-)
+-- One row per complaint_no: raw.complaints holds each ticket's latest state, chosen at ingest by
+-- the one rule for it (the latest updated_ts wins, so a late-arriving older state never does;
+-- docs/ingest.md, lib/ingest/complaints.py), and every state in raw.complaints_history. The
+-- complainant's name and phone are not selected.
 
 select
     c.complaint_no,
@@ -32,8 +31,7 @@ select
     c._source_file,
     c._partition,
     c._ingested_at
-from ranked as c
+from {{ source('raw', 'complaints') }} as c
 left join {{ ref('codes_complaint_channels') }} as ch on ch.code = c.channel
 left join {{ ref('codes_complaint_categories') }} as cat on cat.code = c.category
 left join {{ ref('codes_complaint_liabilities') }} as li on li.code = c.liability
-where c.version_rank = 1
