@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dagster_project.defs.analysis.assets import ANALYSIS_ASSETS
 from dagster_project.defs.conventions import FRESHNESS
 from dagster_project.defs.ingest.assets import build_ingest_assets
 from dagster_project.defs.ingest.sensor import build_landing_sensor
@@ -36,11 +37,12 @@ def _with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = warehouse_partitions(settings.partitions_start, landing_days(settings))
     ingest = build_ingest_assets(partitions)
-    transform_and_publish = dg.map_asset_specs(_with_freshness, [cs_dbt_assets, published_marts_asset])
+    transform_and_publish = dg.map_asset_specs(_with_freshness, [cs_dbt_assets, *ANALYSIS_ASSETS, published_marts_asset])
     report = build_report_assets(partitions)
     raw_checks, mart_checks = build_raw_checks(), build_mart_checks()
     pipeline, snapshot = build_jobs(mart_checks)
-    pipeline_keys = frozenset({*(a.key for a in ingest), *cs_dbt_assets.keys, PUBLISHED_KEY})
+    pipeline_keys = frozenset({*(a.key for a in ingest), *cs_dbt_assets.keys, *(a.key for a in ANALYSIS_ASSETS),
+                               PUBLISHED_KEY})
     return dg.Definitions(
         assets=[*ingest, *transform_and_publish, *report],
         asset_checks=[raw_checks, mart_checks, complete_inputs],

@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+
+from dagster_project.lib.analysis import emerging_terms, key_drivers
 
 HASH = "sha256(k::varchar)"  # 64 lowercase hex characters, like the salted customer keys
 
@@ -139,10 +142,21 @@ def build_work_db(path: Path) -> Path:
     con = duckdb.connect(str(path))
     try:
         con.execute(BUILD_SQL)
+        # the tables the analysis assets write, by their own writers (typed, with comments)
+        key_drivers.write(con, key_drivers.estimate(_driver_observations()))
+        emerging_terms.write(con, pd.DataFrame(columns=[c for c, _, _ in emerging_terms.COLUMNS]))
     finally:
         con.close()
     write_manifest(path)
     return path
+
+
+def _driver_observations() -> pd.DataFrame:
+    """Key-driver observations of a few policies: too few to estimate, so every row says so."""
+    rows = [("RENEWAL", f"P{i:04d}", "MOTOR", float(i % 2), *([1, i % 3 > 0] * 4)) for i in range(30)]
+    return pd.DataFrame(rows, columns=["outcome", "unit_id", "line_of_business", "y",
+                                       *(f"{k}_{s}" for s in ("report", "survey", "assessment", "payment")
+                                         for k in ("answered", "satisfied"))])
 
 
 def apply_sql(path: Path, sql: str) -> None:

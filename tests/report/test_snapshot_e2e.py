@@ -73,6 +73,18 @@ def test_snapshot_on_the_real_marts(published_settings):
         assert shown[(metric, COMPANY)] == pytest.approx(history[(COMPANY, metric)][0], abs=1e-12), metric
     assert not re.search(r"https?:", html)
     assert len(list(settings.outbox_dir.glob("*.eml"))) == 1
+    # the customers' own words, the key drivers and a funnel plot per stage (lib/report/voice.py), from
+    # published marts that the analysis assets wrote with their comments
+    for heading in ("What customers wrote", "What drives renewal", "Control limits (funnel plots)"):
+        assert heading in html, heading
+    assert html.count('aria-label="responses (log scale)') >= 4
+    for table in ("mart_key_drivers", "mart_emerging_terms", "mart_verbatim_topics", "mart_satisfaction_control_limits"):
+        [(rows, described)] = _published(
+            settings, "SELECT (SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' AND table_name = ?), "
+                      "(SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'marts' AND table_name = ? "
+                      "AND comment IS NOT NULL)", [table, table])
+        assert rows == 1 and described > 5, table
+    assert _published(settings, "SELECT count(*) FROM marts.mart_key_drivers WHERE status = 'ESTIMATED'")[0][0] > 0
     # Recorded in the instance: one run of the job, with its three assets and the mart gates.
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
     [run] = instance.get_runs(filters=dg.RunsFilter(job_name="monthly_snapshot"))
@@ -110,7 +122,12 @@ def test_late_data_through_the_pipeline_adds_revision_2(published_settings):
     assert run_snapshot_job(settings, PERIOD) == 0
     [(revision, reason)] = _published(settings, "SELECT max(revision), any_value(revision_reason) FILTER "
                                                 "(WHERE revision = 2) FROM marts.kpi_snapshots WHERE period = ?", [PERIOD])
-    assert revision == 2 and "complaints_received@JL" in reason
+    # the reason lists the changed numbers in key order, the first eight of them
+    assert revision == 2 and reason.startswith("late data changed") and "@JL" in reason
+    [(first, second)] = _published(settings, "SELECT max(value) FILTER (WHERE revision = 1), max(value) FILTER "
+                                             "(WHERE revision = 2) FROM marts.kpi_snapshots WHERE period = ? AND "
+                                             "branch_code = 'JL' AND metric = 'complaints_received'", [PERIOD])
+    assert second == first + 3
     after = _published(settings, "SELECT * FROM marts.kpi_snapshots ORDER BY ALL")
     assert [r for r in after if r[6] == 1] == before
     assert {r[6] for r in after} == {1, 2}

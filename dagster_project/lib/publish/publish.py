@@ -39,7 +39,13 @@ import duckdb
 
 from dagster_project.lib.ingest.loader import landing_exceptions, latest_ledger_entries, stale_partitions
 from dagster_project.lib.quality.validate import HASH_REGEX, ID_CARD_REGEX, PHONE_REGEX
-from dagster_project.lib.transform.catalog import HISTORY_TABLES, MANIFEST_PATH, load_manifest, published_marts
+from dagster_project.lib.transform.catalog import (
+    ANALYSIS_TABLES,
+    HISTORY_TABLES,
+    MANIFEST_PATH,
+    load_manifest,
+    published_marts,
+)
 from dagster_project.lib.transform.dbt_project import warehouse_manifest
 from dagster_project.settings import Settings, eprint
 
@@ -50,7 +56,8 @@ MART_SCHEMA = "marts"
 VERSION_PREFIX = "published-"
 
 # The allow-list is the dbt catalog: the marts whose yml says ``config.meta.published: true``
-# (lib/transform/catalog.py), with every column their contract declares; plus the history tables
+# (lib/transform/catalog.py), with every column their contract declares; the tables the analysis
+# assets write (``ANALYSIS_TABLES``, their comments from the work table); plus the history tables
 # the monthly snapshot writes (optional: they exist once a snapshot was taken).
 def allow_list(manifest_path: Path | None = None) -> dict[str, dict]:
     """table -> {"description", "columns": {column: description}, "optional"} of every published table,
@@ -58,6 +65,8 @@ def allow_list(manifest_path: Path | None = None) -> dict[str, dict]:
     marts = published_marts(load_manifest(manifest_path or MANIFEST_PATH))
     tables = {name: {"description": m.description, "columns": dict(m.columns), "optional": False}
               for name, m in marts.items()}
+    tables.update({name: {"description": text, "columns": {}, "optional": False}
+                   for name, text in ANALYSIS_TABLES.items()})
     tables.update({name: {"description": text, "columns": {}, "optional": True}
                    for name, text in HISTORY_TABLES.items()})
     return tables

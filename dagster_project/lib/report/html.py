@@ -18,6 +18,7 @@ from datetime import datetime
 
 from dagster_project.lib.reference import BRANCHES
 from dagster_project.lib.report.marts import Headline, OverdueCase, RecoveryFigure, SatisfactionCell, format_headline
+from dagster_project.lib.report.voice import VoiceData, render_voice_sections
 from dagster_project.lib.report.metrics import (
     COMPANY,
     COMPANY_LABEL,
@@ -87,6 +88,8 @@ class ReportInput:
     # followed-up detractors (section 7)
     overdue_cases: list[OverdueCase] = field(default_factory=list)
     recovery: list[RecoveryFigure] = field(default_factory=list)
+    # topics, key drivers and control limits of the month (lib/report/voice.py)
+    voice: VoiceData | None = None
 
     def value(self, branch: str, metric: str) -> KpiRow | None:
         return next((r for r in self.rows if r.branch_code == branch and r.metric == metric), None)
@@ -530,6 +533,10 @@ def render_report(data: ReportInput) -> str:
     closing_loop = followup_section(data)
     if closing_loop:
         sections.append(closing_loop)
+    if data.voice is not None:
+        # numbered after the closing-the-loop section when the report has one
+        sections.extend(render_voice_sections(data.voice, esc=esc, branch_text=branch_text,
+                                              first_number=8 if closing_loop else 7))
 
     notice = ""
     if data.revision > 1:

@@ -28,6 +28,7 @@ from dagster_project.lib.report.metrics import (
     sort_rows,
     wilson_interval,
 )
+from dagster_project.lib.report.voice import VoiceData, read_voice
 
 from dagster_project.lib.transform.catalog import CatalogError, KpiColumn, kpi, load_manifest
 from dagster_project.lib.transform.dbt_project import prepare_manifest
@@ -140,6 +141,8 @@ class PeriodData:
     overdue_cases: list = field(default_factory=list)
     # followed-up against not-followed-up detractors over the 12 months ending with the period
     recovery: list = field(default_factory=list)
+    # topics, key drivers and control limits (lib/report/voice.py); None for the previous month
+    voice: VoiceData | None = None
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str, schema: str = SCHEMA) -> list[str]:
@@ -308,10 +311,14 @@ def read_period(con: duckdb.DuckDBPyConnection, period: str, *, as_of_metrics: b
         rows.extend(_read_watchlist(con, missing))
     overdue = read_overdue_cases(con, month, missing) if as_of_metrics else []
     recovery = read_recovery(con, month) if as_of_metrics else []
+    voice = None
+    if as_of_metrics:
+        voice = read_voice(con, month)
+        missing.extend(voice.missing)
     return PeriodData(period, with_company_rows(rows), satisfaction, sorted(set(missing)),
                       _read_satisfaction_rolling(con, month),
                       headline_figures(con, last_month=month) if as_of_metrics else [],
-                      overdue, recovery)
+                      overdue, recovery, voice)
 
 
 # --------------------------------------------------------------------------------------------------

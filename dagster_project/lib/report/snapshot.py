@@ -285,7 +285,8 @@ def render_and_deliver(settings: Settings, period: str, revision: Revision, *, r
                          rows=current.rows, changes=compare_periods(current.rows, previous.rows),
                          satisfaction=current.satisfaction, source_version=version, missing=current.missing,
                          satisfaction_rolling=current.satisfaction_rolling, headlines=current.headlines,
-                         overdue_cases=current.overdue_cases, recovery=current.recovery)
+                         overdue_cases=current.overdue_cases, recovery=current.recovery,
+                         voice=current.voice)
     html = render_report(report)
     csv_bytes = snapshot_csv(period, revision, current.rows)
     html_path, csv_path = report_paths(settings, period)

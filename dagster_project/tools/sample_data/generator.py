@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from dagster_project.settings import eprint
+from dagster_project.tools.sample_data import comments as cm
 from dagster_project.tools.sample_data import names as nm
 from dagster_project.tools.sample_data import params as P
 from dagster_project.tools.sample_data.book import ColumnTable, GrowArray
@@ -124,14 +125,16 @@ class _Counters:
 
 class _Generator:
     def __init__(self, out_dir: Path, *, scale: float, start: date, days: int, seed: int, progress: bool,
-                 complaints_per_10k: float = P.COMPLAINTS_PER_10K_POLICY_YEARS):
-        """``complaints_per_10k`` is a knob for tests that need many complaints on a small book."""
+                 complaints_per_10k: float = P.COMPLAINTS_PER_10K_POLICY_YEARS, planted_effects: bool = True):
+        """``complaints_per_10k`` is a knob for tests that need many complaints on a small book;
+        ``planted_effects=False`` draws the same book without any planted effect (null data)."""
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
         if days < 1:
             raise ValueError(f"days must be >= 1, got {days}")
         self.out_dir, self.scale, self.start, self.days, self.seed = out_dir, scale, start, days, seed
         self.progress = progress
+        self.planted = planted_effects
         self.last_day = days - 1
         self.clock = Clock(start, days)
         self.cnt = _Counters({}, {}, {})
@@ -151,13 +154,20 @@ class _Generator:
         self.br_stage = stage_effect - self.br_size_p @ stage_effect
         self.br_reach = setup.uniform(0.75, 0.85, N_BRANCHES)
         self.congestion = np.exp(P.CONGESTION_SIGMA * setup.standard_normal((days + 400, len(calls_mod.QUEUES))))
-        self.slow_br = int(np.flatnonzero(BR_CODES == P.SLOW_SURVEY_BRANCH)[0])
-        self.long_br = int(np.flatnonzero(BR_CODES == P.LONG_COMPLAINT_BRANCH)[0])
+        # Without planted effects no branch is the slow-survey or long-complaint one (-1).
+        self.slow_br = int(np.flatnonzero(BR_CODES == P.SLOW_SURVEY_BRANCH)[0]) if self.planted else -1
+        self.long_br = int(np.flatnonzero(BR_CODES == P.LONG_COMPLAINT_BRANCH)[0]) if self.planted else -1
         self.arrival_mult = np.ones(N_BRANCHES)
-        self.arrival_mult[self.slow_br] = P.SLOW_SURVEY_ARRIVAL_MULTIPLIER
-        self.neglect_br = int(np.flatnonzero(BR_CODES == P.NEGLECTED_FOLLOWUP_BRANCH)[0])
+        if self.planted:
+            self.arrival_mult[self.slow_br] = P.SLOW_SURVEY_ARRIVAL_MULTIPLIER
+        self.cluster_mult = P.HIGH_RISK_CLUSTER["claim_frequency_multiplier"] if self.planted else 1.0
+        self.kd_renewal = {s: (P.KEY_DRIVER_RENEWAL_LOGIT[s] if self.planted else 0.0) for s in P.KEY_DRIVER_STAGES}
+        self.kd_nps = {s: (v if self.planted else 0.0) for s, v in P.KEY_DRIVER_LATER_NPS_POINTS.items()}
+        # Without planted effects no branch neglects its follow-ups (-1).
+        self.neglect_br = int(np.flatnonzero(BR_CODES == P.NEGLECTED_FOLLOWUP_BRANCH)[0]) if self.planted else -1
         self.followup_in_time_p = np.full(N_BRANCHES, P.FOLLOWUP_IN_TIME_PROBABILITY)
-        self.followup_in_time_p[self.neglect_br] = P.NEGLECTED_FOLLOWUP_IN_TIME_PROBABILITY
+        if self.planted:
+            self.followup_in_time_p[self.neglect_br] = P.NEGLECTED_FOLLOWUP_IN_TIME_PROBABILITY
         self.working_clock = WorkingHourClock(start, -800, days + 1600, *P.BUSINESS_HOURS)
 
         self.lob_share = np.array([P.LINES[c][0] for c in LOB_CODES])
@@ -199,6 +209,8 @@ class _Generator:
             "pid": "i8", "cust": "i8", "br": "i1", "lob": "i1", "src": "i1", "yy": "i2", "yseq": "i4",
             "premium": "f8", "sum_insured": "f8", "vehicle_price": "f8", "start": "i4", "end": "i4",
             "renew": "i4", "cancel": "i4", "frailty": "f4", "nclaims": "i2",
+            # the planted key driver: per stage, the renewal logit shift the latest claim left and its day
+            **{f"kd_{s}": "f4" for s in P.KEY_DRIVER_STAGES}, **{f"kdday_{s}": "i4" for s in P.KEY_DRIVER_STAGES},
         }, capacity=int(self.per_day * 400) + 1024)
         self.cust_branch = GrowArray("i1", 0)
         self.cust_active = GrowArray("i1", 0)
@@ -224,7 +236,7 @@ class _Generator:
 
     def _reports_per_policy_year(self) -> float:
         dealer = self.src_p_motor[SRC_CODES.index(P.HIGH_RISK_CLUSTER["business_source"])]
-        mult = P.HIGH_RISK_CLUSTER["claim_frequency_multiplier"]
+        mult = self.cluster_mult
         freq = self.lob_freq.copy()
         freq[self.motor] *= 1 + dealer * (mult - 1)
         return float((self.lob_share * freq).sum()) / (1 - P.REPORT_CANCEL_SHARE)
@@ -331,7 +343,7 @@ class _Generator:
         # covered days inside the simulated range; reports include the cancelled ones.
         cluster = (lob == self.cluster_lob) & (src == self.cluster_src)
         lam = (self.lob_freq[lob] * self.br_freq[br] * attrs["frailty"]
-               * np.where(cluster, P.HIGH_RISK_CLUSTER["claim_frequency_multiplier"], 1.0)
+               * np.where(cluster, self.cluster_mult, 1.0)
                / (1 - P.REPORT_CANCEL_SHARE))
         lo = np.maximum(start_days, 0)
         hi = np.minimum(np.minimum(end_days, cancel - 1), self.last_day)
@@ -345,7 +357,9 @@ class _Generator:
         self.book.append(pid=pid, cust=attrs["cust"], br=br, lob=lob, src=src, yy=years, yseq=yseq,
                          premium=attrs["premium"], sum_insured=attrs["sum_insured"],
                          vehicle_price=attrs["vehicle_price"], start=start_days, end=end_days, renew=renew,
-                         cancel=np.minimum(cancel, NEVER), frailty=attrs["frailty"], nclaims=np.zeros(n))
+                         cancel=np.minimum(cancel, NEVER), frailty=attrs["frailty"], nclaims=np.zeros(n),
+                         **{f"kd_{s}": np.zeros(n) for s in P.KEY_DRIVER_STAGES},
+                         **{f"kdday_{s}": np.full(n, NEVER) for s in P.KEY_DRIVER_STAGES})
         np.add.at(self.cust_active.arr, attrs["cust"], 1)
 
         # Rows: the issue row on today's file; a CANCELLED row on the cancellation day; an
@@ -436,11 +450,16 @@ class _Generator:
         nclaims = book["nclaims"][pos]
         p = np.full(len(pos), P.BASELINE_RENEWAL_RATE)
         p[nclaims >= P.HIGH_RISK_CLAIMS_IN_TERM] -= P.HIGH_RISK_RENEWAL_PENALTY
+        # Planted key driver: the satisfaction the latest claim left at the stages reached by today.
+        shift = np.zeros(len(pos))
+        for s in P.KEY_DRIVER_STAGES:
+            shift += np.where(book[f"kdday_{s}"][pos] <= d, book[f"kd_{s}"][pos], 0.0)
+        p = _sigmoid(np.log(p / (1 - p)) + shift)
         # Planted win-back: a customer whose complaint closed within the past year renews at the
         # rate of its handling-time bucket.
         cust = book["cust"][pos]
         closed = self.cust_cmp_close.arr[cust].astype(np.int64)
-        recent = (closed <= d) & (d - closed <= P.WINBACK_WINDOW_DAYS)
+        recent = (closed <= d) & (d - closed <= P.WINBACK_WINDOW_DAYS) & self.planted
         bucket_rates = np.array([P.WINBACK["fast_renewal_rate"], P.WINBACK["mid_renewal_rate"],
                                  P.WINBACK["slow_renewal_rate"], P.WINBACK["unresolved_renewal_rate"]])
         p = np.where(recent, bucket_rates[np.maximum(self.cust_cmp_bucket.arr[cust], 0)], p)
@@ -585,20 +604,41 @@ class _Generator:
         milestones = {"REPORT": (np.ones(n, bool), report), "SURVEY": (~cancelled, arrival),
                       "ASSESSMENT": (~cancelled, assessed), "PAYMENT": (paid, paid_ts)}
         srng = self._rng(d, S_SURVEYS)
+        # What a dissatisfied customer has reason to write about (survey comments).
+        late = (arrival - report) / 60.0 > self.br_sla[br]
+        reasons = {"SURVEY": np.where(late, "SURVEYOR_LATE", None),
+                   "ASSESSMENT": np.where(underpaid, "ASSESSMENT_UNFAIR", None),
+                   "PAYMENT": np.where(underpaid, "ASSESSMENT_UNFAIR",
+                                       np.where(slow_cycle | breach, "PAYMENT_SLOW", None))}
+        # Satisfaction per claim and stage, answered or not (the planted key driver): a response
+        # reports it; for the others it is drawn from the claim's hash, drawing nothing from srng.
+        claim_keys = (self.stats["claims_reported"] - n + np.arange(n, dtype=np.int64)) * 8
+        latent: dict[str, np.ndarray] = {}
         for stage, (mask, ts) in milestones.items():
             si = STAGE_INDEX[stage]
-            idx = np.flatnonzero(mask & (srng.random(n) < P.SURVEY_RESPONSE_RATE))
-            if len(idx) == 0:
-                continue
-            x = P.logit(P.STAGE_TARGETS[stage]) + P.STAGE_COMPENSATION.get(stage, 0.0) + self.br_stage[br[idx], si]
+            responded = mask & (srng.random(n) < P.SURVEY_RESPONSE_RATE)
+            idx = np.flatnonzero(responded)
+            x_all = P.logit(P.STAGE_TARGETS[stage]) + P.STAGE_COMPENSATION.get(stage, 0.0) + self.br_stage[br, si]
             if stage == "SURVEY":
-                x = np.where(br[idx] == self.slow_br, P.logit(P.SLOW_SURVEY_SATISFACTION), x)
+                x_all = np.where(br == self.slow_br, P.logit(P.SLOW_SURVEY_SATISFACTION), x_all)
             if stage in ("ASSESSMENT", "PAYMENT"):
-                x = x + P.PENALTY_UNDERPAID * underpaid[idx]
+                x_all = x_all + P.PENALTY_UNDERPAID * underpaid
             if stage == "PAYMENT":
-                x = x + P.PENALTY_SLOW_CYCLE * slow_cycle[idx] + P.PENALTY_PAYMENT_BREACH * breach[idx]
-            self._surveys(srng, stage, ts[idx], x, [policy_no[i] for i in idx.tolist()],
-                          [claim_no[i] for i in idx.tolist()], [None] * len(idx), cust[idx])
+                x_all = x_all + P.PENALTY_SLOW_CYCLE * slow_cycle + P.PENALTY_PAYMENT_BREACH * breach
+            p_sat = _sigmoid(x_all)
+            sat = cm.hash_uniform(claim_keys + STAGE_INDEX[stage], 105) < p_sat
+            nps_shift = None
+            if stage == "PAYMENT" and len(idx):
+                nps_shift = sum(self.kd_nps[s] * (latent[s][idx] - latent[f"p_{s}"][idx]) for s in self.kd_nps)
+            if len(idx):
+                sat[idx] = self._surveys(srng, stage, ts[idx], x_all[idx], [policy_no[i] for i in idx.tolist()],
+                                         [claim_no[i] for i in idx.tolist()], [None] * len(idx), cust[idx],
+                                         reason=reasons.get(stage, np.full(n, None))[idx], nps_shift=nps_shift)
+            latent[stage], latent[f"p_{stage}"] = sat.astype(np.float64), p_sat
+            reached = np.flatnonzero(mask)
+            if len(reached):
+                book[f"kd_{stage}"][pos[reached]] = self.kd_renewal[stage] * (sat[reached] - p_sat[reached])
+                book[f"kdday_{stage}"][pos[reached]] = ts[reached] // SECONDS_PER_DAY
 
         # Calls: the phone report, extra calls chasing the claim, the follow-up after closing.
         crng = self._rng(d, S_CALLS + 100)
@@ -645,7 +685,11 @@ class _Generator:
 
     # ---------------------------------------------------------------------------------- surveys
     def _surveys(self, rng, stage: str, milestone: np.ndarray, logit_p: np.ndarray, policy_nos: list,
-                 claim_nos: list, complaint_nos: list, cust: np.ndarray) -> None:
+                 claim_nos: list, complaint_nos: list, cust: np.ndarray, *, reason: np.ndarray | None = None,
+                 nps_shift: np.ndarray | None = None) -> np.ndarray:
+        """Write the responses; returns who was satisfied. ``reason``: the topic a dissatisfied
+        customer's claim gives them to write about; ``nps_shift``: NPS points the earlier stages
+        of the claim add (the planted key driver), rounded at random from the response's hash."""
         n = len(milestone)
         sent = milestone + (_lognormal(rng, (2.0, 0.6), n) * 3600).astype(np.int64)
         responded = sent + np.minimum(_lognormal(rng, (3.0, 1.2), n) * 3600, 72 * 3600).astype(np.int64) + 30
@@ -660,13 +704,15 @@ class _Generator:
         agent = rng.integers(1, self.n_agents + 1, n)
         typed_phones = nm.phones(cust * 7 + 3 + rng.integers(0, 1 << 20, n), self.seed, salt=9)
         rid = self._ids("response", n)
+        if nps_shift is not None:
+            nps = np.clip(nps + np.floor(nps_shift + cm.hash_uniform(rid, 106)).astype(np.int64), 0, 10)
         sent_s, resp_s = self.clock.ts(sent), self.clock.ts(responded)
-        good, bad = nm.COMMENTS_GOOD[stage], nm.COMMENTS_BAD[stage]
+        topics = cm.comment_topics(rid, stage, satisfied, score, reason)
         lines = []
         for j in range(n):
             comment = None
             if comment_present[j]:
-                comment = (good if satisfied[j] else bad)[pick[j]]
+                comment = cm.comment_text(int(rid[j]), stage, topics[j])
                 if with_phone[j]:
                     comment += "，" + nm.PHONE_COMMENT_TEMPLATES[pick[j]].format(phone=typed_phones[j])
             rec = {"response_id": f"R{rid[j]:012d}", "channel": channel[j], "sent_ts": sent_s[j],
@@ -681,6 +727,8 @@ class _Generator:
             self._followup_case(self._keyed_rng(S_FOLLOWUP, 0, int(rid[0])), "DETRACTOR", responded[detractors],
                                 np.asarray(cust)[detractors], [policy_nos[i] for i in detractors.tolist()],
                                 [claim_nos[i] for i in detractors.tolist()])
+
+        return satisfied
 
     # ------------------------------------------------------------------------- follow-up loop
     def _recovery_shift(self, cust: np.ndarray, responded: np.ndarray) -> np.ndarray:
@@ -897,7 +945,8 @@ class _Generator:
             mean_shift = 0.105  # the handling-time mixture's mean shift, so the stage averages ~0.60
             self._surveys(rng, "COMPLAINT", np.array([state_closed]),
                           np.array([P.logit(P.STAGE_TARGETS["COMPLAINT"]) - mean_shift + shift]),
-                          [policy_no], [claim_no], [complaint_no], np.array([max(cust, 0)]))
+                          [policy_no], [claim_no], [complaint_no], np.array([max(cust, 0)]),
+                          reason=np.array(["UNRESOLVED" if bucket == 2 else None], dtype=object))
         if not duplicate and rng.random() < P.COMPLAINT_DUPLICATE_SHARE:
             self._complaint(rng, received + int(rng.uniform(1, 5) * SECONDS_PER_DAY), br, policy_no, claim_no,
                             category, cust, phone, duplicate=True, channel=channel)
@@ -1080,10 +1129,28 @@ class _Generator:
                                "delay_days_median": P.ESCALATION_DELAY_DAYS[0],
                                "share_of_regulator_routed": P.ESCALATED_SHARE_OF_REGULATOR},
             },
+            # the customers' own words: the top topic of the slow-survey branch's SURVEY stage
+            "planted_topic": dict(P.PLANTED_TOPIC),
+            # the strongest driver of renewal and of the later (PAYMENT-stage) NPS, and every stage's size
+            "planted_key_driver": {
+                "stage": P.PLANTED_KEY_DRIVER,
+                "renewal_logit_per_satisfied_stage": dict(P.KEY_DRIVER_RENEWAL_LOGIT),
+                "later_nps_points_per_satisfied_stage": dict(P.KEY_DRIVER_LATER_NPS_POINTS),
+                "later_score": "nps of the PAYMENT-stage response",
+            },
+            "planted_effects": True,
             "complaints_per_10k_policy_years": self.stats["complaints_per_10k_policy_years"],
             "regulator_routed_share": round(float(self.complaint_channel_p[
                 P.COMPLAINT_CHANNELS.index(P.REGULATOR_CHANNEL)]), 6),
         }
+
+    def null_truth(self) -> dict:
+        """The truth file of a data set drawn without planted effects: nothing to find."""
+        truth = self.truth()
+        truth.update({"planted_effects": False, "effects": {}, "planted_topic": None, "planted_key_driver": None,
+                      "slow_survey_branch": None, "long_complaint_branch": None, "winback_fast_vs_slow": None,
+                      "high_risk_cluster": None})
+        return truth
 
     # ------------------------------------------------------------------------------------ run
     def run(self) -> dict:
@@ -1122,7 +1189,7 @@ class _Generator:
                 eprint(f"[generate] day {d + 1}/{self.days} ({today.isoformat()}): {total:,} rows, "
                        f"{total / max(elapsed, 1e-9):,.0f} rows/s, book {len(book):,} policies, "
                        f"peak RSS {peak_mb:,.0f} MB, {elapsed:.1f} s")
-        truth = self.truth()
+        truth = self.truth() if self.planted else self.null_truth()
         (self.out_dir / "_truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=2) + "\n",
                                                   encoding="utf-8")
         elapsed = time.perf_counter() - t0
@@ -1131,7 +1198,7 @@ class _Generator:
 
 
 def generate(out_dir: Path, *, scale: float, start: date, days: int, seed: int, defects: bool = False,
-             progress: bool = True, complaints_per_10k: float | None = None) -> dict:
+             progress: bool = True, complaints_per_10k: float | None = None, planted_effects: bool = True) -> dict:
     """Write ``out_dir/<folder>/<file>`` for all six sources and ``out_dir/_truth.json``.
 
     Returns a summary: ``files`` and ``rows`` per source, ``truth``, ``stats`` and
@@ -1140,12 +1207,13 @@ def generate(out_dir: Path, *, scale: float, start: date, days: int, seed: int, 
     defect, on days after the clean range) and its manifest ``_defects.json``.
     ``complaints_per_10k`` overrides the complaint rate (all complaints per 10k policy-years;
     default ``params.COMPLAINTS_PER_10K_POLICY_YEARS``): small test books need more tickets for
-    complaint KPIs to be measurable.
+    complaint KPIs to be measurable. ``planted_effects=False`` draws the same kind of book with no
+    planted effect at all (``_truth.json`` says so): null data for the control limits.
     """
     (Path(out_dir) / MANIFEST_NAME).unlink(missing_ok=True)  # a stale catalogue would describe old files
     gen = _Generator(Path(out_dir), scale=scale, start=start, days=days, seed=seed, progress=progress,
                      complaints_per_10k=P.COMPLAINTS_PER_10K_POLICY_YEARS if complaints_per_10k is None
-                     else complaints_per_10k)
+                     else complaints_per_10k, planted_effects=planted_effects)
     summary = gen.run()
     if defects:
         # The bad-input catalogue: its own days after the clean range, see defects.py.
@@ -1166,6 +1234,9 @@ def print_summary(summary: dict) -> None:
     for source in SOURCES:
         print(f"  {source:<14}{summary['files'][source]:>8,}{summary['rows'][source]:>14,}")
     print(f"  {'total':<14}{sum(summary['files'].values()):>8,}{sum(summary['rows'].values()):>14,}")
+    if not truth["planted_effects"]:
+        print("  no planted effects (null data)")
+        return
     print(f"  planted: slow survey branch {truth['slow_survey_branch']}, long complaint branch "
           f"{truth['long_complaint_branch']}, high-risk cluster {truth['high_risk_cluster']['business_source']} x "
           f"{truth['high_risk_cluster']['line_of_business']}")

@@ -86,21 +86,7 @@ def id_card_numbers(keys: np.ndarray, province_codes: np.ndarray, seed: int, sal
     return [f + c for f, c in zip(first17, id_check_digits(first17))]
 
 
-# Survey comments by stage and outcome; "{phone}" marks the rare comment with a phone number.
-COMMENTS_GOOD = {
-    "REPORT": ("报案电话很快就接通了，客服态度很好", "报案流程简单，指引清楚", "客服耐心，一次说清楚"),
-    "SURVEY": ("查勘员来得很及时，处理专业", "现场处理很快，谢谢", "查勘员态度好，讲解清楚"),
-    "ASSESSMENT": ("定损合理，沟通顺畅", "定损员很专业", "定损结果满意"),
-    "PAYMENT": ("赔款到账很快", "理赔速度超出预期，点赞", "赔付及时，手续简单"),
-    "COMPLAINT": ("投诉处理及时，问题已解决", "处理结果可以接受，谢谢回访", "工作人员态度诚恳"),
-}
-COMMENTS_BAD = {
-    "REPORT": ("电话排队太久", "报案时客服说不清楚流程", "打了好几次才接通"),
-    "SURVEY": ("查勘员来得太慢，等了很久", "现场等了两个多小时", "查勘员态度一般"),
-    "ASSESSMENT": ("定损金额太低，不合理", "定损反复修改，很麻烦", "对定损结果有异议"),
-    "PAYMENT": ("赔款迟迟不到账", "材料要求太多，跑了好几趟", "理赔太慢了"),
-    "COMPLAINT": ("投诉拖了很久才处理", "问题没有解决", "处理结果不满意，还要继续投诉"),
-}
+# A phone number a customer types into a survey comment (PII the warehouse scrubs).
 PHONE_COMMENT_TEMPLATES = ("请尽快联系我，电话{phone}", "有问题打我手机{phone}", "回电{phone}，谢谢")
 
 RESOLUTIONS = {

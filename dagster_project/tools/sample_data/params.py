@@ -196,6 +196,20 @@ WINBACK = {"fast_days": 7, "slow_days": 15, "fast_renewal_rate": 0.72, "mid_rene
            "slow_renewal_rate": 0.35, "unresolved_renewal_rate": 0.25}
 WINBACK_WINDOW_DAYS = 365  # a complaint closed within a year before the renewal decision counts
 HIGH_RISK_CLUSTER = {"business_source": "DEALER", "line_of_business": "MOTOR", "claim_frequency_multiplier": 3.0}
+# The planted topic: dissatisfied SURVEY-stage customers whose surveyor came later than the branch's
+# target write about it (comments.REASON_SHARE of them); at the slow-survey branch that is most of
+# them, so late surveyors are the top topic of its SURVEY stage.
+PLANTED_TOPIC = {"branch": SLOW_SURVEY_BRANCH, "stage": "SURVEY", "topic": "SURVEYOR_LATE"}
+# The planted key driver. A policy's renewal decision moves with the satisfaction its latest claim
+# left at each stage reached before the decision: logit(renewal) += beta_s * (satisfied_s - p_s),
+# where p_s is the chance that claim had of satisfying at that stage (so the book's renewal rate
+# stays where it is). Satisfaction counts whether or not the customer answered the survey; the
+# warehouse sees it only where they did. The PAYMENT-stage NPS (the customer's later score) moves
+# with the earlier stages the same way, in NPS points. REPORT is planted as no driver at all.
+KEY_DRIVER_STAGES = ("REPORT", "SURVEY", "ASSESSMENT", "PAYMENT")
+KEY_DRIVER_RENEWAL_LOGIT = {"REPORT": 0.0, "SURVEY": 0.25, "ASSESSMENT": 0.9, "PAYMENT": 0.45}
+KEY_DRIVER_LATER_NPS_POINTS = {"REPORT": 0.0, "SURVEY": 0.6, "ASSESSMENT": 2.0}
+PLANTED_KEY_DRIVER = "ASSESSMENT"
 
 # ---------------------------------------------------------------------------------------------
 # Closing the loop (docs/definitions.md, "Sample data: follow-up, repeat calls, escalation").

@@ -1,0 +1,1 @@
+"""Dagster side of the analyses: the key-driver and emerging-term marts."""
