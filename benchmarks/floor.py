@@ -1,6 +1,6 @@
 """The floor: the pipeline's work done by DuckDB alone, in one process, with no orchestration.
 
-It is the yardstick the pipeline is measured against (DESIGN §10, issue 8), so it must do the
+It is the yardstick the pipeline is measured against (README, "Benchmark"), so it must do the
 *same* work, only without Dagster, dbt's runner or Great Expectations around it:
 
 1. **ingest** — read every landing file (CSV via ``read_csv``, JSON via ``read_json``, xlsx via
