@@ -51,7 +51,7 @@ def test_every_comment_is_a_template_tied_to_the_score(planted_and_null):
     praise = {t for stage in cm.PRAISE.values() for texts in stage.values() for t in texts}
     complaints = {t for texts in cm.TEMPLATES.values() for t in texts}
     rows = _surveys(planted).execute("select stage, score, comment from sv where comment is not null").fetchall()
-    assert len(rows) > 500
+    assert len(rows) > 400  # enough comments for every stage and score
     for stage, score, comment in rows:
         text = comment.split("，")[0] if any(p.split("{")[0] in comment for p in nm.PHONE_COMMENT_TEMPLATES) else comment
         text = next((t for t in praise | complaints | set(cm.NEUTRAL) if comment.startswith(t)), text)
@@ -65,15 +65,20 @@ def test_late_surveyors_are_what_the_slow_branch_writes_about_and_nothing_when_n
     planted, null = planted_and_null
     late = tuple(cm.TEMPLATES["SURVEYOR_LATE"])
 
-    def late_share(root, branch_is_slow: bool) -> float:
+    def late_comments(root, branch_is_slow: bool) -> tuple[int, int]:
         rows = _surveys(root).execute(
             "select comment from sv where stage = 'SURVEY' and comment is not null and "
             + ("substr(claim_no, 3, 2) = ?" if branch_is_slow else "substr(claim_no, 3, 2) <> ?"),
             [P.SLOW_SURVEY_BRANCH]).fetchall()
-        return sum(1 for (c,) in rows if c.startswith(late)) / len(rows)
+        return sum(1 for (c,) in rows if c.startswith(late)), len(rows)
 
-    assert late_share(planted, True) > 3 * late_share(planted, False)
-    assert late_share(null, True) < 2 * late_share(null, False) + 0.02
+    def share(counts: tuple[int, int]) -> float:
+        return counts[0] / counts[1]
+
+    assert share(late_comments(planted, True)) > 3 * share(late_comments(planted, False))
+    # without planted effects the slow branch writes about late surveyors no more than chance
+    # allows (a few dozen of its comments here: its interval, not a fixed ratio)
+    assert wilson_interval(*late_comments(null, True))[0] <= share(late_comments(null, False))
     # the slow branch's SURVEY stage is below the other branches' beyond chance, and like theirs
     # without planted effects (about 60 JL responses here: intervals, not fixed cut-offs)
     for name, root in (("planted", planted), ("null", null)):

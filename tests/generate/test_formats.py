@@ -74,7 +74,8 @@ def test_one_file_per_day_and_month(landing):
     truth = json.loads((out / "_truth.json").read_text(encoding="utf-8"))
     assert set(truth) == {"seed", "scale", "start", "end", "slow_survey_branch", "long_complaint_branch",
                           "winback_fast_vs_slow", "high_risk_cluster", "effects", "complaints_per_10k_policy_years",
-                          "regulator_routed_share", "neglected_followup_branch", "repeat_call_queue"}
+                          "regulator_routed_share", "neglected_followup_branch", "repeat_call_queue",
+                          "planted_effects", "planted_topic", "planted_key_driver"}
     # every planted effect states its size
     effects = truth["effects"]
     assert set(effects) == {"slow_survey", "long_complaint", "winback", "high_risk_cluster", "neglected_followup",
