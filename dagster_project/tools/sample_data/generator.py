@@ -1240,3 +1240,7 @@ def print_summary(summary: dict) -> None:
     print(f"  planted: slow survey branch {truth['slow_survey_branch']}, long complaint branch "
           f"{truth['long_complaint_branch']}, high-risk cluster {truth['high_risk_cluster']['business_source']} x "
           f"{truth['high_risk_cluster']['line_of_business']}")
+    print(f"           neglected follow-up branch {truth['neglected_followup_branch']}, repeat-call queue "
+          f"{truth['repeat_call_queue']}, topic {truth['planted_topic']['topic']} at "
+          f"{truth['planted_topic']['branch']} {truth['planted_topic']['stage']}, key driver "
+          f"{truth['planted_key_driver']['stage']}")
