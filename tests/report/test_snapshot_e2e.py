@@ -114,6 +114,11 @@ def test_late_data_through_the_pipeline_adds_revision_2(published_settings):
     # Late data: three more JL complaint tickets received in the period land in raw; the next
     # pipeline run rebuilds the marts, gates them and publishes the changed numbers.
     with duckdb.connect(str(settings.work_db)) as con:
+        # copies of up to three of JL's tickets of the period (the tiny data may hold fewer)
+        late = con.execute(
+            "SELECT least(count(*), 3) FROM raw.complaints WHERE branch_code = 'JL' AND strftime(received_ts, '%Y-%m') = ?",
+            [PERIOD]).fetchone()[0]
+        assert late >= 1
         con.execute(
             "INSERT INTO raw.complaints SELECT * EXCLUDE (n) REPLACE ('CPJL9' || lpad(CAST(n AS VARCHAR), 7, '0') AS complaint_no) "
             "FROM (SELECT *, row_number() OVER (ORDER BY complaint_no) AS n FROM raw.complaints "
@@ -127,7 +132,7 @@ def test_late_data_through_the_pipeline_adds_revision_2(published_settings):
     [(first, second)] = _published(settings, "SELECT max(value) FILTER (WHERE revision = 1), max(value) FILTER "
                                              "(WHERE revision = 2) FROM marts.kpi_snapshots WHERE period = ? AND "
                                              "branch_code = 'JL' AND metric = 'complaints_received'", [PERIOD])
-    assert second == first + 3
+    assert second == first + late
     after = _published(settings, "SELECT * FROM marts.kpi_snapshots ORDER BY ALL")
     assert [r for r in after if r[6] == 1] == before
     assert {r[6] for r in after} == {1, 2}

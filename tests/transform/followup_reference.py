@@ -139,8 +139,13 @@ def quarterly_complaint_index(complaints: pd.DataFrame, policies: pd.DataFrame, 
     p["quarter"] = pd.to_datetime(p["issue_date"]).dt.to_period("Q").dt.start_time.dt.date
     vol = c.groupby(["branch_code", "quarter"]).agg(received=("complaint_no", "size"), regulator_routed=("routed", "sum"))
     prem = p.groupby(["branch_code", "quarter"])["premium"].sum().astype(float).rename("written_premium")
-    out = vol.join(prem, how="outer").fillna(0).reset_index()
     quarters = sorted(set(c["quarter"]))
+    # every branch in every quarter, with zeros where a branch had neither a complaint nor a new
+    # policy (the last quarter of the data may be a few days long)
+    grid = pd.MultiIndex.from_product([sorted(set(p["branch_code"]) | set(c["branch_code"])), quarters],
+                                      names=["branch_code", "quarter"])
+    joined = vol.join(prem, how="outer")
+    out = joined.reindex(joined.index.union(grid)).fillna(0).reset_index()
     in_force = []
     active = p[p["status"] != "CANCELLED"]
     for q in quarters:

@@ -164,7 +164,7 @@ def test_the_gx_suites_pass_and_catch_a_lost_case(built_settings, copy_settings)
     results = validate_suites(built_settings.work_db, SUITES)
     failed = {r.suite_name: [o.label for o in r.outcomes if not o.success] for r in results if not r.success}
     assert not failed, failed
-    assert sum(len(r.outcomes) for r in results) > 60
+    assert sum(len(r.outcomes) for r in results) > 40  # the suites hold only what dbt cannot check (44 outcomes)
 
     settings = copy_settings(built_settings, with_landing=False)
     con = duckdb.connect(str(settings.work_db))

@@ -171,14 +171,20 @@ def write(con: duckdb.DuckDBPyConnection, table: pd.DataFrame) -> int:
     return len(table)
 
 
+def build(con: duckdb.DuckDBPyConnection, cache_dir: Path | None = None) -> tuple[int, pd.DataFrame, pd.DataFrame]:
+    """Segment the comments on ``con``, test every term and write the table there (the pipeline's
+    asset and the benchmark's floor both do exactly this)."""
+    comments = con.execute(f"select response_id, stage, responded_month as month, comment from {INPUT}").df()
+    table = emerging(comments, tokenizer(cache_dir))
+    return write(con, table), table, comments
+
+
 def run(work_db: Path, memory_limit: str | None = None, cache_dir: Path | None = None) -> dict:
     con = duckdb.connect(str(work_db))
     try:
         if memory_limit:
             con.execute(f"set memory_limit = '{memory_limit}'")
-        comments = con.execute(f"select response_id, stage, responded_month as month, comment from {INPUT}").df()
-        table = emerging(comments, tokenizer(cache_dir))
-        rows = write(con, table)
+        rows, table, comments = build(con, cache_dir)
     finally:
         con.close()
     return {"rows": rows, "emerging": int(table["is_emerging"].sum()) if len(table) else 0, "comments": len(comments)}

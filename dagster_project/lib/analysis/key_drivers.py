@@ -182,15 +182,20 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def build(con: duckdb.DuckDBPyConnection) -> tuple[int, pd.DataFrame]:
+    """Estimate every model from the observations on ``con`` and write the table there (the
+    pipeline's asset and the benchmark's floor both do exactly this)."""
+    table = estimate(con.execute(f"select * from {INPUT}").df())
+    return write(con, table), table
+
+
 def run(work_db: Path, memory_limit: str | None = None) -> dict:
     """Read the observations, estimate every model, write the table; returns counts for metadata."""
     con = duckdb.connect(str(work_db))
     try:
         if memory_limit:
             con.execute(f"set memory_limit = '{memory_limit}'")
-        observations = con.execute(f"select * from {INPUT}").df()
-        table = estimate(observations)
-        rows = write(con, table)
+        rows, table = build(con)
     finally:
         con.close()
     significant = table[table["is_significant"].fillna(False).astype(bool)]
