@@ -91,28 +91,3 @@ def copy_settings(tmp_path):
         return new
 
     return _copy
-
-
-# The longest test files start first, so that on several workers (make test) the last minutes are
-# not one worker finishing a long file while the other idles. Measured durations, longest first;
-# every other file keeps its collection order after them.
-SLOW_FILES_FIRST = (
-    "tests/transform/test_incremental.py",
-    "tests/benchmarks/test_bench_smoke.py",
-    "tests/transform/test_default_scale.py",
-    "tests/reliability/test_kill_pipeline.py",
-    "tests/test_front_door.py",
-    "tests/reliability/test_known_conditions.py",
-    "tests/report/test_snapshot_e2e.py",
-    "tests/reliability/test_hostile_run.py",
-    "tests/transform/test_dbt_project.py",
-    "tests/transform/test_followup_default_scale.py",
-    "tests/transform/test_key_drivers_planted.py",
-    "tests/reliability/test_pii_and_hostile_text.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {path: i for i, path in enumerate(SLOW_FILES_FIRST)}
-    root = config.rootpath
-    items.sort(key=lambda item: rank.get(item.path.relative_to(root).as_posix(), len(rank)))
