@@ -13,7 +13,8 @@ from pathlib import Path
 from dagster_project.lib.ingest.sources import CONTRACTS
 from dagster_project.lib.quality.validate import code_list, list_suites, load_suite_dict
 from dagster_project.lib.reference import BRANCH_CODES, STAGE_CODES
-from dagster_project.lib.transform.catalog import marts, published_marts
+from dagster_project.lib.transform.catalog import load_manifest, marts, published_marts
+from dagster_project.lib.transform.dbt_project import prepare_manifest
 from dagster_project.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR, REPO_ROOT
 
 
@@ -57,9 +58,10 @@ def test_every_suite_loads_with_its_references_resolved():
 
 
 def test_the_catalog_says_what_is_published_and_how_kpis_roll_up():
-    published = published_marts()
+    manifest = load_manifest(prepare_manifest())
+    published = published_marts(manifest)
     assert len(published) >= 13 and all(m.grain for m in published.values())
-    for mart in marts().values():
+    for mart in marts(manifest).values():
         for kpi in mart.kpis.values():
             for part in (kpi.numerator, kpi.denominator):
                 assert part is None or part in mart.columns, (mart.name, kpi.column, part)
@@ -148,9 +150,6 @@ def test_mart_suites_keep_what_dbt_cannot_express():
     """A mart row rule lives in the model's contract (DuckDB checks it on every insert) or its dbt
     tests; the Great Expectations suite of the mart keeps reconciliations across tables,
     distributions and the PII scan — never a second copy of a dbt rule."""
-    from dagster_project.lib.transform.catalog import load_manifest
-    from dagster_project.lib.transform.dbt_project import prepare_manifest
-
     rules = _dbt_rules(load_manifest(prepare_manifest()))
     copies = []
     for name, data in _raw_suites():

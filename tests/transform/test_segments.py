@@ -303,13 +303,13 @@ def recomputed(warehouse, built_settings) -> dict[str, dict]:
 SEGMENT_MODELS = ("int_customers__period_facts",) + SEGMENT_MARTS
 
 
-def test_segment_dbt_unit_tests_pass(built_settings):
+def test_segment_dbt_unit_tests_pass(built_settings, tmp_path):
     """The dbt unit tests of the segment and scorecard formulas (one per rule table). Runs before
     any test of this module opens the work file read-only: dbt needs it read-write."""
     from dagster_project.lib.transform.dbt_project import run_dbt
 
     selectors = [f"test_type:unit,{model}" for model in SEGMENT_MODELS]
-    result = run_dbt(built_settings, ["test", "--select", *selectors])
+    result = run_dbt(built_settings, ["test", "--select", *selectors], target_dir=tmp_path / "dbt_target")
     # 9 segment and scorecard rules + the scorecard's follow-up, contact-resolution and index columns
     assert result["statuses"].get("pass", 0) == 10, result["statuses"]
 

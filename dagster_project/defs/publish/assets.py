@@ -18,7 +18,8 @@ import dagster as dg
 
 from dagster_project.defs.conventions import OWNERS, WORK_DB_POOL
 from dagster_project.lib.publish.publish import ledger_source_files, publish
-from dagster_project.lib.transform.catalog import ANALYSIS_TABLES, HISTORY_TABLES, published_marts
+from dagster_project.lib.transform.catalog import ANALYSIS_TABLES, HISTORY_TABLES, load_manifest, published_marts
+from dagster_project.lib.transform.dbt_project import prepare_manifest
 from dagster_project.settings import Settings
 
 PUBLISHED_KEY = dg.AssetKey(["published", "marts"])
@@ -61,7 +62,7 @@ def version_metadata(version_id: str, row_counts: dict[str, int], sha256: str, p
                 "(read-only, DuckDB 1.x-readable), with column comments and meta.publish_manifest. "
                 "Runs only when every blocking check of the run passed; audits its candidate and "
                 "swaps it in atomically, keeping the last 5 versions for rollback.",
-    deps=[*(dg.AssetKey(["marts", name]) for name in published_marts()),
+    deps=[*(dg.AssetKey(["marts", name]) for name in published_marts(load_manifest(prepare_manifest()))),
           *(dg.AssetKey(["marts", name]) for name in ANALYSIS_TABLES),
           *(dg.AssetKey(["marts", name]) for name in HISTORY_TABLES)],
     pool=WORK_DB_POOL,

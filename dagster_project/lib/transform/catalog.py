@@ -107,9 +107,13 @@ def _kpi(model: str, column: str, spec: Any) -> KpiColumn:
     return KpiColumn(column, rollup, spec.get("numerator"), spec.get("denominator"))
 
 
-def marts(manifest: Mapping[str, Any] | None = None) -> dict[str, Mart]:
-    """Every model of the marts layer, by name."""
-    manifest = load_manifest() if manifest is None else manifest
+def marts(manifest: Mapping[str, Any]) -> dict[str, Mart]:
+    """Every model of the marts layer, by name.
+
+    The manifest is an argument, never read here by default: a module that computed its assets from
+    ``load_manifest()`` at import read a missing or stale manifest on a fresh clone or after a model
+    changed. Callers pass ``load_manifest(prepare_manifest())`` (lib/transform/dbt_project.py), or the
+    manifest of the build that wrote the marts."""
     out: dict[str, Mart] = {}
     for node in (manifest.get("nodes") or {}).values():
         if node.get("resource_type") != "model" or node.get("package_name", DBT_PACKAGE) != DBT_PACKAGE:
@@ -135,25 +139,23 @@ def marts(manifest: Mapping[str, Any] | None = None) -> dict[str, Mart]:
     return out
 
 
-def published_marts(manifest: Mapping[str, Any] | None = None) -> dict[str, Mart]:
+def published_marts(manifest: Mapping[str, Any]) -> dict[str, Mart]:
     """The marts copied into the published file (``config.meta.published: true``), by name."""
     return {name: mart for name, mart in sorted(marts(manifest).items()) if mart.published}
 
 
-def kpi(table: str, column: str, manifest: Mapping[str, Any] | None = None) -> KpiColumn | None:
+def kpi(table: str, column: str, manifest: Mapping[str, Any]) -> KpiColumn | None:
     """The catalog entry of a KPI column (None if the column is not a KPI or the mart is unknown)."""
     mart = marts(manifest).get(table)
     return mart.kpis.get(column) if mart else None
 
 
-def model_nodes(manifest: Mapping[str, Any] | None = None) -> list[dict]:
+def model_nodes(manifest: Mapping[str, Any]) -> list[dict]:
     """Every model node of the project (for the incremental-model fingerprints)."""
-    manifest = load_manifest() if manifest is None else manifest
     return [n for n in (manifest.get("nodes") or {}).values() if n.get("resource_type") == "model"]
 
 
-def project_macros_sql(manifest: Mapping[str, Any] | None = None) -> str:
+def project_macros_sql(manifest: Mapping[str, Any]) -> str:
     """The SQL of every macro of the project, in a stable order."""
-    manifest = load_manifest() if manifest is None else manifest
     return "\x00".join(m.get("macro_sql", "") for uid, m in sorted((manifest.get("macros") or {}).items())
                        if m.get("package_name") == DBT_PACKAGE)

@@ -258,11 +258,20 @@ def node_statuses(run_results: dict) -> tuple[dict[str, int], list[str]]:
     return counts, failed
 
 
-def run_dbt(settings: Settings, command: Iterable[str]) -> dict:
+def run_dbt(settings: Settings, command: Iterable[str], target_dir: Path | None = None) -> dict:
     """Run one dbt command (e.g. ``["test", "--select", "test_type:unit"]``) against the settings'
-    work file in a dbt subprocess; raise DbtBuildError naming the failed nodes on failure."""
+    work file in a dbt subprocess; raise DbtBuildError naming the failed nodes on failure.
+
+    ``target_dir`` keeps the command's artefacts apart from the warehouse's own (its manifest and
+    compiled SQL are those of the build that wrote the marts; a later ``dbt test`` would overwrite
+    them with the compiled SQL of unit tests)."""
     command = list(command)
-    target = dbt_target_dir(settings)
+    target = target_dir or dbt_target_dir(settings)
+    if target_dir is not None:
+        target.mkdir(parents=True, exist_ok=True)
+        partial = dbt_target_dir(settings) / "partial_parse.msgpack"
+        if partial.exists() and not (target / partial.name).exists():
+            shutil.copyfile(partial, target / partial.name)  # no full re-parse for a side command
     log_dir = settings.warehouse_dir / "dbt_logs"
     started = time.perf_counter()
     results_file = target / "run_results.json"
