@@ -263,8 +263,9 @@ class Settings:
 
 def dbt_parse_env(target_dir: Path) -> dict[str, str]:
     """The environment of ``dbt parse``, which reads the profile but opens no database: the
-    profile's variables are placeholders that no warehouse uses."""
-    return {**_inherited_environment(), DBT_WORK_DB_VARIABLE: str(target_dir / "parse-only.duckdb"),
+    profile's variables are placeholders that no warehouse uses. The placeholder file is named like
+    a warehouse's work file, because dbt takes the database name of every node from its stem."""
+    return {**_inherited_environment(), DBT_WORK_DB_VARIABLE: str(target_dir / "parse-only" / "work.duckdb"),
             DBT_SALT_VARIABLE: "parse-only", MEMORY_BUDGET_VARIABLE: DEFAULT_DUCKDB_MEMORY_LIMIT, **TELEMETRY_OFF}
 
 

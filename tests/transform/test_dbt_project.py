@@ -256,3 +256,19 @@ def test_the_marts_refuse_rows_that_break_their_contract(built_settings, copy_se
         with pytest.raises(duckdb.ConstraintException, match="branch_code"):
             con.execute("insert into marts.mart_mystery_shopping select * replace (null as branch_code) "
                         "from marts.mart_mystery_shopping limit 1")
+
+
+def test_the_first_build_of_a_warehouse_reuses_the_project_parse(built_settings):
+    """The session warehouse's first build started from the project's parse under its own profile
+    hash: dbt computed the same hash, and no command on it re-parsed for a changed profile."""
+    import msgpack
+
+    from dagster_project.lib.transform.dbt_project import PARTIAL_PARSE_FILE, _profile_connection, dbt_target_dir
+
+    target = dbt_target_dir(built_settings)
+    with open(target / PARTIAL_PARSE_FILE, "rb") as fh:
+        state = msgpack.unpack(fh, raw=False, strict_map_key=False)
+    assert state["state_check"]["profile_hash"]["checksum"] == _profile_connection(built_settings)[0]
+    log = (target / "dbt.log").read_text(encoding="utf-8", errors="replace")
+    assert "Found " in log, "no dbt command logged here"
+    assert "profile has changed" not in log

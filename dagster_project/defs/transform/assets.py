@@ -27,7 +27,7 @@ from dagster_project.defs.transform.resource import WarehouseDbtCliResource
 from dagster_project.lib.ingest.guard import use_private_umask
 from dagster_project.lib.transform.dbt_project import (
     build_command, clear_replaced_partitions, dbt_target_dir, full_refresh_reasons, prepare_manifest,
-    record_salt_fingerprint, replaced_partitions,
+    record_salt_fingerprint, replaced_partitions, seed_partial_parse,
 )
 from dagster_project.settings import Settings, connect_work_db
 
@@ -136,6 +136,7 @@ def cs_dbt_assets(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResourc
     reasons = full_refresh_reasons(warehouse, replaced)
     if reasons:
         context.log.info("full refresh, incremental models are rebuilt whole: " + "; ".join(reasons))
+    seed_partial_parse(warehouse, dbt_target_dir(warehouse))
     invocation = dbt.build(warehouse, build_command(bool(reasons)), context=context,
                            target_path=dbt_target_dir(warehouse))
     events = invocation.stream()
