@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import pprint
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Iterable
 
 import duckdb
+import jinja2
+import yaml
 
 from dagster_project.lib.ingest.loader import REPLACEMENTS_TABLE
 from dagster_project.lib.transform.catalog import MANIFEST_PATH, load_manifest, model_nodes, project_macros_sql
@@ -241,13 +244,9 @@ def _profile_connection(settings: Settings) -> tuple[str, str]:
     """The hash dbt keeps of the profile's connection (``state_check.profile_hash``) for a build on
     ``settings``' work file, and the database name it gives every node: dbt/profiles.yml's target
     rendered with ``Settings.dbt_variables``."""
-    # deferred: importing dbt's adapter and its jinja costs about 2 s, and only a first build needs it
-    import pprint
-
-    import jinja2
-    import yaml
+    # deferred: importing dbt's adapter costs about 2 s, and only a first build needs it
     from dbt.adapters.duckdb.credentials import DuckDBCredentials
-    from dbt.artifacts.resources.base import FileHash
+    from dbt.artifacts.resources.base import FileHash  # deferred with the adapter (its import cost)
 
     variables = settings.dbt_variables()
 
