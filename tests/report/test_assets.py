@@ -35,7 +35,7 @@ def test_history_and_report_of_a_partition(snap_settings):
     assert result.success
     recorded = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert recorded[HISTORY_KEY]["period"].value == "2024-06" and recorded[HISTORY_KEY]["revision"].value == 1
-    assert recorded[REPORT_KEY]["email"].value.startswith("delivered")
+    assert recorded[REPORT_KEY]["email"].value.startswith("written to the outbox (1 file)")
     with duckdb.connect(str(snap_settings.work_db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM marts.kpi_snapshots WHERE period = '2024-06'").fetchone()[0] \
             == recorded[HISTORY_KEY]["dagster/row_count"].value

@@ -73,7 +73,9 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
             "period": period,
             "report": dg.MetadataValue.path(str(delivered.html_path)),
             "csv": dg.MetadataValue.path(str(delivered.csv_path)),
-            "email": f"{delivered.delivery.status}: {delivered.delivery.detail}",
+            # "delivered to N recipients ..." only after the SMTP server accepted them, else
+            # "written to the outbox (N files) ...", "already sent ..." or "failed: ..."
+            "email": delivered.delivery.detail,
             "not_in_published_file": ", ".join(delivered.missing),
         }
         if not delivered.delivery.ok:
@@ -81,7 +83,7 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
             # this partition retries the delivery.
             raise dg.Failure(description=f"snapshot {period}: report saved, e-mail failed: {delivered.delivery.detail}",
                              metadata=metadata)
-        context.log.info(f"snapshot {period}: e-mail {delivered.delivery.status}")
+        context.log.info(f"snapshot {period}: e-mail {delivered.delivery.detail}")
         return dg.MaterializeResult(metadata=metadata)
 
     return [kpi_snapshots, kpi_report]

@@ -33,6 +33,7 @@ import duckdb
 from dagster_project.settings import Settings, connect_work_db, eprint
 from dagster_project.lib.report import csv_export, mailer
 from dagster_project.lib.report.html import ReportInput, branch_label, plain_text_summary, render_report
+from dagster_project.lib.report.mail_html import render_company_mail
 from dagster_project.lib.report.marts import PeriodData, is_as_of_metric, read_period, table_columns
 from dagster_project.lib.report.metrics import (
     COMPANY,
@@ -292,10 +293,18 @@ def render_and_deliver(settings: Settings, period: str, revision: Revision, *, r
     html_path, csv_path = report_paths(settings, period)
     _write_if_changed(html_path, html.encode("utf-8"))
     _write_if_changed(csv_path, csv_bytes)
+    smtp = settings.smtp if env is None else env
+    # The mailed body is the strict form (tables, inline styles, PNG charts by Content-ID); the
+    # browser report (SVG, CSS) and the CSV go along as attachments.
+    content = mailer.MailContent(
+        subject=mailer.subject_for(period, revision.revision),
+        body=render_company_mail(report, html_path.name),
+        text=plain_text_summary(report),
+        attachments=(mailer.Attachment(html_path.name, html.encode("utf-8"), "text", "html"),
+                     mailer.Attachment(csv_path.name, csv_bytes, "text", "csv")))
     delivery = mailer.deliver(settings.work_db, settings.outbox_dir, period=period, revision=revision.revision,
-                              html=html, text=plain_text_summary(report), csv_bytes=csv_bytes,
-                              csv_filename=csv_path.name, resend=resend,
-                              env=settings.smtp if env is None else env)
+                              content=content, recipients=mailer.parse_recipients(smtp.get("CSWH_SMTP_TO")),
+                              resend=resend, env=smtp)
     return Delivered(html_path, csv_path, delivery, tuple(current.missing))
 
 
