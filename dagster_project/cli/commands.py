@@ -20,7 +20,7 @@ from dagster_project.cli.outcome import failure_reason
 from dagster_project.definitions import build_definitions
 from dagster_project.defs.conventions import RESEND_TAG, SNAPSHOT_JOB
 from dagster_project.defs.publish.assets import PUBLISHED_KEY, record_published_version
-from dagster_project.defs.report.assets import HISTORY_KEY, REPORT_KEY
+from dagster_project.defs.report.assets import BRANCH_REPORTS_KEY, HISTORY_KEY, REPORT_KEY
 from dagster_project.lib.publish.publish import sha256_of
 from dagster_project.lib.publish.versions import current_manifest, rollback
 from dagster_project.settings import Settings, eprint
@@ -51,7 +51,8 @@ def run_snapshot_job(settings: Settings, period: str, resend: bool = False) -> i
     with open(log_path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(instance=instance, partition_key=key, tags=tags, raise_on_error=False,
                                         run_config={"loggers": {"compact": {}}})
-    history, published, report = (_metadata(result, k) for k in (HISTORY_KEY, PUBLISHED_KEY, REPORT_KEY))
+    history, published, report, branches = (_metadata(result, k) for k in (HISTORY_KEY, PUBLISHED_KEY, REPORT_KEY,
+                                                                           BRANCH_REPORTS_KEY))
     if history:
         state = "new" if history.get("new_revision") else "unchanged"
         print(f"snapshot {period}: revision {history.get('revision')} ({state}), {history.get('dagster/row_count')} rows")
@@ -68,6 +69,9 @@ def run_snapshot_job(settings: Settings, period: str, resend: bool = False) -> i
             print("  note: the corrected report was not e-mailed; run with --resend to send it")
         if report.get("not_in_published_file"):
             print(f"  not in the published file: {report['not_in_published_file']}")
+    if branches:
+        print(f"  branches: {branches.get('pages')} pages in {branches.get('folder')}")
+        print(f"  branch e-mail: {branches.get('email')}")
     print(f"  run:     {result.run_id} (make dev: http://127.0.0.1:3000/runs/{result.run_id})")
     if result.success:
         return 0

@@ -13,11 +13,18 @@ All three write the work file or the published file, so they are in the ``work_d
 import dagster as dg
 
 from dagster_project.defs.conventions import OWNERS, RESEND_TAG, WORK_DB_POOL
-from dagster_project.lib.report.snapshot import SnapshotError, latest_revision, record_period, render_and_deliver
+from dagster_project.lib.report.snapshot import (
+    SnapshotError,
+    latest_revision,
+    record_period,
+    render_and_deliver,
+    render_and_deliver_branches,
+)
 from dagster_project.settings import Settings
 
 HISTORY_KEY = dg.AssetKey(["marts", "kpi_snapshots"])
 REPORT_KEY = dg.AssetKey(["reporting", "kpi_report"])
+BRANCH_REPORTS_KEY = dg.AssetKey(["reporting", "branch_reports"])
 
 
 def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -86,4 +93,41 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
         context.log.info(f"snapshot {period}: e-mail {delivered.delivery.detail}")
         return dg.MaterializeResult(metadata=metadata)
 
-    return [kpi_snapshots, kpi_report]
+    @dg.asset(
+        key=BRANCH_REPORTS_KEY,
+        group_name="reporting",
+        kinds={"python", "html"},
+        owners=OWNERS,
+        partitions_def=partitions_def,
+        deps=[dg.AssetKey(["published", "marts"])],
+        pool=WORK_DB_POOL,
+        description=(
+            "One monthly page per branch for its manager (机构月报): the branch against the company and its peers, "
+            "its weakest stage cells, its overdue follow-up cases and its top comment topics, from the same published "
+            "numbers as the company report; reports/snapshots/branches/kpi-YYYY-MM-<branch>.html (+ .csv), e-mailed "
+            "once per period to the branch's CSWH_SMTP_TO_<BRANCH> recipients (docs/bi.md#branch-reports)."
+        ),
+    )
+    def branch_reports(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+        period = context.partition_key[:7]
+        resend = str(context.run.tags.get(RESEND_TAG, "")).lower() == "true"
+        try:
+            pages = render_and_deliver_branches(warehouse, period, latest_revision(warehouse, period), resend=resend)
+        except SnapshotError as exc:
+            raise dg.Failure(description=f"branch reports {period}: {exc}") from exc
+        mailed = [p for p in pages if p.delivery is not None]
+        failed = [p for p in mailed if not p.delivery.ok]
+        metadata = {
+            "period": period,
+            "pages": len(pages),
+            "folder": dg.MetadataValue.path(str(pages[0].html_path.parent)) if pages else "",
+            "email": "; ".join(f"{p.branch}: {p.delivery.detail}" for p in mailed) or
+                     "no branch has recipients (CSWH_SMTP_TO_<BRANCH>): pages written, nothing mailed",
+            "not_mailed": ", ".join(p.branch for p in pages if p.delivery is None),
+        }
+        if failed:
+            raise dg.Failure(description=f"branch reports {period}: pages saved, e-mail failed for "
+                                         + ", ".join(p.branch for p in failed), metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return [kpi_snapshots, kpi_report, branch_reports]

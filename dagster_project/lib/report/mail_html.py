@@ -13,6 +13,7 @@ attributes) carry ``class`` attributes; ``inline_styles`` turns each into the eq
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -66,6 +67,15 @@ def inline_styles(fragment: str) -> str:
         styles = [CLASS_STYLES[c] for c in match.group(1).split() if c in CLASS_STYLES]
         return f' style="{";".join(styles)}"' if styles else ""
     return re.sub(r'\sclass="([^"]*)"', repl, fragment)
+
+
+def file_safe(code: str) -> str:
+    """A branch code as it may appear in a file name or a Content-ID: the code itself when it is
+    plain letters and digits (every real branch code), else a digest — a code from the data must
+    never name a folder (``/``) or break a header (``<>``)."""
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,16}", code):
+        return code
+    return "b" + hashlib.sha256(code.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

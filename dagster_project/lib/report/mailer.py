@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from dagster_project.lib.report.mail_html import MailBody
+from dagster_project.lib.report.mail_html import MailBody, file_safe
 from dagster_project.settings import connect_work_db
 
 LEDGER_TABLE = "reporting.snapshot_deliveries"
@@ -351,7 +351,7 @@ def deliver(work_db: Path, outbox_dir: Path, *, period: str, revision: int, cont
     recipients = tuple(dict.fromkeys(r.strip() for r in recipients if r.strip()))
     transport, location = "outbox", str(outbox_dir)
     message_ids: list[str] = []
-    stem = f"kpi-{period}" + ("" if audience == COMPANY_AUDIENCE else f"-{audience}")
+    stem = f"kpi-{period}" + ("" if audience == COMPANY_AUDIENCE else f"-{file_safe(audience)}")
     with connect_work_db(work_db) as con:
         ensure_ledger(con)
         attempt_no = _next_attempt(con, period)
