@@ -4,8 +4,9 @@
   rows -> publish, gated by the mart checks in the same run -> report and e-mail), like the monthly
   schedule, and prints what its assets recorded. Exit 0 ok, 1 a step failed (what was saved stays
   saved; the next run retries), 2 no snapshot possible (no published file, no data for the period).
-- ``rollback`` restores the previous published version and records it as a materialization of
-  ``published/marts``, so the Dagster UI shows the version BI reads.
+- ``rollback [--to VERSION] [--yes]`` restores the previous (or the named) kept version after the
+  operator confirms, and records it as a materialization of ``published/marts``, so the Dagster UI
+  shows the version BI reads.
 """
 
 from __future__ import annotations
@@ -81,8 +82,18 @@ def run_snapshot_job(settings: Settings, period: str, resend: bool = False) -> i
     return 2 if not history and any(f"snapshot {period}:" in (m or "") for m in failures) else 1
 
 
-def rollback_and_record(settings: Settings) -> int:
-    code = rollback(settings)
+def ask(question: str) -> bool:
+    """The operator's yes/no on the terminal; no answer (end of input, no terminal) is a no, so a
+    script that forgot ``--yes`` changes nothing."""
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        print()
+        return False
+
+
+def rollback_and_record(settings: Settings, to: str | None = None, yes: bool = False) -> int:
+    code = rollback(settings, to=to, confirm=None if yes else ask)
     if code != 0:
         return code
     manifest = current_manifest(settings)
