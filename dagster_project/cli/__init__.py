@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dev", help="open the Dagster UI on the embedded defaults")
     p.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (default 3000)")
+    p.add_argument("--send-mail", action="store_true",
+                   help="let runs started from the UI or by its schedules send e-mail through CSWH_SMTP_HOST; "
+                        "without it their e-mails go to the outbox folder (docs/operations.md#schedules)")
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("docs", help="generate dbt docs offline under data/reports/dbt-docs/")
@@ -177,7 +180,23 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     dagster = Path(sys.executable).with_name("dagster")
     cmd = [str(dagster), "dev", "-m", "dagster_project.definitions", "-p", str(args.port)]
     eprint(f"[dev] Dagster UI on http://127.0.0.1:{args.port}  (DAGSTER_HOME={settings.dagster_home})")
-    return subprocess.call(cmd, env={**settings.child_env(), "PYTHONWARNINGS": DEV_WARNING_FILTER}, cwd=REPO_ROOT)
+    env = dev_environment(settings, send_mail=args.send_mail)
+    if settings.smtp.get("CSWH_SMTP_HOST") and not args.send_mail:
+        eprint(f"[dev] e-mail goes to the outbox ({settings.outbox_dir}), not to {settings.smtp['CSWH_SMTP_HOST']}: "
+               "add --send-mail to send")
+    return subprocess.call(cmd, env={**env, "PYTHONWARNINGS": DEV_WARNING_FILTER}, cwd=REPO_ROOT)
+
+
+def dev_environment(settings: Settings, *, send_mail: bool = False) -> dict[str, str]:
+    """The environment of ``dagster dev``: the settings' own, without the SMTP server unless
+    ``send_mail``. The UI starts the schedules' daemon (the monthly snapshot is on by default), and
+    a developer trying the UI on a machine whose shell has production mail settings must not mail
+    management by surprise: without a host the mailer writes each message to the outbox."""
+    env = settings.child_env()
+    if not send_mail:
+        for key in ("CSWH_SMTP_HOST", "CSWH_SMTP_PORT", "CSWH_SMTP_USER", "CSWH_SMTP_PASSWORD", "CSWH_SMTP_STARTTLS"):
+            env.pop(key, None)
+    return env
 
 
 # Dagster 1.13 marks `dagster dev` as superseded by `dg dev` (the separate dagster-dg-cli package,

@@ -249,3 +249,27 @@ def test_smtp_config_from_env():
         SmtpConfig.from_env({"CSWH_SMTP_HOST": "h", "CSWH_SMTP_TO": "a@x", "CSWH_SMTP_STARTTLS": "maybe"})
     assert subject_for("2024-06") == SUBJECT
     assert subject_for("2024-06", 2) == SUBJECT + " (修订 revision 2)"
+
+
+def test_make_dev_never_mails_by_surprise(snap_settings, smtp_server):
+    """`make dev` runs `cs-warehouse dev` (no --send-mail): the UI's runs and schedules read an
+    environment without the SMTP server, so a snapshot from there writes the outbox, even when the
+    developer's shell has the production mail settings."""
+    from dagster_project.cli import dev_environment
+    from dagster_project.settings import REPO_ROOT, Settings
+
+    collector, port = smtp_server
+    shell = snap_settings.with_overrides(smtp=_env(port, CSWH_SMTP_PASSWORD="s3cret"))
+    child = Settings.from_env(dev_environment(shell))  # what dagster dev and the runs it launches read
+    assert "CSWH_SMTP_HOST" not in child.smtp and "CSWH_SMTP_PASSWORD" not in child.smtp
+    assert child.smtp["CSWH_SMTP_TO"] == shell.smtp["CSWH_SMTP_TO"]  # outbox files still addressed
+    result = run_snapshot(child, "2024-06")
+    assert result.delivery.status == "written to the outbox" and collector.envelopes == []
+    assert len(list(child.outbox_dir.glob("*.eml"))) == 2
+    # asked for explicitly, it does send
+    sending = Settings.from_env(dev_environment(shell, send_mail=True))
+    assert run_snapshot(sending, "2024-06", resend=True).delivery.detail.startswith("delivered to 2 recipients")
+    assert len(collector.envelopes) == 2
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    [recipe] = re.findall(r"^dev:.*\n\t(.*)$", makefile, re.M)
+    assert recipe.endswith("cs-warehouse dev")
