@@ -273,3 +273,18 @@ def test_make_dev_never_mails_by_surprise(snap_settings, smtp_server):
     makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
     [recipe] = re.findall(r"^dev:.*\n\t(.*)$", makefile, re.M)
     assert recipe.endswith("cs-warehouse dev")
+
+
+def test_a_branch_without_a_value_keeps_its_row_in_the_chart(snap_settings):
+    """A month in which a branch closed no complaint has no p90: its bar is a dash, and the alt
+    text names the extremes among the branches that have a value."""
+    from tests.report.conftest import change_published
+
+    change_published(snap_settings, "UPDATE marts.mart_complaints SET handling_days_p90 = NULL "
+                                    "WHERE branch_code = 'SC' AND month = DATE '2024-06-01'")
+    result = run_snapshot(snap_settings, "2024-06", env={"CSWH_SMTP_TO": "ceo@insurer.example"})
+    assert result.delivery.status == "written to the outbox"
+    [eml] = snap_settings.outbox_dir.glob("*.eml")
+    html = email.message_from_bytes(eml.read_bytes(), policy=policy.default).get_body(("html",)).get_content()
+    [alt] = re.findall(r'<img src="cid:complaint-p90[^"]*" alt="([^"]*)"', html)
+    assert "3 bars; highest JL 13.0 d, lowest &lt;script&gt;alert(1)&lt;/script&gt; 8.0 d" in alt

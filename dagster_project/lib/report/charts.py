@@ -113,7 +113,8 @@ def hbar_png(items: list[tuple[str, float | None]], *, name: str, title: str, va
         if label == highlight:
             bar.set_hatch(_HATCH)
             bar.set_edgecolor("white")
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, " " + value_format(value),
+        # a branch without a value this month (no complaints closed, no calls) shows a dash, no bar
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, " " + ("–" if value is None else value_format(value)),
                 va="center", fontsize=7)
     ax.set_yticks(range(len(shown)), labels, fontsize=8)
     ax.invert_yaxis()
