@@ -6,8 +6,10 @@
   the ``monthly_snapshot`` job the mart gates run before it, in the same run.
 - ``reporting/kpi_report`` (monthly): the HTML report and CSV of the period, and the e-mail to
   management, sent once per period (a run tagged ``cswh/resend=true`` sends it again).
+- ``reporting/branch_reports`` (monthly): one page per branch from the same numbers, mailed once
+  per period to the branch's recipients (docs/bi.md#branch-reports).
 
-All three write the work file or the published file, so they are in the ``work_duckdb`` pool.
+All four write the work file or the published file, so they are in the ``work_duckdb`` pool.
 """
 
 import dagster as dg
@@ -66,7 +68,8 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
         pool=WORK_DB_POOL,
         description=(
             "The monthly KPI report for management: reports/snapshots/kpi-YYYY-MM.html (+ .csv) from the "
-            "published numbers, e-mailed once per period (SMTP from CSWH_SMTP_*, else an .eml in the outbox)."
+            "published numbers, e-mailed once per period to CSWH_SMTP_TO (inline PNG charts, HTML and CSV attached; "
+            "without CSWH_SMTP_HOST one .eml per recipient in the outbox; docs/bi.md#the-monthly-e-mail)."
         ),
     )
     def kpi_report(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
