@@ -41,7 +41,7 @@ from typing import Iterator
 import duckdb
 
 from dagster_project.settings import EXPECTATIONS_DIR, REPO_ROOT
-from dagster_project.lib.analysis import emerging_terms, key_drivers
+from dagster_project.lib.analysis import ANALYSES
 from dagster_project.lib.ingest.contract import LINEAGE_COLUMNS, QUARANTINE_COLUMNS, SourceContract
 
 # The compiled SQL names relations "work"."schema"."name" after the pipeline's file name, so the
@@ -290,7 +290,7 @@ def post_load(con: duckdb.DuckDBPyConnection, contract: SourceContract) -> None:
         return
     cols = ", ".join(q(c.name) for c in contract.columns)
     lineage = ", ".join(q(n) for n, _ in LINEAGE_COLUMNS)
-    con.execute(f"CREATE OR REPLACE TABLE raw.complaints_history AS SELECT * FROM raw.complaints")
+    con.execute("CREATE OR REPLACE TABLE raw.complaints_history AS SELECT * FROM raw.complaints")
     con.execute(f"""
         CREATE OR REPLACE TABLE raw.complaints AS
         SELECT {cols}, {lineage} FROM raw.complaints_history
@@ -829,9 +829,8 @@ def run_floor(landing_dir: Path, out_dir: Path, manifest_path: Path, *, publishe
             info["rows"] = con.execute("SELECT sum(estimated_size) FROM duckdb_tables() WHERE schema_name = 'raw'").fetchone()[0]
             tests = run_dbt_tests(con, manifest)
             info["detail"].update(tests)
-            # the two marts computed in Python on the dbt build, by the same functions as the pipeline
-            info["detail"]["analysis_rows"] = (key_drivers.build(con)[0]
-                                               + emerging_terms.build(con, out_dir)[0])
+            # the marts computed in Python on the dbt build, by the same functions as the pipeline
+            info["detail"]["analysis_rows"] = sum(analysis.build(con, out_dir)["rows"] for analysis in ANALYSES)
         with clock.stage("gates") as info:
             gates = run_gates(con, expectations_dir)
             info["rows"] = gates["rows_scanned"]

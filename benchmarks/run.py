@@ -17,7 +17,6 @@ Locations (env): ``CSWH_BENCH_CACHE`` (default ``data/bench-cache``), ``CSWH_BEN
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil

@@ -139,7 +139,6 @@ DEFERRED = re.compile(r"#.*\b(deferred|import cost|costs?\b.*\bs\b)", re.I)
 def test_function_level_imports_say_why_they_are_deferred():
     """Only where a measured import cost justifies it, said in a comment on the import or just above."""
     mods = modules()
-    known = set(mods)
     undocumented = []
     for name, path in mods.items():
         lines = path.read_text(encoding="utf-8").splitlines()

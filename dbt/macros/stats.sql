@@ -79,3 +79,11 @@
 {% macro ordering_key(expressions) -%}
     ({{ expressions | join(', ') }})
 {%- endmacro %}
+
+{#- A proportion and its Wilson interval as three columns: <name>, <name>_low, <name>_high
+    (docs/definitions.md#low-sample). -#}
+{% macro proportion_with_interval(x, n, name, z) -%}
+    {{ safe_ratio(x, n) }} as {{ name }},
+    {{ wilson_low(x, n, z) }} as {{ name }}_low,
+    {{ wilson_high(x, n, z) }} as {{ name }}_high
+{%- endmacro %}

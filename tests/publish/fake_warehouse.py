@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 
 from dagster_project.lib.analysis import emerging_terms, key_drivers
+from dagster_project.lib.analysis.tables import write_table
 
 HASH = "sha256(k::varchar)"  # 64 lowercase hex characters, like the salted customer keys
 
@@ -143,8 +144,10 @@ def build_work_db(path: Path) -> Path:
     try:
         con.execute(BUILD_SQL)
         # the tables the analysis assets write, by their own writers (typed, with comments)
-        key_drivers.write(con, key_drivers.estimate(_driver_observations()))
-        emerging_terms.write(con, pd.DataFrame(columns=[c for c, _, _ in emerging_terms.COLUMNS]))
+        write_table(con, key_drivers.OUTPUT_TABLE, key_drivers.estimate(_driver_observations()), key_drivers.COLUMNS,
+                    key_drivers.DESCRIPTION)
+        write_table(con, emerging_terms.OUTPUT_TABLE, pd.DataFrame(columns=[c for c, _, _ in emerging_terms.COLUMNS]),
+                    emerging_terms.COLUMNS, emerging_terms.DESCRIPTION)
     finally:
         con.close()
     write_manifest(path)

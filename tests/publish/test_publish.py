@@ -3,7 +3,6 @@ good ones swap it atomically, rollback restores, and old/new readers (DuckDB 1.x
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.tools.sample_data.defects import MANIFEST_NAME, load_manifest, write_defects
+from dagster_project.tools.sample_data.defects import load_manifest, write_defects
 from dagster_project.lib.ingest import CONTRACTS
 from dagster_project.lib.ingest.loader import ingest_all_files, unknown_references
 

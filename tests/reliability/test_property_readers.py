@@ -20,7 +20,6 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 

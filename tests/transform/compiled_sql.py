@@ -6,7 +6,6 @@ test can feed a model thousands of simulated grids without a dbt build per grid.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import duckdb
 import pandas as pd

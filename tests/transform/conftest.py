@@ -9,9 +9,11 @@ it open the warehouse read-only; a test that must change it works on a copy."""
 from __future__ import annotations
 
 import fcntl
+import json
 import shutil
 from datetime import date
 
+import duckdb
 import pytest
 
 from tests.conftest import new_settings, run_pipeline
@@ -36,3 +38,17 @@ def default_scale_settings(request, tmp_path_factory):
             assert run_pipeline(settings) == 0
             done.touch()
     yield new_settings(root)
+
+
+@pytest.fixture(scope="module")
+def default_scale_con(default_scale_settings):
+    """The default-scale work file, read-only."""
+    c = duckdb.connect(str(default_scale_settings.work_db), read_only=True)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def default_scale_truth(default_scale_settings) -> dict:
+    """What the generator planted in the default data set (its ``_truth.json``)."""
+    return json.loads((default_scale_settings.landing_dir / "_truth.json").read_text(encoding="utf-8"))

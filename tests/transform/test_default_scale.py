@@ -7,27 +7,12 @@ Built once per session at the default scale (tests/transform/conftest.py). Each 
 
 from __future__ import annotations
 
-import json
 import math
 
-import duckdb
-import pytest
 
 from dagster_project.lib.report.metrics import MIN_SAMPLE_SIZE, wilson_interval
 
 Z = 1.96
-
-
-@pytest.fixture(scope="module")
-def con(default_scale_settings):
-    c = duckdb.connect(str(default_scale_settings.work_db), read_only=True)
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
-def truth(default_scale_settings):
-    return json.loads((default_scale_settings.landing_dir / "_truth.json").read_text(encoding="utf-8"))
 
 
 def median_interval(values: list[float]) -> tuple[float, float, float]:
@@ -41,8 +26,8 @@ def median_interval(values: list[float]) -> tuple[float, float, float]:
     return mid, xs[lo], xs[hi]
 
 
-def complaint_quarters(con) -> list[tuple[str, object, int]]:
-    return con.execute("""
+def complaint_quarters(default_scale_con) -> list[tuple[str, object, int]]:
+    return default_scale_con.execute("""
         select b.code, q.quarter, coalesce(c.n, 0)
         from reference.branches as b
         cross join (select distinct date_trunc('quarter', month) as quarter from marts.mart_complaints) as q
@@ -52,8 +37,8 @@ def complaint_quarters(con) -> list[tuple[str, object, int]]:
     """).fetchall()
 
 
-def test_every_branch_has_complaints_in_every_quarter(con):
-    rows = complaint_quarters(con)
+def test_every_branch_has_complaints_in_every_quarter(default_scale_con):
+    rows = complaint_quarters(default_scale_con)
     assert len({q for _, q, _ in rows}) >= 6  # six quarters or more
     empty = [(b, str(q)) for b, q, n in rows if n == 0]
     assert not empty, f"branch-quarters without a complaint: {empty}"
@@ -61,34 +46,34 @@ def test_every_branch_has_complaints_in_every_quarter(con):
     assert counts[0] >= 3, f"the quietest branch-quarter has {counts[0]} complaints"
 
 
-def test_a_fifth_of_the_satisfaction_cells_reach_the_minimum_sample(con):
-    cells, credible = con.execute(f"""
+def test_a_fifth_of_the_satisfaction_cells_reach_the_minimum_sample(default_scale_con):
+    cells, credible = default_scale_con.execute(f"""
         select count(*), count(*) filter (where responses >= {MIN_SAMPLE_SIZE})
         from marts.mart_stage_satisfaction""").fetchone()
     assert credible / cells >= 0.2, f"{credible} of {cells} cells have {MIN_SAMPLE_SIZE}+ responses"
     # low_sample is exactly the complement
-    flagged = con.execute("select count(*) filter (where not low_sample) from marts.mart_stage_satisfaction").fetchone()[0]
+    flagged = default_scale_con.execute("select count(*) filter (where not low_sample) from marts.mart_stage_satisfaction").fetchone()[0]
     assert flagged == credible
 
 
-def test_the_winback_cohort_has_due_complainants(con):
-    due, renewed, retained = con.execute("""
+def test_the_winback_cohort_has_due_complainants(default_scale_con):
+    due, renewed, retained = default_scale_con.execute("""
         select count(*) filter (where due_for_renewal), count(*) filter (where renewed),
                count(*) filter (where retained_as_customer) from marts.fct_complaint_winback""").fetchone()
     assert due >= 200, f"only {due} complainants are due"
     assert 0 < renewed <= retained <= due
 
 
-def test_high_risk_is_a_clear_minority_of_claimants(con):
-    share = con.execute("select distinct high_risk_share_of_claimants from marts.mart_high_risk_profile").fetchone()[0]
+def test_high_risk_is_a_clear_minority_of_claimants(default_scale_con):
+    share = default_scale_con.execute("select distinct high_risk_share_of_claimants from marts.mart_high_risk_profile").fetchone()[0]
     assert 0.05 < share <= 1 / 3, f"HIGH_RISK is {share:.1%} of claimants"
 
 
-def test_regulator_routed_rates_are_near_the_published_medians(con):
+def test_regulator_routed_rates_are_near_the_published_medians(default_scale_con):
     """Quarterly regulator-routed complaints per 10k policies in force (quarter-end) and per ¥100M
     written premium, company-wide, against the regulator's P&C medians: 0.26 / 3.66 (2023 Q1) and
     0.43 / 4.50 (2020 Q2). The book sits between or near them (within 25%)."""
-    rows = con.execute("""
+    rows = default_scale_con.execute("""
         with q as (
             select date_trunc('quarter', month) as quarter, sum(regulator_routed) as routed,
                    sum(written_premium) as premium,
@@ -101,9 +86,9 @@ def test_regulator_routed_rates_are_near_the_published_medians(con):
     assert 3.66 * 0.75 <= per_100m <= 4.50 * 1.25, per_100m
 
 
-def test_slow_survey_branch_is_lowest_and_significantly_below(con, truth):
-    branch = truth["effects"]["slow_survey"]["branch"]
-    rows = con.execute("""
+def test_slow_survey_branch_is_lowest_and_significantly_below(default_scale_con, default_scale_truth):
+    branch = default_scale_truth["effects"]["slow_survey"]["branch"]
+    rows = default_scale_con.execute("""
         select branch_code, sum(satisfied) as x, sum(responses) as n,
                count(*) filter (where significantly_below) as below, count(*) as months
         from marts.mart_stage_satisfaction where stage = 'SURVEY' group by 1 order by x / n""").fetchall()
@@ -117,9 +102,9 @@ def test_slow_survey_branch_is_lowest_and_significantly_below(con, truth):
     assert below >= 0.8 * months
 
 
-def test_long_complaint_branch_has_the_longest_handling_clear_of_the_company(con, truth):
-    branch = truth["effects"]["long_complaint"]["branch"]
-    handled = con.execute("select branch_code, handling_days from marts.fct_complaint_winback").fetchall()
+def test_long_complaint_branch_has_the_longest_handling_clear_of_the_company(default_scale_con, default_scale_truth):
+    branch = default_scale_truth["effects"]["long_complaint"]["branch"]
+    handled = default_scale_con.execute("select branch_code, handling_days from marts.fct_complaint_winback").fetchall()
     by_branch: dict[str, list[float]] = {}
     for b, days in handled:
         by_branch.setdefault(b, []).append(float(days))
@@ -132,9 +117,9 @@ def test_long_complaint_branch_has_the_longest_handling_clear_of_the_company(con
     assert low > c_high, f"{branch} median interval starts at {low:.1f} d, the company's ends at {c_high:.1f} d"
 
 
-def test_fast_handling_wins_back_more_renewals_beyond_chance(con, truth):
-    effect = truth["effects"]["winback"]
-    fast_x, fast_n, slow_x, slow_n = con.execute(f"""
+def test_fast_handling_wins_back_more_renewals_beyond_chance(default_scale_con, default_scale_truth):
+    effect = default_scale_truth["effects"]["winback"]
+    fast_x, fast_n, slow_x, slow_n = default_scale_con.execute(f"""
         select count(*) filter (where handling_days <= {effect['fast_days']} and renewed),
                count(*) filter (where handling_days <= {effect['fast_days']}),
                count(*) filter (where handling_days > {effect['slow_days']} and renewed),
@@ -147,10 +132,10 @@ def test_fast_handling_wins_back_more_renewals_beyond_chance(con, truth):
     assert low > 0, f"fast {fast_x}/{fast_n} vs slow {slow_x}/{slow_n}: difference interval starts at {low:.3f}"
 
 
-def test_high_risk_cluster_is_the_top_lift_beyond_chance(con, truth):
-    cluster = truth["effects"]["high_risk_cluster"]
+def test_high_risk_cluster_is_the_top_lift_beyond_chance(default_scale_con, default_scale_truth):
+    cluster = default_scale_truth["effects"]["high_risk_cluster"]
     value = f"{cluster['business_source']}|{cluster['line_of_business']}"
-    rows = con.execute("""
+    rows = default_scale_con.execute("""
         select value, lift, high_risk_customers, customers, total_high_risk_customers, total_customers
         from marts.mart_high_risk_profile
         where attribute = 'business_source_x_line' and not low_sample order by lift desc""").fetchall()

@@ -4,27 +4,13 @@ data"). Built once per session (tests/transform/conftest.py)."""
 
 from __future__ import annotations
 
-import json
 import math
 
-import duckdb
 import pytest
 
 from dagster_project.lib.report.metrics import wilson_interval
 
 Z = 1.96
-
-
-@pytest.fixture(scope="module")
-def con(default_scale_settings):
-    c = duckdb.connect(str(default_scale_settings.work_db), read_only=True)
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
-def truth(default_scale_settings):
-    return json.loads((default_scale_settings.landing_dir / "_truth.json").read_text(encoding="utf-8"))
 
 
 def difference_low(x1: int, n1: int, x2: int, n2: int) -> float:
@@ -33,9 +19,9 @@ def difference_low(x1: int, n1: int, x2: int, n2: int) -> float:
     return p1 - p2 - Z * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
 
 
-def test_the_neglected_branch_has_the_most_overdue_cases_clear_of_every_other_branch(con, truth):
-    branch = truth["neglected_followup_branch"]
-    rows = con.execute("""
+def test_the_neglected_branch_has_the_most_overdue_cases_clear_of_every_other_branch(default_scale_con, default_scale_truth):
+    branch = default_scale_truth["neglected_followup_branch"]
+    rows = default_scale_con.execute("""
         select branch_code, sum(overdue) as overdue, sum(cases_decided) as decided
         from marts.mart_followup group by 1 order by overdue desc""").fetchall()
     assert rows[0][0] == branch, rows[:3]
@@ -47,9 +33,9 @@ def test_the_neglected_branch_has_the_most_overdue_cases_clear_of_every_other_br
     assert n >= 300
 
 
-def test_the_repeat_call_queue_has_the_highest_repeat_rate_beyond_chance(con, truth):
-    queue = truth["repeat_call_queue"]
-    rows = con.execute("""
+def test_the_repeat_call_queue_has_the_highest_repeat_rate_beyond_chance(default_scale_con, default_scale_truth):
+    queue = default_scale_truth["repeat_call_queue"]
+    rows = default_scale_con.execute("""
         select queue, sum(repeat_contacts) as repeats, sum(contacts) as contacts
         from marts.mart_contact_resolution group by 1 order by sum(repeat_contacts) / sum(contacts) desc""").fetchall()
     assert rows[0][0] == queue, rows
@@ -58,11 +44,11 @@ def test_the_repeat_call_queue_has_the_highest_repeat_rate_beyond_chance(con, tr
         _, high = wilson_interval(x, n)
         assert low > high, f"{queue} from {low:.3f}, {other} up to {high:.3f}"
     # the planted call-back probability is the repeat share a chain of call-backs settles at
-    assert rows[0][1] / rows[0][2] == pytest.approx(truth["effects"]["repeat_calls"]["call_back_probability"], abs=0.03)
+    assert rows[0][1] / rows[0][2] == pytest.approx(default_scale_truth["effects"]["repeat_calls"]["call_back_probability"], abs=0.03)
 
 
-def test_followed_up_detractors_answer_kinder_and_renew_more_beyond_chance(con, truth):
-    (fx, fn, nx, nn, frx, frn, nrx, nrn) = con.execute("""
+def test_followed_up_detractors_answer_kinder_and_renew_more_beyond_chance(default_scale_con, default_scale_truth):
+    (fx, fn, nx, nn, frx, frn, nrx, nrn) = default_scale_con.execute("""
         select sum(followed_up_next_satisfied), sum(followed_up_next_responses),
                sum(not_followed_up_next_satisfied), sum(not_followed_up_next_responses),
                sum(followed_up_renewed), sum(followed_up_renewal_due),
@@ -73,15 +59,15 @@ def test_followed_up_detractors_answer_kinder_and_renew_more_beyond_chance(con, 
     assert low > 0, f"next satisfied {fx}/{fn} vs {nx}/{nn}: the difference's interval starts at {low:.3f}"
     low = difference_low(frx, frn, nrx, nrn)
     assert low > 0, f"renewed {frx}/{frn} vs {nrx}/{nrn}: the difference's interval starts at {low:.3f}"
-    planted = truth["effects"]["followup_recovery"]
+    planted = default_scale_truth["effects"]["followup_recovery"]
     # the renewal rates the generator draws (a few cases closed in time by a routine claim call blur them)
     assert frx / frn == pytest.approx(planted["followed_renewal_rate"], abs=0.05)
     assert nrx / nrn == pytest.approx(planted["not_followed_renewal_rate"], abs=0.07)
 
 
-def test_the_complaint_index_averages_one_over_the_premium(con):
+def test_the_complaint_index_averages_one_over_the_premium(default_scale_con):
     """Σ premium share × index = Σ complaint share = 1 in every period where every branch wrote premium."""
-    rows = con.execute("""
+    rows = default_scale_con.execute("""
         select period_type, period_start, sum(premium_share * complaint_index), count(*), min(complaint_index), max(complaint_index)
         from marts.mart_complaint_regulatory where is_complete_period and company_received > 0
         group by 1, 2 having count(complaint_index) = count(*)""").fetchall()
@@ -91,11 +77,11 @@ def test_the_complaint_index_averages_one_over_the_premium(con):
         assert branches == 20 and low < 1 < high
 
 
-def test_escalations_and_regulator_timeliness_are_measured(con, truth):
-    escalated, routed, closed, on_time = con.execute("""
+def test_escalations_and_regulator_timeliness_are_measured(default_scale_con, default_scale_truth):
+    escalated, routed, closed, on_time = default_scale_con.execute("""
         select sum(escalated), sum(regulator_routed), sum(regulator_closed), sum(regulator_closed_within_deadline)
         from marts.mart_complaint_regulatory where period_type = 'QUARTER'""").fetchone()
     assert escalated >= 5 and routed >= 30
-    share = truth["effects"]["escalation"]["share_of_regulator_routed"]
+    share = default_scale_truth["effects"]["escalation"]["share_of_regulator_routed"]
     assert 0 < escalated / routed < 2 * share
     assert 0.5 < on_time / closed <= 1

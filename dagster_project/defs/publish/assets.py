@@ -18,7 +18,8 @@ import dagster as dg
 
 from dagster_project.defs.conventions import OWNERS, WORK_DB_POOL
 from dagster_project.lib.publish.publish import ledger_source_files, publish
-from dagster_project.lib.transform.catalog import ANALYSIS_TABLES, HISTORY_TABLES, load_manifest, published_marts
+from dagster_project.lib.analysis import ANALYSIS_TABLES
+from dagster_project.lib.transform.catalog import HISTORY_TABLES, load_manifest, published_marts
 from dagster_project.lib.transform.dbt_project import prepare_manifest
 from dagster_project.settings import Settings
 

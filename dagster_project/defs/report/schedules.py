@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from dagster_project.defs.conventions import SNAPSHOT_JOB, TIMEZONE
+from dagster_project.defs.conventions import TIMEZONE
 from dagster_project.defs.planning import launch_for, plan_pipeline
 from dagster_project.settings import Settings
 

@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dagster_project.lib.analysis.tables import Analysis, write_table
 from dagster_project.settings import DBT_PROJECT_DIR
 
 INPUT = "intermediate.int_survey_comments"
-OUTPUT_SCHEMA, OUTPUT_TABLE = "marts", "mart_emerging_terms"
+OUTPUT_TABLE = "mart_emerging_terms"
 BASELINE_MONTHS = 3
 MIN_COMMENTS = 5
 FDR_Q = 0.05
@@ -159,32 +160,14 @@ def emerging(comments: pd.DataFrame, tk) -> pd.DataFrame:
     return table[[c for c, _, _ in COLUMNS]]
 
 
-def write(con: duckdb.DuckDBPyConnection, table: pd.DataFrame) -> int:
-    con.register("emerging_term_rows", table)
-    select = ", ".join(f'cast("{name}" as {dtype}) as "{name}"' for name, dtype, _ in COLUMNS)
-    con.execute(f"create schema if not exists {OUTPUT_SCHEMA}")
-    con.execute(f"create or replace table {OUTPUT_SCHEMA}.{OUTPUT_TABLE} as select {select} from emerging_term_rows")
-    con.unregister("emerging_term_rows")
-    con.execute(f"comment on table {OUTPUT_SCHEMA}.{OUTPUT_TABLE} is '{DESCRIPTION}'")
-    for name, _, text in COLUMNS:
-        con.execute(f"""comment on column {OUTPUT_SCHEMA}.{OUTPUT_TABLE}."{name}" is '{text.replace("'", "''")}'""")
-    return len(table)
-
-
-def build(con: duckdb.DuckDBPyConnection, cache_dir: Path | None = None) -> tuple[int, pd.DataFrame, pd.DataFrame]:
-    """Segment the comments on ``con``, test every term and write the table there (the pipeline's
-    asset and the benchmark's floor both do exactly this)."""
+def build(con: duckdb.DuckDBPyConnection, scratch_dir: Path | None = None) -> dict[str, int]:
+    """Segment the comments on ``con``, test every term and write the table there; returns the
+    counts the asset's materialization shows. jieba's dictionary cache goes to ``scratch_dir``."""
     comments = con.execute(f"select response_id, stage, responded_month as month, comment from {INPUT}").df()
-    table = emerging(comments, tokenizer(cache_dir))
-    return write(con, table), table, comments
+    table = emerging(comments, tokenizer(scratch_dir))
+    rows = write_table(con, OUTPUT_TABLE, table, COLUMNS, DESCRIPTION)
+    return {"rows": rows, "emerging_terms": int(table["is_emerging"].sum()) if len(table) else 0,
+            "comments": len(comments)}
 
 
-def run(work_db: Path, memory_limit: str | None = None, cache_dir: Path | None = None) -> dict:
-    con = duckdb.connect(str(work_db))
-    try:
-        if memory_limit:
-            con.execute(f"set memory_limit = '{memory_limit}'")
-        rows, table, comments = build(con, cache_dir)
-    finally:
-        con.close()
-    return {"rows": rows, "emerging": int(table["is_emerging"].sum()) if len(table) else 0, "comments": len(comments)}
+ANALYSIS = Analysis(table=OUTPUT_TABLE, input_model=INPUT, description=DESCRIPTION, build=build)

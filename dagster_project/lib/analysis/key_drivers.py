@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from dagster_project.lib.analysis.regression import RegressionError, holm, linear, logistic
+from dagster_project.lib.analysis.tables import Analysis, write_table
 
 INPUT = "intermediate.int_key_driver_observations"
-OUTPUT_SCHEMA, OUTPUT_TABLE = "marts", "mart_key_drivers"
+OUTPUT_TABLE = "mart_key_drivers"
 ALL_LINES = "ALL"
 SIGNIFICANCE = 0.05
 MIN_ANSWERS_EACH_WAY = 10  # satisfied and dissatisfied answers a stage needs to be estimated
@@ -165,39 +166,14 @@ def estimate(observations: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[name for name, _, _ in COLUMNS])
 
 
-def write(con: duckdb.DuckDBPyConnection, table: pd.DataFrame) -> int:
-    """Replace ``marts.mart_key_drivers`` with ``table``, typed as COLUMNS says, with comments."""
-    con.register("key_driver_rows", table)
-    select = ", ".join(f'cast("{name}" as {dtype}) as "{name}"' for name, dtype, _ in COLUMNS)
-    con.execute(f"create schema if not exists {OUTPUT_SCHEMA}")
-    con.execute(f"create or replace table {OUTPUT_SCHEMA}.{OUTPUT_TABLE} as select {select} from key_driver_rows")
-    con.unregister("key_driver_rows")
-    con.execute(f"comment on table {OUTPUT_SCHEMA}.{OUTPUT_TABLE} is {_sql_string(DESCRIPTION)}")
-    for name, _, text in COLUMNS:
-        con.execute(f'comment on column {OUTPUT_SCHEMA}.{OUTPUT_TABLE}."{name}" is {_sql_string(text)}')
-    return len(table)
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def build(con: duckdb.DuckDBPyConnection) -> tuple[int, pd.DataFrame]:
-    """Estimate every model from the observations on ``con`` and write the table there (the
-    pipeline's asset and the benchmark's floor both do exactly this)."""
+def build(con: duckdb.DuckDBPyConnection, scratch_dir: Path | None = None) -> dict[str, int]:
+    """Estimate every model from the observations on ``con`` and write the table there; returns
+    the counts the asset's materialization shows."""
     table = estimate(con.execute(f"select * from {INPUT}").df())
-    return write(con, table), table
-
-
-def run(work_db: Path, memory_limit: str | None = None) -> dict:
-    """Read the observations, estimate every model, write the table; returns counts for metadata."""
-    con = duckdb.connect(str(work_db))
-    try:
-        if memory_limit:
-            con.execute(f"set memory_limit = '{memory_limit}'")
-        rows, table = build(con)
-    finally:
-        con.close()
+    rows = write_table(con, OUTPUT_TABLE, table, COLUMNS, DESCRIPTION)
     significant = table[table["is_significant"].fillna(False).astype(bool)]
     return {"rows": rows, "models": int(table[["outcome", "line_of_business"]].drop_duplicates().shape[0]),
             "significant_drivers": int(len(significant))}
+
+
+ANALYSIS = Analysis(table=OUTPUT_TABLE, input_model=INPUT, description=DESCRIPTION, build=build)

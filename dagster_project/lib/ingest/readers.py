@@ -52,7 +52,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from collections import deque
 from dataclasses import dataclass, field

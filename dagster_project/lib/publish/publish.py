@@ -39,13 +39,8 @@ import duckdb
 
 from dagster_project.lib.ingest.loader import landing_exceptions, latest_ledger_entries, stale_partitions
 from dagster_project.lib.quality.validate import HASH_REGEX, ID_CARD_REGEX, PHONE_REGEX
-from dagster_project.lib.transform.catalog import (
-    ANALYSIS_TABLES,
-    HISTORY_TABLES,
-    MANIFEST_PATH,
-    load_manifest,
-    published_marts,
-)
+from dagster_project.lib.analysis import ANALYSIS_TABLES
+from dagster_project.lib.transform.catalog import HISTORY_TABLES, MANIFEST_PATH, load_manifest, published_marts
 from dagster_project.lib.transform.dbt_project import warehouse_manifest
 from dagster_project.settings import Settings, eprint
 

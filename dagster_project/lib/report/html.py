@@ -414,7 +414,6 @@ svg.chart{display:block;margin:6px 0}.lbl{font-size:11px;fill:#222}.sm{font-size
 
 
 def render_report(data: ReportInput) -> str:
-    branches = data.branches()
     sat_branches = sorted({c.branch_code for c in data.satisfaction})
     stages = [s for s in STAGE_LABELS if any(c.stage == s for c in data.satisfaction)]
     stages += sorted({c.stage for c in data.satisfaction} - set(stages))

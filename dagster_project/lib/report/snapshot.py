@@ -30,7 +30,7 @@ from typing import Mapping
 
 import duckdb
 
-from dagster_project.settings import Settings, connect_work_db, eprint
+from dagster_project.settings import Settings, connect_work_db
 from dagster_project.lib.report import csv_export, mailer
 from dagster_project.lib.report.html import ReportInput, branch_label, plain_text_summary, render_report
 from dagster_project.lib.report.branch import branch_figures, read_branch_topics, render_branch_page, standalone_html

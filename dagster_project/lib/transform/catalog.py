@@ -45,13 +45,6 @@ HISTORY_TABLES: Mapping[str, str] = {
     "kpi_snapshots": "Monthly KPI snapshot history (append-only), written by the monthly snapshot.",
 }
 
-# Published tables that Python assets write from dbt models (lib/analysis/, defs/analysis/): required
-# like the dbt marts, their table and column comments put on the work table by their writer.
-ANALYSIS_TABLES: Mapping[str, str] = {
-    "mart_key_drivers": "Key drivers of renewal and of the later NPS (lib/analysis/key_drivers.py).",
-    "mart_emerging_terms": "Emerging terms of the survey comments (lib/analysis/emerging_terms.py).",
-}
-
 _CACHE: dict[Path, tuple[float, dict]] = {}
 
 

@@ -90,28 +90,17 @@ select
     cast(o.hours_to_followup_p90 as double) as hours_to_followup_p90,
     coalesce(b.open_at_month_end, 0) as open_at_month_end,
     coalesce(b.overdue_at_month_end, 0) as overdue_at_month_end,
-    coalesce(o.followed_up_detractors, 0) as followed_up_detractors,
-    coalesce(o.followed_up_next_responses, 0) as followed_up_next_responses,
-    coalesce(o.followed_up_next_satisfied, 0) as followed_up_next_satisfied,
-    {{ safe_ratio('o.followed_up_next_satisfied', 'o.followed_up_next_responses') }} as followed_up_next_csat,
-    {{ wilson_low('o.followed_up_next_satisfied', 'o.followed_up_next_responses', z) }} as followed_up_next_csat_low,
-    {{ wilson_high('o.followed_up_next_satisfied', 'o.followed_up_next_responses', z) }} as followed_up_next_csat_high,
-    coalesce(o.followed_up_renewal_due, 0) as followed_up_renewal_due,
-    coalesce(o.followed_up_renewed, 0) as followed_up_renewed,
-    {{ safe_ratio('o.followed_up_renewed', 'o.followed_up_renewal_due') }} as followed_up_renewal_rate,
-    {{ wilson_low('o.followed_up_renewed', 'o.followed_up_renewal_due', z) }} as followed_up_renewal_rate_low,
-    {{ wilson_high('o.followed_up_renewed', 'o.followed_up_renewal_due', z) }} as followed_up_renewal_rate_high,
-    coalesce(o.not_followed_up_detractors, 0) as not_followed_up_detractors,
-    coalesce(o.not_followed_up_next_responses, 0) as not_followed_up_next_responses,
-    coalesce(o.not_followed_up_next_satisfied, 0) as not_followed_up_next_satisfied,
-    {{ safe_ratio('o.not_followed_up_next_satisfied', 'o.not_followed_up_next_responses') }} as not_followed_up_next_csat,
-    {{ wilson_low('o.not_followed_up_next_satisfied', 'o.not_followed_up_next_responses', z) }} as not_followed_up_next_csat_low,
-    {{ wilson_high('o.not_followed_up_next_satisfied', 'o.not_followed_up_next_responses', z) }} as not_followed_up_next_csat_high,
-    coalesce(o.not_followed_up_renewal_due, 0) as not_followed_up_renewal_due,
-    coalesce(o.not_followed_up_renewed, 0) as not_followed_up_renewed,
-    {{ safe_ratio('o.not_followed_up_renewed', 'o.not_followed_up_renewal_due') }} as not_followed_up_renewal_rate,
-    {{ wilson_low('o.not_followed_up_renewed', 'o.not_followed_up_renewal_due', z) }} as not_followed_up_renewal_rate_low,
-    {{ wilson_high('o.not_followed_up_renewed', 'o.not_followed_up_renewal_due', z) }} as not_followed_up_renewal_rate_high
+    {#- the recovery of followed-up against not-followed-up detractors: the same columns for each group -#}
+    {%- for group in ['followed_up', 'not_followed_up'] %}
+    coalesce(o.{{ group }}_detractors, 0) as {{ group }}_detractors,
+    coalesce(o.{{ group }}_next_responses, 0) as {{ group }}_next_responses,
+    coalesce(o.{{ group }}_next_satisfied, 0) as {{ group }}_next_satisfied,
+    {{ proportion_with_interval('o.' ~ group ~ '_next_satisfied', 'o.' ~ group ~ '_next_responses', group ~ '_next_csat', z) }},
+    coalesce(o.{{ group }}_renewal_due, 0) as {{ group }}_renewal_due,
+    coalesce(o.{{ group }}_renewed, 0) as {{ group }}_renewed,
+    {{ proportion_with_interval('o.' ~ group ~ '_renewed', 'o.' ~ group ~ '_renewal_due', group ~ '_renewal_rate', z) }}
+    {%- if not loop.last %},{% endif %}
+    {%- endfor %}
 from spine as s
 left join opened as o on o.branch_code = s.branch_code and o.month = s.month
 left join backlog as b on b.branch_code = s.branch_code and b.month = s.month
