@@ -288,3 +288,24 @@ def test_a_branch_without_a_value_keeps_its_row_in_the_chart(snap_settings):
     html = email.message_from_bytes(eml.read_bytes(), policy=policy.default).get_body(("html",)).get_content()
     [alt] = re.findall(r'<img src="cid:complaint-p90[^"]*" alt="([^"]*)"', html)
     assert "3 bars; highest JL 13.0 d, lowest &lt;script&gt;alert(1)&lt;/script&gt; 8.0 d" in alt
+
+
+def test_a_ledger_from_before_the_branch_pages_keeps_its_history(tmp_path):
+    """A work file whose ledger has no audience column: its rows stay the company report's, so a
+    delivered period is not sent again after the upgrade, and a branch page is still sent."""
+    from dagster_project.lib.report.mailer import attempts, ensure_ledger, should_send
+
+    path = tmp_path / "work.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA reporting")
+        con.execute("""CREATE TABLE reporting.snapshot_deliveries (period VARCHAR NOT NULL, attempt INTEGER NOT NULL,
+            revision INTEGER NOT NULL, attempted_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL, transport VARCHAR NOT NULL,
+            recipients VARCHAR, subject VARCHAR, message_id VARCHAR, location VARCHAR, detail VARCHAR,
+            resend BOOLEAN NOT NULL, PRIMARY KEY (period, attempt))""")
+        con.execute("INSERT INTO reporting.snapshot_deliveries VALUES ('2024-06', 1, 1, TIMESTAMP '2024-07-01 08:00', "
+                    "'DELIVERED', 'smtp', 'ceo@insurer.example', 's', 'm', 'h:25', 'sent', false)")
+        ensure_ledger(con)
+        [old] = attempts(con, "2024-06")
+        assert (old.audience, old.status, old.recipients) == ("ALL", "DELIVERED", "ceo@insurer.example")
+        assert not should_send([old], resend=False)
+        assert attempts(con, "2024-06", "JL") == [] and should_send([], resend=False)
