@@ -46,6 +46,7 @@ WORK_DB_NAME = "work.duckdb"
 PUBLISHED_DB_NAME = "published.duckdb"
 DEFAULT_PARTITIONS_START = "2024-01-01"
 SMTP_PREFIX = "CSWH_SMTP_"
+BRANCH_RECIPIENTS_PREFIX = "CSWH_SMTP_TO_"  # + branch code: that branch's report recipients
 
 # The default salt lives outside the repository so that it is never committed.
 try:
@@ -155,6 +156,20 @@ class Settings:
     publish_pause_seconds: float = 0.0
     # The operator says a changed PII salt is intended (CSWH_PII_SALT_CHANGED=1): a full refresh.
     pii_salt_change_intended: bool = False
+
+    @property
+    def branch_recipients(self) -> dict[str, tuple[str, ...]]:
+        """Who receives each branch's monthly page: ``CSWH_SMTP_TO_<BRANCH>`` (comma-separated),
+        e.g. ``CSWH_SMTP_TO_JL=manager.jl@insurer.example`` (docs/bi.md#branch-reports). Beside the
+        other mail settings, so one place configures the e-mail; a branch without a variable gets
+        its page written, not mailed."""
+        out: dict[str, tuple[str, ...]] = {}
+        for key, value in self.smtp.items():
+            if key.startswith(BRANCH_RECIPIENTS_PREFIX) and key != BRANCH_RECIPIENTS_PREFIX:
+                addresses = tuple(dict.fromkeys(a.strip() for a in value.split(",") if a.strip()))
+                if addresses:
+                    out[key[len(BRANCH_RECIPIENTS_PREFIX):].upper()] = addresses
+        return dict(sorted(out.items()))
 
     @property
     def work_db(self) -> Path:

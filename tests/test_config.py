@@ -80,6 +80,25 @@ def test_cli_help_lists_every_subcommand():
         assert command in out
 
 
+def test_every_cli_option_of_every_command_has_help():
+    import argparse
+
+    from dagster_project.cli import build_parser
+
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    described = {choice.dest: choice.help for choice in sub._choices_actions}
+    assert set(described) == set(sub.choices) and all(described.values())
+    missing = [f"{name} {action.option_strings or action.dest}"
+               for name, command in sub.choices.items() for action in command._actions
+               if not isinstance(action, argparse._HelpAction)
+               and (not action.help or action.help == argparse.SUPPRESS)]
+    assert missing == []
+    # and argparse shows it: the rollback options in its --help
+    text = sub.choices["rollback"].format_help()
+    assert "--to VERSION" in text and "--yes" in text and "confirmation" in text
+
+
 def test_duckdb_memory_budget_is_one_setting_for_the_pipeline_and_dbt(tmp_path):
     import re
 

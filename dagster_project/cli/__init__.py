@@ -72,24 +72,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish-status", help="show the published version and its manifest")
     p.set_defaults(func=cmd_publish_status)
 
-    p = sub.add_parser("rollback", help="restore the previous published version")
+    p = sub.add_parser("rollback", help="restore the previous (or a named) kept published version")
+    p.add_argument("--to", metavar="VERSION", default=None,
+                   help="the version id to restore (see `publish-status`; a unique leading part is enough); "
+                        "default: the version before the current one")
+    p.add_argument("--yes", action="store_true",
+                   help="do not ask for confirmation (for scripts); without it the command asks, and no "
+                        "answer means no")
     p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("snapshot", help="the monthly KPI snapshot: history rows, report, e-mail")
-    p.add_argument("--period", type=_period, required=True, help="YYYY-MM")
+    p.add_argument("--period", type=_period, required=True, help="the month to snapshot, YYYY-MM")
     p.add_argument("--resend", action="store_true", help="send the e-mail again even if already sent")
     p.set_defaults(func=cmd_snapshot)
 
     p = sub.add_parser("bench", help="the scale benchmark against its DuckDB-only floor")
-    p.add_argument("--scale", type=float, default=1.0)
-    p.add_argument("--days", type=int, default=730)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--scale", type=float, default=1.0, help="sample-data scale to benchmark (default 1)")
+    p.add_argument("--days", type=int, default=730, help="days of sample data (default 730)")
+    p.add_argument("--seed", type=int, default=None, help="random seed of the sample data (default: the benchmark's)")
     p.add_argument("--no-incremental", action="store_true", help="skip the one-day incremental run")
     p.add_argument("--no-snapshot", action="store_true", help="skip the monthly snapshot")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("dev", help="open the Dagster UI on the embedded defaults")
-    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (default 3000)")
+    p.add_argument("--send-mail", action="store_true",
+                   help="let runs started from the UI or by its schedules send e-mail through CSWH_SMTP_HOST; "
+                        "without it their e-mails go to the outbox folder (docs/operations.md#schedules)")
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("docs", help="generate dbt docs offline under data/reports/dbt-docs/")
@@ -145,7 +154,7 @@ def cmd_publish_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     from dagster_project.cli.commands import rollback_and_record  # deferred: see module docstring
 
-    return rollback_and_record(settings)
+    return rollback_and_record(settings, to=args.to, yes=args.yes)
 
 
 def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
@@ -171,7 +180,23 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     dagster = Path(sys.executable).with_name("dagster")
     cmd = [str(dagster), "dev", "-m", "dagster_project.definitions", "-p", str(args.port)]
     eprint(f"[dev] Dagster UI on http://127.0.0.1:{args.port}  (DAGSTER_HOME={settings.dagster_home})")
-    return subprocess.call(cmd, env={**settings.child_env(), "PYTHONWARNINGS": DEV_WARNING_FILTER}, cwd=REPO_ROOT)
+    env = dev_environment(settings, send_mail=args.send_mail)
+    if settings.smtp.get("CSWH_SMTP_HOST") and not args.send_mail:
+        eprint(f"[dev] e-mail goes to the outbox ({settings.outbox_dir}), not to {settings.smtp['CSWH_SMTP_HOST']}: "
+               "add --send-mail to send")
+    return subprocess.call(cmd, env={**env, "PYTHONWARNINGS": DEV_WARNING_FILTER}, cwd=REPO_ROOT)
+
+
+def dev_environment(settings: Settings, *, send_mail: bool = False) -> dict[str, str]:
+    """The environment of ``dagster dev``: the settings' own, without the SMTP server unless
+    ``send_mail``. The UI starts the schedules' daemon (the monthly snapshot is on by default), and
+    a developer trying the UI on a machine whose shell has production mail settings must not mail
+    management by surprise: without a host the mailer writes each message to the outbox."""
+    env = settings.child_env()
+    if not send_mail:
+        for key in ("CSWH_SMTP_HOST", "CSWH_SMTP_PORT", "CSWH_SMTP_USER", "CSWH_SMTP_PASSWORD", "CSWH_SMTP_STARTTLS"):
+            env.pop(key, None)
+    return env
 
 
 # Dagster 1.13 marks `dagster dev` as superseded by `dg dev` (the separate dagster-dg-cli package,

@@ -4,8 +4,9 @@
   rows -> publish, gated by the mart checks in the same run -> report and e-mail), like the monthly
   schedule, and prints what its assets recorded. Exit 0 ok, 1 a step failed (what was saved stays
   saved; the next run retries), 2 no snapshot possible (no published file, no data for the period).
-- ``rollback`` restores the previous published version and records it as a materialization of
-  ``published/marts``, so the Dagster UI shows the version BI reads.
+- ``rollback [--to VERSION] [--yes]`` restores the previous (or the named) kept version after the
+  operator confirms, and records it as a materialization of ``published/marts``, so the Dagster UI
+  shows the version BI reads.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dagster_project.cli.outcome import failure_reason
 from dagster_project.definitions import build_definitions
 from dagster_project.defs.conventions import RESEND_TAG, SNAPSHOT_JOB
 from dagster_project.defs.publish.assets import PUBLISHED_KEY, record_published_version
-from dagster_project.defs.report.assets import HISTORY_KEY, REPORT_KEY
+from dagster_project.defs.report.assets import BRANCH_REPORTS_KEY, HISTORY_KEY, REPORT_KEY
 from dagster_project.lib.publish.publish import sha256_of
 from dagster_project.lib.publish.versions import current_manifest, rollback
 from dagster_project.settings import Settings, eprint
@@ -51,7 +52,8 @@ def run_snapshot_job(settings: Settings, period: str, resend: bool = False) -> i
     with open(log_path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(instance=instance, partition_key=key, tags=tags, raise_on_error=False,
                                         run_config={"loggers": {"compact": {}}})
-    history, published, report = (_metadata(result, k) for k in (HISTORY_KEY, PUBLISHED_KEY, REPORT_KEY))
+    history, published, report, branches = (_metadata(result, k) for k in (HISTORY_KEY, PUBLISHED_KEY, REPORT_KEY,
+                                                                           BRANCH_REPORTS_KEY))
     if history:
         state = "new" if history.get("new_revision") else "unchanged"
         print(f"snapshot {period}: revision {history.get('revision')} ({state}), {history.get('dagster/row_count')} rows")
@@ -68,6 +70,9 @@ def run_snapshot_job(settings: Settings, period: str, resend: bool = False) -> i
             print("  note: the corrected report was not e-mailed; run with --resend to send it")
         if report.get("not_in_published_file"):
             print(f"  not in the published file: {report['not_in_published_file']}")
+    if branches:
+        print(f"  branches: {branches.get('pages')} pages in {branches.get('folder')}")
+        print(f"  branch e-mail: {branches.get('email')}")
     print(f"  run:     {result.run_id} (make dev: http://127.0.0.1:3000/runs/{result.run_id})")
     if result.success:
         return 0
@@ -77,8 +82,18 @@ def run_snapshot_job(settings: Settings, period: str, resend: bool = False) -> i
     return 2 if not history and any(f"snapshot {period}:" in (m or "") for m in failures) else 1
 
 
-def rollback_and_record(settings: Settings) -> int:
-    code = rollback(settings)
+def ask(question: str) -> bool:
+    """The operator's yes/no on the terminal; no answer (end of input, no terminal) is a no, so a
+    script that forgot ``--yes`` changes nothing."""
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        print()
+        return False
+
+
+def rollback_and_record(settings: Settings, to: str | None = None, yes: bool = False) -> int:
+    code = rollback(settings, to=to, confirm=None if yes else ask)
     if code != 0:
         return code
     manifest = current_manifest(settings)

@@ -16,15 +16,15 @@ import dagster as dg
 
 from dagster_project.defs.conventions import PIPELINE_JOB, SNAPSHOT_JOB
 from dagster_project.defs.publish.assets import PUBLISHED_KEY
-from dagster_project.defs.report.assets import HISTORY_KEY, REPORT_KEY
+from dagster_project.defs.report.assets import BRANCH_REPORTS_KEY, HISTORY_KEY, REPORT_KEY
 
 
 def pipeline_selection() -> dg.AssetSelection:
-    return dg.AssetSelection.all() - dg.AssetSelection.assets(HISTORY_KEY, REPORT_KEY)
+    return dg.AssetSelection.all() - dg.AssetSelection.assets(HISTORY_KEY, REPORT_KEY, BRANCH_REPORTS_KEY)
 
 
 def snapshot_selection(mart_checks: dg.AssetChecksDefinition) -> dg.AssetSelection:
-    return (dg.AssetSelection.assets(HISTORY_KEY, PUBLISHED_KEY, REPORT_KEY)
+    return (dg.AssetSelection.assets(HISTORY_KEY, PUBLISHED_KEY, REPORT_KEY, BRANCH_REPORTS_KEY)
             - dg.AssetSelection.checks_for_assets(PUBLISHED_KEY)
             | dg.AssetSelection.checks(mart_checks))
 
@@ -41,7 +41,7 @@ def build_jobs(mart_checks: dg.AssetChecksDefinition) -> list:
     snapshot = dg.define_asset_job(
         name=SNAPSHOT_JOB,
         description="The monthly KPI snapshot for management: history rows, publish (gated by the mart checks "
-                    "in the same run), HTML report and e-mail.",
+                    "in the same run), HTML report and e-mail, and one page per branch for its manager.",
         selection=snapshot_selection(mart_checks),
         executor_def=dg.in_process_executor,
     )

@@ -162,6 +162,51 @@ def test_rollback_restores_the_previous_version_and_versions_are_capped(publishe
     assert versions[-3] in out and "(current)" in out
 
 
+def test_rollback_to_a_named_version_asks_first(published, capsys):
+    settings, first = published
+    versions = [first.version_id]
+    for i in range(2):
+        apply_sql(settings.work_db, f"update marts.mart_complaints set per_10k_policies = {i + 2}")
+        versions.append(_publish(settings, f"run-{i}").version_id)
+    questions = []
+    # "no": nothing changes, and the question names both versions
+    assert rollback(settings, to=versions[0], confirm=lambda q: questions.append(q) or False) == 1
+    assert current_manifest(settings)["version_id"] == versions[2]
+    assert versions[2] in questions[0] and versions[0] in questions[0] and "[y/N]" in questions[0]
+    assert "rollback cancelled" in capsys.readouterr().out
+    # "yes" to the oldest kept version, named by a unique leading part of its id: two versions back
+    assert rollback(settings, to=versions[0][:-3], confirm=lambda q: True) == 0
+    assert current_manifest(settings)["version_id"] == versions[0]
+    assert rollback(settings, to=versions[0], confirm=lambda q: True) == 1  # already published
+    assert rollback(settings, to="20000101T000000", confirm=lambda q: True) == 2  # not kept
+    err = capsys.readouterr().err
+    assert "already the published version" in err and "no kept version '20000101T000000'" in err
+    assert versions[1] in err  # the message lists what is kept
+
+
+def test_cli_rollback_confirms_on_the_terminal_or_with_yes(published):
+    """The command as an operator types it: the answer comes on standard input; no answer is a no."""
+    settings, first = published
+    apply_sql(settings.work_db, "update marts.mart_complaints set per_10k_policies = 9")
+    second = _publish(settings, "run-2").version_id
+
+    def cli(*args, answer=None):
+        return subprocess.run([sys.executable, "-m", "dagster_project", "rollback", *args],
+                              input=answer, stdin=None if answer is not None else subprocess.DEVNULL,
+                              capture_output=True, text=True, env=settings.child_env(), cwd=REPO_ROOT)
+
+    no_answer = cli("--to", first.version_id)
+    assert no_answer.returncode == 1 and "rollback cancelled" in no_answer.stdout
+    assert cli("--to", first.version_id, answer="n\n").returncode == 1
+    assert current_manifest(settings)["version_id"] == second
+    yes = cli("--to", first.version_id, answer="y\n")
+    assert yes.returncode == 0 and f"rolled back: {second} -> {first.version_id}" in yes.stdout
+    assert current_manifest(settings)["version_id"] == first.version_id
+    scripted = cli("--to", second, "--yes")
+    assert scripted.returncode == 0 and "[y/N]" not in scripted.stdout
+    assert current_manifest(settings)["version_id"] == second
+
+
 def test_rollback_without_previous_version_fails_cleanly(published):
     settings, _ = published
     before = sha256_of(settings.published_db)

@@ -103,7 +103,7 @@ def test_snapshot_exit_codes(published_settings, capsys):
     assert "e-mail failed" in err
     assert run_snapshot_job(settings, PERIOD) == 0  # retried: delivered to the outbox
     out = capsys.readouterr().out
-    assert "revision 1 (unchanged)" in out and "delivered" in out
+    assert "revision 1 (unchanged)" in out and "e-mail:  written to the outbox (1 file)" in out and "delivered" not in out
     assert run_snapshot_job(settings, "2019-01") == 2  # no partition: the data does not reach that month
 
 

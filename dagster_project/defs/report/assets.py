@@ -6,18 +6,27 @@
   the ``monthly_snapshot`` job the mart gates run before it, in the same run.
 - ``reporting/kpi_report`` (monthly): the HTML report and CSV of the period, and the e-mail to
   management, sent once per period (a run tagged ``cswh/resend=true`` sends it again).
+- ``reporting/branch_reports`` (monthly): one page per branch from the same numbers, mailed once
+  per period to the branch's recipients (docs/bi.md#branch-reports).
 
-All three write the work file or the published file, so they are in the ``work_duckdb`` pool.
+All four write the work file or the published file, so they are in the ``work_duckdb`` pool.
 """
 
 import dagster as dg
 
 from dagster_project.defs.conventions import OWNERS, RESEND_TAG, WORK_DB_POOL
-from dagster_project.lib.report.snapshot import SnapshotError, latest_revision, record_period, render_and_deliver
+from dagster_project.lib.report.snapshot import (
+    SnapshotError,
+    latest_revision,
+    record_period,
+    render_and_deliver,
+    render_and_deliver_branches,
+)
 from dagster_project.settings import Settings
 
 HISTORY_KEY = dg.AssetKey(["marts", "kpi_snapshots"])
 REPORT_KEY = dg.AssetKey(["reporting", "kpi_report"])
+BRANCH_REPORTS_KEY = dg.AssetKey(["reporting", "branch_reports"])
 
 
 def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -59,7 +68,8 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
         pool=WORK_DB_POOL,
         description=(
             "The monthly KPI report for management: reports/snapshots/kpi-YYYY-MM.html (+ .csv) from the "
-            "published numbers, e-mailed once per period (SMTP from CSWH_SMTP_*, else an .eml in the outbox)."
+            "published numbers, e-mailed once per period to CSWH_SMTP_TO (inline PNG charts, HTML and CSV attached; "
+            "without CSWH_SMTP_HOST one .eml per recipient in the outbox; docs/bi.md#the-monthly-e-mail)."
         ),
     )
     def kpi_report(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
@@ -73,7 +83,9 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
             "period": period,
             "report": dg.MetadataValue.path(str(delivered.html_path)),
             "csv": dg.MetadataValue.path(str(delivered.csv_path)),
-            "email": f"{delivered.delivery.status}: {delivered.delivery.detail}",
+            # "delivered to N recipients ..." only after the SMTP server accepted them, else
+            # "written to the outbox (N files) ...", "already sent ..." or "failed: ..."
+            "email": delivered.delivery.detail,
             "not_in_published_file": ", ".join(delivered.missing),
         }
         if not delivered.delivery.ok:
@@ -81,7 +93,44 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
             # this partition retries the delivery.
             raise dg.Failure(description=f"snapshot {period}: report saved, e-mail failed: {delivered.delivery.detail}",
                              metadata=metadata)
-        context.log.info(f"snapshot {period}: e-mail {delivered.delivery.status}")
+        context.log.info(f"snapshot {period}: e-mail {delivered.delivery.detail}")
         return dg.MaterializeResult(metadata=metadata)
 
-    return [kpi_snapshots, kpi_report]
+    @dg.asset(
+        key=BRANCH_REPORTS_KEY,
+        group_name="reporting",
+        kinds={"python", "html"},
+        owners=OWNERS,
+        partitions_def=partitions_def,
+        deps=[dg.AssetKey(["published", "marts"])],
+        pool=WORK_DB_POOL,
+        description=(
+            "One monthly page per branch for its manager (机构月报): the branch against the company and its peers, "
+            "its weakest stage cells, its overdue follow-up cases and its top comment topics, from the same published "
+            "numbers as the company report; reports/snapshots/branches/kpi-YYYY-MM-<branch>.html (+ .csv), e-mailed "
+            "once per period to the branch's CSWH_SMTP_TO_<BRANCH> recipients (docs/bi.md#branch-reports)."
+        ),
+    )
+    def branch_reports(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+        period = context.partition_key[:7]
+        resend = str(context.run.tags.get(RESEND_TAG, "")).lower() == "true"
+        try:
+            pages = render_and_deliver_branches(warehouse, period, latest_revision(warehouse, period), resend=resend)
+        except SnapshotError as exc:
+            raise dg.Failure(description=f"branch reports {period}: {exc}") from exc
+        mailed = [p for p in pages if p.delivery is not None]
+        failed = [p for p in mailed if not p.delivery.ok]
+        metadata = {
+            "period": period,
+            "pages": len(pages),
+            "folder": dg.MetadataValue.path(str(pages[0].html_path.parent)) if pages else "",
+            "email": "; ".join(f"{p.branch}: {p.delivery.detail}" for p in mailed) or
+                     "no branch has recipients (CSWH_SMTP_TO_<BRANCH>): pages written, nothing mailed",
+            "not_mailed": ", ".join(p.branch for p in pages if p.delivery is None),
+        }
+        if failed:
+            raise dg.Failure(description=f"branch reports {period}: pages saved, e-mail failed for "
+                                         + ", ".join(p.branch for p in failed), metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return [kpi_snapshots, kpi_report, branch_reports]

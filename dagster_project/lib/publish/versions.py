@@ -1,4 +1,4 @@
-"""Published versions: what is live (``publish-status``) and going back one (``rollback``)."""
+"""Published versions: what is live (``publish-status``) and going back (``rollback [--to VERSION]``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import duckdb
 
 from dagster_project.settings import Settings, eprint
-from dagster_project.lib.publish.publish import install_version, list_versions, sha256_of
+from dagster_project.lib.publish.publish import VERSION_PREFIX, install_version, list_versions, sha256_of
 
 
 def read_manifest(path) -> dict | None:
@@ -75,15 +75,49 @@ def previous_version(settings: Settings):
     return versions[index - 1] if index > 0 else None
 
 
-def rollback(settings: Settings) -> int:
-    """Atomically restore the previous version over the published file."""
+def version_file(settings: Settings, version_id: str):
+    """The kept version file of ``version_id`` (a unique leading part of it is enough, as with git
+    commit ids); ValueError saying why when none or several match."""
+    wanted = version_id.strip()
+    versions = list_versions(settings)
+    exact = [p for p in versions if p.stem == f"{VERSION_PREFIX}{wanted}"]
+    matches = (exact or [p for p in versions if p.stem.startswith(f"{VERSION_PREFIX}{wanted}")]) if wanted else []
+    if len(matches) == 1:
+        return matches[0]
+    kept = ", ".join(p.stem[len(VERSION_PREFIX):] for p in versions) or "none"
+    if not matches:
+        raise ValueError(f"no kept version {wanted!r} in {settings.versions_dir} (kept: {kept})")
+    raise ValueError(f"{wanted!r} matches {len(matches)} kept versions; give more of it (kept: {kept})")
+
+
+def rollback(settings: Settings, to: str | None = None, confirm=None) -> int:
+    """Atomically restore a kept version over the published file: ``to`` (a version id), else the
+    one before the current. ``confirm(question) -> bool`` is asked first when given (the CLI asks
+    the operator; ``--yes`` answers for them); a "no" changes nothing (exit 1)."""
     manifest = current_manifest(settings)
     if manifest is None:
         eprint(f"error: nothing published ({settings.published_db} does not exist); nothing to roll back")
         return 1
-    target = previous_version(settings)
-    if target is None:
-        eprint(f"error: no version older than {manifest['version_id']} in {settings.versions_dir}")
+    if to is not None:
+        try:
+            target = version_file(settings, to)
+        except ValueError as exc:
+            eprint(f"error: {exc}")
+            return 2
+        if target.stem == f"{VERSION_PREFIX}{manifest['version_id']}":
+            eprint(f"error: {manifest['version_id']} is already the published version; nothing to do")
+            return 1
+    else:
+        target = previous_version(settings)
+        if target is None:
+            eprint(f"error: no version older than {manifest['version_id']} in {settings.versions_dir}")
+            return 1
+    chosen = read_manifest(target) or {}
+    question = (f"Replace the published version {manifest['version_id']} (published {manifest['published_at']}) "
+                f"with {chosen.get('version_id', target.stem)} (published {chosen.get('published_at', '?')})? "
+                "BI tools see it at their next connection. [y/N] ")
+    if confirm is not None and not confirm(question):
+        print(f"rollback cancelled: {manifest['version_id']} stays published")
         return 1
     install_version(settings, target)
     restored = current_manifest(settings)

@@ -33,12 +33,15 @@ import duckdb
 from dagster_project.settings import Settings, connect_work_db
 from dagster_project.lib.report import csv_export, mailer
 from dagster_project.lib.report.html import ReportInput, branch_label, plain_text_summary, render_report
+from dagster_project.lib.report.branch import branch_figures, read_branch_topics, render_branch_page, standalone_html
+from dagster_project.lib.report.mail_html import file_safe, render_company_mail
 from dagster_project.lib.report.marts import PeriodData, is_as_of_metric, read_period, table_columns
 from dagster_project.lib.report.metrics import (
     COMPANY,
     KpiRow,
     changed_keys,
     compare_periods,
+    format_value,
     metric_spec,
     parse_period,
     previous_period,
@@ -276,27 +279,100 @@ class Delivered:
     missing: tuple[str, ...]
 
 
+def report_input(settings: Settings, period: str, revision: Revision) -> ReportInput:
+    """The period's numbers as published: what the company report and every branch page show."""
+    current, previous, _in_published, version = read_published(settings, period)
+    return ReportInput(period=period, previous_period=previous.period, revision=revision.revision,
+                       recorded_at=revision.published_at, revision_reason=revision.reason,
+                       rows=current.rows, changes=compare_periods(current.rows, previous.rows),
+                       satisfaction=current.satisfaction, source_version=version, missing=current.missing,
+                       satisfaction_rolling=current.satisfaction_rolling, headlines=current.headlines,
+                       overdue_cases=current.overdue_cases, recovery=current.recovery,
+                       voice=current.voice)
+
+
 def render_and_deliver(settings: Settings, period: str, revision: Revision, *, resend: bool = False,
                        env: Mapping[str, str] | None = None) -> Delivered:
     """Step 3: the report and CSV of the period's numbers as published, and the e-mail (once)."""
-    current, previous, _in_published, version = read_published(settings, period)
-    report = ReportInput(period=period, previous_period=previous.period, revision=revision.revision,
-                         recorded_at=revision.published_at, revision_reason=revision.reason,
-                         rows=current.rows, changes=compare_periods(current.rows, previous.rows),
-                         satisfaction=current.satisfaction, source_version=version, missing=current.missing,
-                         satisfaction_rolling=current.satisfaction_rolling, headlines=current.headlines,
-                         overdue_cases=current.overdue_cases, recovery=current.recovery,
-                         voice=current.voice)
+    report = report_input(settings, period, revision)
     html = render_report(report)
-    csv_bytes = snapshot_csv(period, revision, current.rows)
+    csv_bytes = snapshot_csv(period, revision, report.rows)
     html_path, csv_path = report_paths(settings, period)
     _write_if_changed(html_path, html.encode("utf-8"))
     _write_if_changed(csv_path, csv_bytes)
+    smtp = settings.smtp if env is None else env
+    # The mailed body is the strict form (tables, inline styles, PNG charts by Content-ID); the
+    # browser report (SVG, CSS) and the CSV go along as attachments.
+    content = mailer.MailContent(
+        subject=mailer.subject_for(period, revision.revision),
+        body=render_company_mail(report, html_path.name),
+        text=plain_text_summary(report),
+        attachments=(mailer.Attachment(html_path.name, html.encode("utf-8"), "text", "html"),
+                     mailer.Attachment(csv_path.name, csv_bytes, "text", "csv")))
     delivery = mailer.deliver(settings.work_db, settings.outbox_dir, period=period, revision=revision.revision,
-                              html=html, text=plain_text_summary(report), csv_bytes=csv_bytes,
-                              csv_filename=csv_path.name, resend=resend,
-                              env=settings.smtp if env is None else env)
-    return Delivered(html_path, csv_path, delivery, tuple(current.missing))
+                              content=content, recipients=mailer.parse_recipients(smtp.get("CSWH_SMTP_TO")),
+                              resend=resend, env=smtp)
+    return Delivered(html_path, csv_path, delivery, tuple(report.missing))
+
+
+@dataclass(frozen=True)
+class BranchDelivered:
+    branch: str
+    html_path: Path
+    csv_path: Path
+    recipients: tuple[str, ...]
+    delivery: mailer.DeliveryOutcome | None  # None: no recipient configured, the page is only written
+
+
+def branch_report_paths(settings: Settings, period: str, branch: str) -> tuple[Path, Path]:
+    folder = settings.reports_dir / "snapshots" / "branches"
+    stem = f"kpi-{period}-{file_safe(branch)}"
+    return folder / f"{stem}.html", folder / f"{stem}.csv"
+
+
+def render_and_deliver_branches(settings: Settings, period: str, revision: Revision, *, resend: bool = False,
+                                env: Mapping[str, str] | None = None) -> list[BranchDelivered]:
+    """Every branch's page of the period (reports/snapshots/branches/), mailed once to the branch's
+    recipients (``Settings.branch_recipients``); a branch without recipients gets its page only."""
+    report = report_input(settings, period, revision)
+    with duckdb.connect(str(settings.published_db), read_only=True) as con:
+        topics = read_branch_topics(con, period)
+    smtp = settings.smtp if env is None else env
+    recipients_of = settings.with_overrides(smtp=smtp).branch_recipients
+    out = []
+    for code in report.branches():
+        html_path, csv_path = branch_report_paths(settings, period, code)
+        body = render_branch_page(report, code, topics.get(code, []), csv_path.name)
+        rows = [r for r in report.rows if r.branch_code in (code, COMPANY)]
+        csv_bytes = snapshot_csv(period, revision, rows)
+        _write_if_changed(html_path, standalone_html(body).encode("utf-8"))
+        _write_if_changed(csv_path, csv_bytes)
+        recipients = recipients_of.get(code, ())
+        delivery = None
+        if recipients:
+            content = mailer.MailContent(
+                subject=mailer.subject_for(period, revision.revision, audience=code),
+                body=body, text=branch_text_summary(report, code),
+                attachments=(mailer.Attachment(html_path.name, standalone_html(body).encode("utf-8"), "text", "html"),
+                             mailer.Attachment(csv_path.name, csv_bytes, "text", "csv")))
+            delivery = mailer.deliver(settings.work_db, settings.outbox_dir, period=period,
+                                      revision=revision.revision, content=content, recipients=recipients,
+                                      audience=code, resend=resend, env=smtp)
+        out.append(BranchDelivered(code, html_path, csv_path, recipients, delivery))
+    return out
+
+
+def branch_text_summary(report: ReportInput, branch: str) -> str:
+    """The text/plain part of a branch's e-mail: its figures beside the company's."""
+    lines = [f"客服质量月报 Customer-service KPI snapshot {report.period}, {branch} (revision {report.revision})", ""]
+    for figure in branch_figures(report, branch):
+        spec = metric_spec(figure.metric)
+        company = format_value(figure.metric, figure.company.value) if figure.company else "–"
+        rank = "" if figure.rank is None else f", rank {figure.rank} of {figure.ranked}"
+        lines.append(f"- {spec.label_zh} {spec.label_en}: {format_value(figure.metric, figure.own.value)} "
+                     f"(company {company}{rank})")
+    lines += ["", "The full page is the HTML part of this message; the numbers are attached as CSV."]
+    return "\n".join(lines)
 
 
 def run_snapshot(settings: Settings, period: str, resend: bool = False, *, run_id: str | None = None,
