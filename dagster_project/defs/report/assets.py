@@ -15,6 +15,7 @@ All four write the work file or the published file, so they are in the ``work_du
 import dagster as dg
 
 from dagster_project.defs.conventions import OWNERS, RESEND_TAG, WORK_DB_POOL
+from dagster_project.defs.publish.assets import PUBLISHED_KEY
 from dagster_project.lib.report.snapshot import (
     SnapshotError,
     latest_revision,
@@ -27,6 +28,11 @@ from dagster_project.settings import Settings
 HISTORY_KEY = dg.AssetKey(["marts", "kpi_snapshots"])
 REPORT_KEY = dg.AssetKey(["reporting", "kpi_report"])
 BRANCH_REPORTS_KEY = dg.AssetKey(["reporting", "branch_reports"])
+
+
+def _period_and_resend(context: dg.AssetExecutionContext) -> tuple[str, bool]:
+    """The partition's period (YYYY-MM) and whether the run asks to send its e-mail again."""
+    return context.partition_key[:7], str(context.run.tags.get(RESEND_TAG, "")).lower() == "true"
 
 
 def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -58,23 +64,22 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
             "dagster/row_count": recorded.rows,
         })
 
-    @dg.asset(
-        key=REPORT_KEY,
-        group_name="reporting",
-        kinds={"python", "html"},
-        owners=OWNERS,
-        partitions_def=partitions_def,
-        deps=[dg.AssetKey(["published", "marts"])],
-        pool=WORK_DB_POOL,
-        description=(
+    def mailed_page(key: dg.AssetKey, description: str):
+        """A monthly page rendered from the published file and mailed once per period."""
+        return dg.asset(key=key, group_name="reporting", kinds={"python", "html"}, owners=OWNERS,
+                        partitions_def=partitions_def, deps=[PUBLISHED_KEY], pool=WORK_DB_POOL,
+                        description=description)
+
+    @mailed_page(
+        REPORT_KEY,
+        (
             "The monthly KPI report for management: reports/snapshots/kpi-YYYY-MM.html (+ .csv) from the "
             "published numbers, e-mailed once per period to CSWH_SMTP_TO (inline PNG charts, HTML and CSV attached; "
             "without CSWH_SMTP_HOST one .eml per recipient in the outbox; docs/bi.md#the-monthly-e-mail)."
         ),
     )
     def kpi_report(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
-        period = context.partition_key[:7]
-        resend = str(context.run.tags.get(RESEND_TAG, "")).lower() == "true"
+        period, resend = _period_and_resend(context)
         try:
             delivered = render_and_deliver(warehouse, period, latest_revision(warehouse, period), resend=resend)
         except SnapshotError as exc:
@@ -96,15 +101,9 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
         context.log.info(f"snapshot {period}: e-mail {delivered.delivery.detail}")
         return dg.MaterializeResult(metadata=metadata)
 
-    @dg.asset(
-        key=BRANCH_REPORTS_KEY,
-        group_name="reporting",
-        kinds={"python", "html"},
-        owners=OWNERS,
-        partitions_def=partitions_def,
-        deps=[dg.AssetKey(["published", "marts"])],
-        pool=WORK_DB_POOL,
-        description=(
+    @mailed_page(
+        BRANCH_REPORTS_KEY,
+        (
             "One monthly page per branch for its manager (机构月报): the branch against the company and its peers, "
             "its weakest stage cells, its overdue follow-up cases and its top comment topics, from the same published "
             "numbers as the company report; reports/snapshots/branches/kpi-YYYY-MM-<branch>.html (+ .csv), e-mailed "
@@ -112,8 +111,7 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
         ),
     )
     def branch_reports(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
-        period = context.partition_key[:7]
-        resend = str(context.run.tags.get(RESEND_TAG, "")).lower() == "true"
+        period, resend = _period_and_resend(context)
         try:
             pages = render_and_deliver_branches(warehouse, period, latest_revision(warehouse, period), resend=resend)
         except SnapshotError as exc:

@@ -45,6 +45,7 @@ from dagster_project.lib.report.metrics import (
     metric_spec,
     parse_period,
 )
+from dagster_project.lib.report.voice import TopicRow
 
 BRANCH_METRICS = (*(f"csat.{s}" for s in STAGE_LABELS), "valid_complaint_rate", "complaints_per_10k_policies",
                   "complaint_within_deadline_share", "complaint_handling_days_p90", "winback_rate",
@@ -66,18 +67,6 @@ class BranchFigure:
     ranked: int  # how many branches have a value
 
 
-@dataclass(frozen=True)
-class BranchTopic:
-    stage: str
-    topic_code: str
-    label_zh: str
-    label_en: str
-    mentions: int
-    commented: int
-    csat_mentioning: float | None
-    csat_not_mentioning: float | None
-
-
 def branch_figures(data: ReportInput, branch: str) -> list[BranchFigure]:
     out = []
     for metric in BRANCH_METRICS:
@@ -96,7 +85,7 @@ def branch_figures(data: ReportInput, branch: str) -> list[BranchFigure]:
     return out
 
 
-def read_branch_topics(con: duckdb.DuckDBPyConnection, period: str, n: int = TOP_TOPICS) -> dict[str, list[BranchTopic]]:
+def read_branch_topics(con: duckdb.DuckDBPyConnection, period: str, n: int = TOP_TOPICS) -> dict[str, list[TopicRow]]:
     """The most mentioned comment topics of each branch in the month (all stages), from the counts."""
     if not table_columns(con, "mart_verbatim_topics"):
         return {}
@@ -109,11 +98,11 @@ def read_branch_topics(con: duckdb.DuckDBPyConnection, period: str, n: int = TOP
         group by branch_code, stage, topic_code
         having sum(mentions) > 0
         order by branch_code, sum(mentions) desc, stage, topic_code""", [parse_period(period)]).fetchall()
-    out: dict[str, list[BranchTopic]] = {}
+    out: dict[str, list[TopicRow]] = {}
     for branch, stage, code, zh, en, x, n_commented, sat_x, rest, sat_rest in rows:
         topics = out.setdefault(str(branch), [])
         if len(topics) < n:
-            topics.append(BranchTopic(str(stage), str(code), str(zh), str(en), int(x), int(n_commented),
+            topics.append(TopicRow(str(stage), str(code), str(zh), str(en), int(x), int(n_commented),
                                       sat_x / x if x else None, sat_rest / rest if rest else None))
     return out
 
@@ -122,7 +111,7 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
-def render_branch_page(data: ReportInput, branch: str, topics: list[BranchTopic],
+def render_branch_page(data: ReportInput, branch: str, topics: list[TopicRow],
                        attachment_name: str) -> MailBody:
     b = _Builder(f"kpi-{data.period}-{file_safe(branch)}")
     name = branch_text(branch)

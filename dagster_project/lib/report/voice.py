@@ -35,7 +35,7 @@ class TopicRow:
     commented: int
     csat_mentioning: float | None
     csat_not_mentioning: float | None
-    mean_sentiment: float | None
+    mean_sentiment: float | None = None  # the branch pages show the topics without it
 
 
 @dataclass(frozen=True)
