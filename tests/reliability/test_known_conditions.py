@@ -238,7 +238,8 @@ def test_a_non_ascii_smtp_password_is_sent_as_utf8():
         msg = EmailMessage()
         msg["Subject"], msg["From"], msg["To"] = "KPI", "dw@insurer.example", "ceo@insurer.example"
         msg.set_content("hello")
-        send_smtp(config, msg)
+        accepted, refused = send_smtp(config, [("ceo@insurer.example", msg)])
     finally:
         controller.stop()
+    assert (accepted, refused) == (["ceo@insurer.example"], {})
     assert seen and seen[0][0] in ("PLAIN", "LOGIN") and len(collector.envelopes) == 1
