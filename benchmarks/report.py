@@ -15,8 +15,8 @@ from pathlib import Path
 
 GIB = 1024 ** 3
 
-# Issue 8 (on a 2-core, 24 GiB machine). A target applies at its scale; at other scales the same
-# thresholds are shown for reference only.
+# The performance targets (README, "Performance"; on a 2-core, 24 GiB machine). A target applies at
+# its scale; at other scales the same thresholds are shown for reference only.
 TARGETS = {
     10.0: {"ratio_max": 1.5, "peak_rss_max_gib": 4.0, "incremental_share_max": 0.10},
     100.0: {"ratio_max": 1.25, "peak_rss_max_gib": 12.0, "incremental_share_max": None},
@@ -45,7 +45,7 @@ def enrich_stage(row: dict) -> dict:
 
 
 def targets_for(scale: float) -> tuple[dict, bool]:
-    """(targets, applies): the targets of ``scale`` if issue 8 names it, else scale 10's for reference."""
+    """(targets, applies): the targets of ``scale`` if there are any, else scale 10's for reference."""
     if scale in TARGETS:
         return TARGETS[scale], True
     return TARGETS[10.0], False
@@ -162,7 +162,7 @@ def markdown(doc: dict) -> str:
     lines.append(f"**Floor marts = pipeline marts**: {'yes' if eq['passed'] else 'NO'} "
                  f"({eq['tables_equal']}/{eq['tables']} published tables equal"
                  + (f"; differ: {', '.join(eq['differing'])}" if eq.get("differing") else "") + ").")
-    lines += ["", "Targets (issue 8):", "", "| target | limit | value | met |", "|---|---:|---:|---|"]
+    lines += ["", "Targets:", "", "| target | limit | value | met |", "|---|---:|---:|---|"]
     for t in doc["targets"]:
         value = t["value"]
         shown = ("yes" if value else "no") if isinstance(value, bool) else ("–" if value is None else f"{value:.3g}")
