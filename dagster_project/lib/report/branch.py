@@ -41,6 +41,7 @@ from dagster_project.lib.report.metrics import (
     MIN_SAMPLE_SIZE,
     STAGE_LABELS,
     KpiRow,
+    format_percent,
     format_value,
     metric_spec,
     parse_period,
@@ -107,10 +108,6 @@ def read_branch_topics(con: duckdb.DuckDBPyConnection, period: str, n: int = TOP
     return out
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
-
-
 def render_branch_page(data: ReportInput, branch: str, topics: list[TopicRow],
                        attachment_name: str) -> MailBody:
     b = _Builder(f"kpi-{data.period}-{file_safe(branch)}")
@@ -155,8 +152,8 @@ def render_branch_page(data: ReportInput, branch: str, topics: list[TopicRow],
                       "全公司 Company", "显著低于 Significantly below"],
                      [[esc(stage_text(c.stage)),
                        _num(KpiRow(branch, f"csat.{c.stage}", c.csat), f"csat.{c.stage}", branch),
-                       esc(f"{_pct(c.wilson_low)} – {_pct(c.wilson_high)}"), f"{c.satisfied:,} / {c.responses:,}",
-                       esc(_pct(company.get(c.stage))), "是 yes" if c.significantly_below else "否 no"]
+                       esc(f"{format_percent(c.wilson_low)} – {format_percent(c.wilson_high)}"), f"{c.satisfied:,} / {c.responses:,}",
+                       esc(format_percent(company.get(c.stage))), "是 yes" if c.significantly_below else "否 no"]
                       for c in weakest]))
         b.block(b.img(charts.interval_png(weakest, name="weakest-cells", title=f"{branch}: weakest stage cells")))
     else:
@@ -183,7 +180,7 @@ def render_branch_page(data: ReportInput, branch: str, topics: list[TopicRow],
         b.block(grid(["环节 Stage", "主题 Topic", "提及/评论 mentions/comments", "满意度 CSAT mentioning vs not"],
                      [[esc(stage_text(t.stage)), f"{esc(t.label_zh)} <small>{esc(t.label_en)}</small>",
                        f"{t.mentions:,} / {t.commented:,}",
-                       esc(f"{_pct(t.csat_mentioning)} vs {_pct(t.csat_not_mentioning)}")] for t in topics]))
+                       esc(f"{format_percent(t.csat_mentioning)} vs {format_percent(t.csat_not_mentioning)}")] for t in topics]))
     else:
         b.p("No comment mentioned a topic of the dictionary this month.")
 

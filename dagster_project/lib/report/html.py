@@ -33,6 +33,7 @@ from dagster_project.lib.report.metrics import (
     format_delta,
     format_interval,
     format_p_value,
+    format_percent,
     format_value,
     interval_of,
     metric_spec,
@@ -45,10 +46,6 @@ WORST_CELLS = 5
 
 def esc(value) -> str:
     return _html.escape("" if value is None else str(value), quote=True)
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
 
 
 def branch_label(code: str) -> tuple[str, str]:
@@ -142,7 +139,7 @@ def heatmap_svg(cells: list[SatisfactionCell], branches: list[str], stages: list
             x = left + j * w
             csat = cell.csat if cell else None
             title = "no responses" if cell is None else (
-                f"{branch_text(branch)} · {stage_text(stage)}: {_pct(csat)} "
+                f"{branch_text(branch)} · {stage_text(stage)}: {format_percent(csat)} "
                 f"({cell.satisfied}/{cell.responses})" + (" — low sample" if cell.low_sample else ""))
             stroke = ' stroke="#000" stroke-width="2.5"' if cell and cell.significantly_below else \
                 ' stroke="#fff" stroke-width="1"'
@@ -444,7 +441,7 @@ def render_report(data: ReportInput) -> str:
         rows = "".join(
             f"<tr><th>{esc(branch_text(c.branch_code))}</th><td>{esc(stage_text(c.stage))}</td>"
             f"<td>{_num(KpiRow(c.branch_code, f'csat.{c.stage}', c.csat), f'csat.{c.stage}', c.branch_code)}</td>"
-            f"<td>{esc(_pct(c.wilson_low))} – {esc(_pct(c.wilson_high))}</td>"
+            f"<td>{esc(format_percent(c.wilson_low))} – {esc(format_percent(c.wilson_high))}</td>"
             f"<td>{c.satisfied:,} / {c.responses:,}</td><td>{esc(_basis(c, data.period))}</td></tr>"
             for c in worst)
         sections.append("<h3>最差五个机构-环节 The five weakest branch–stage cells</h3>"

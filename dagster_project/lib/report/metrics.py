@@ -358,6 +358,11 @@ def revision_reason(notes: list[str], limit: int = 8) -> str:
 # formatting (the report and the e-mail show numbers one way)
 
 
+def format_percent(value: float | None) -> str:
+    """A share as a percentage with one decimal; a dash where there is none."""
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
 def format_number(value: float | None, digits: int = 4) -> str:
     if value is None:
         return "–"

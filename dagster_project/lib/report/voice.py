@@ -16,7 +16,7 @@ from datetime import date
 
 import duckdb
 
-from dagster_project.lib.report.metrics import STAGE_LABELS, wilson_interval
+from dagster_project.lib.report.metrics import STAGE_LABELS, format_percent, wilson_interval
 
 SCHEMA = "marts"
 TOP_TOPICS = 3
@@ -160,10 +160,6 @@ def read_voice(con: duckdb.DuckDBPyConnection, month: date) -> VoiceData:
 # rendering
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
-
-
 def _stage(stage: str, esc) -> str:
     zh, en = STAGE_LABELS.get(stage, (stage, stage))
     return esc(f"{zh} {en}" if zh != en else zh)
@@ -286,9 +282,9 @@ def render_voice_sections(data: VoiceData, *, esc, branch_text, first_number: in
                        else f"{(t.csat_mentioning - t.csat_not_mentioning) * 100:+.1f} pts")
                 rows.append(
                     f"<tr><th>{_stage(stage, esc)}</th><td>{esc(t.label_zh)} <small>{esc(t.label_en)}</small></td>"
-                    f"<td>{t.mentions:,} / {t.commented:,}</td><td>{esc(_pct(t.mentions / t.commented))}"
-                    f" ({esc(_pct(interval[0]))} – {esc(_pct(interval[1]))})</td>"
-                    f"<td>{esc(_pct(t.csat_mentioning))} vs {esc(_pct(t.csat_not_mentioning))} ({esc(gap)})</td>"
+                    f"<td>{t.mentions:,} / {t.commented:,}</td><td>{esc(format_percent(t.mentions / t.commented))}"
+                    f" ({esc(format_percent(interval[0]))} – {esc(format_percent(interval[1]))})</td>"
+                    f"<td>{esc(format_percent(t.csat_mentioning))} vs {esc(format_percent(t.csat_not_mentioning))} ({esc(gap)})</td>"
                     f"<td>{'–' if t.mean_sentiment is None else f'{t.mean_sentiment:+.2f}'}</td></tr>")
         body = ""
         if rows:
@@ -298,7 +294,7 @@ def render_voice_sections(data: VoiceData, *, esc, branch_text, first_number: in
         if data.terms:
             items = "".join(
                 f"<li>{_stage(t.stage, esc)}: {esc(t.term)} — {t.comments_with_term:,} of {t.comments:,} comments "
-                f"({esc(_pct(t.share))}; before {esc(_pct(t.baseline_share) if t.baseline_share else 'none')})</li>"
+                f"({esc(format_percent(t.share))}; before {esc(format_percent(t.baseline_share) if t.baseline_share else 'none')})</li>"
                 for t in data.terms)
             body += f"<h3>新出现的热词 Emerging terms</h3><ul>{items}</ul>"
         else:
@@ -334,7 +330,7 @@ def render_voice_sections(data: VoiceData, *, esc, branch_text, first_number: in
         for stage in [s for s in STAGE_LABELS if any(p.stage == s for p in data.satisfaction_funnels)]:
             points = [p for p in data.satisfaction_funnels if p.stage == stage]
             plots += f"<h3>{_stage(stage, esc)}</h3>" + funnel_svg(
-                points, label="responses (log scale) → CSAT", value_format=_pct, esc=esc, branch_text=branch_text)
+                points, label="responses (log scale) → CSAT", value_format=format_percent, esc=esc, branch_text=branch_text)
         if data.complaint_funnel:
             plots += "<h3>投诉率 Complaints per 10k policies</h3>" + funnel_svg(
                 data.complaint_funnel, label="policies in force (log scale) → complaints per 10k",
@@ -343,10 +339,10 @@ def render_voice_sections(data: VoiceData, *, esc, branch_text, first_number: in
         if flagged:
             names = "".join(
                 f"<li>{esc(branch_text(p.unit))}"
-                + (f" · {_stage(p.stage, esc)}: CSAT {esc(_pct(p.value))}" if p.stage else
+                + (f" · {_stage(p.stage, esc)}: CSAT {esc(format_percent(p.value))}" if p.stage else
                    f": {p.value:.2f} complaints per 10k policies")
                 + f" — {'below' if p.direction == 'BELOW' else 'above'} the company ("
-                + (esc(_pct(p.centre)) if p.stage else f"{p.centre:.2f}") + f"), q = {p.q_value:.3f}</li>"
+                + (esc(format_percent(p.centre)) if p.stage else f"{p.centre:.2f}") + f"), q = {p.q_value:.3f}</li>"
                 for p in flagged)
             named = f"<p>Outside the adjusted limits (flagged):</p><ul>{names}</ul>"
         else:
