@@ -66,7 +66,7 @@ def branch_alerts(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam
 )
 def alert_emails(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
     deliveries = send_alerts(warehouse.work_db, warehouse.published_db, warehouse.outbox_dir, env=warehouse.smtp,
-                             branch_recipients=warehouse.branch_recipients())
+                             branch_recipients=warehouse.branch_recipients)
     failed = [d for d in deliveries if d.status == "failed"]
     metadata = {
         "sent": len(deliveries) - len(failed),
