@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from dagster_project.lib.ingest.guard import KnownCondition, known_condition, use_private_umask
-from dagster_project.settings import REPO_ROOT, ConfigurationError, Settings, ensure_dirs, eprint
+from dagster_project.settings import DBT_PROJECT_DIR, REPO_ROOT, ConfigurationError, Settings, ensure_dirs, eprint
 
 
 def _date(value: str) -> date:
@@ -240,9 +240,7 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
                                   group_by=args.group_by.split(",") if args.group_by else None, where=where,
                                   csv_path=args.csv)
     semantic.semantic_manifest_path()  # a fresh parse first, if a dbt file changed
-    from dagster_project.settings import DBT_PROJECT_DIR
-
-    return subprocess.call(command, env=semantic.mf_environment(settings.published_db), cwd=DBT_PROJECT_DIR)
+    return subprocess.call(command, env=settings.metricflow_env(), cwd=DBT_PROJECT_DIR)
 
 
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:

@@ -135,7 +135,7 @@ def test_mf_query_answers_the_headline_of_a_month_and_the_report_shows_the_same_
 def test_a_month_by_branch_from_mf_equals_the_report_rows(built_settings):
     published = built_settings.published_db
     period = _period(published)
-    rows = semantic.mf_query(published, saved_query="headline_by_branch_month",
+    rows = semantic.mf_query(built_settings, saved_query="headline_by_branch_month",
                              where=semantic.month_where(period))
     with duckdb.connect(str(published), read_only=True) as con:
         data = read_period(con, period)
@@ -161,14 +161,14 @@ def test_a_month_by_branch_from_mf_equals_the_report_rows(built_settings):
             compared += 1
     assert compared >= 2 * len(branches)
     # the company row of the report is the same metric without the branch grouping
-    (company,) = semantic.mf_query(published, metrics=list(pairs), where=semantic.month_where(period))
+    (company,) = semantic.mf_query(built_settings, metrics=list(pairs), where=semantic.month_where(period))
     for mf_name, report_name in pairs.items():
         assert report[("ALL", report_name)] == pytest.approx(_f(company[mf_name]), rel=1e-9)
 
 
 def test_a_quarter_by_stage_divides_sums_not_monthly_rates(built_settings):
     published = built_settings.published_db
-    rows = semantic.mf_query(published, metrics=["satisfaction_csat", "satisfaction_responses"],
+    rows = semantic.mf_query(built_settings, metrics=["satisfaction_csat", "satisfaction_responses"],
                              group_by=["stage", "metric_time__quarter"])
     with duckdb.connect(str(published), read_only=True) as con:
         expected = {(stage, quarter.isoformat()): (x / n, n, mean) for stage, quarter, x, n, mean in con.execute(

@@ -8,15 +8,12 @@ docs/bi.md#alerts):
   branch's ``CSWH_SMTP_TO_<BRANCH>``, else ``CSWH_SMTP_TO``; the outbox without CSWH_SMTP_HOST).
 """
 
-import os
-
 import dagster as dg
 
 from dagster_project.defs.conventions import OWNERS, WORK_DB_POOL
 from dagster_project.defs.publish.assets import PUBLISHED_KEY
 from dagster_project.defs.report.assets import exposure_marts
-from dagster_project.lib.report.alerts import overdue_threshold, record_alerts, send_alerts
-from dagster_project.lib.report.mailer import SmtpConfigError
+from dagster_project.lib.report.alerts import record_alerts, send_alerts
 from dagster_project.settings import Settings
 
 ALERTS_KEY = dg.AssetKey(["marts", "branch_alerts"])
@@ -38,10 +35,7 @@ ALERT_EMAILS_KEY = dg.AssetKey(["reporting", "alert_emails"])
     ),
 )
 def branch_alerts(context: dg.AssetExecutionContext, warehouse: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
-    try:
-        threshold = overdue_threshold(os.environ)
-    except SmtpConfigError as exc:
-        raise dg.Failure(description=str(exc)) from exc
+    threshold = warehouse.alert_overdue_cases
     alerts, new = record_alerts(warehouse.work_db, threshold)
     return dg.MaterializeResult(metadata={
         "conditions": len(alerts),

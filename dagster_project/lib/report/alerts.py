@@ -9,7 +9,7 @@ Three conditions, each about one branch:
   ``mart_complaint_control_limits`` (worse = above, ``z_adjusted > 0``);
 - ``OVERDUE_FOLLOWUP``: a branch's follow-up cases still open and past their deadline at the end of
   the data (``fct_followup_case.is_open_overdue``) at or above the threshold
-  (``CSWH_ALERT_OVERDUE_CASES``, default 5), once per branch and month of the data.
+  (``CSWH_ALERT_OVERDUE_CASES``, default 5: ``Settings.alert_overdue_cases``), once per branch and month of the data.
 
 A condition is one alert: its key is the kind, the branch, the stage and the first month of the
 run of consecutive months (so a run that goes on does not alert again), or the month of the data for
@@ -47,7 +47,6 @@ from dagster_project.settings import connect_work_db
 
 ALERTS_TABLE = "marts.branch_alerts"
 DELIVERIES_TABLE = "reporting.alert_deliveries"
-OVERDUE_THRESHOLD_VARIABLE = "CSWH_ALERT_OVERDUE_CASES"
 DEFAULT_OVERDUE_THRESHOLD = 5
 CONSECUTIVE_PERIODS = 2
 SUBJECT_PREFIX = "客服预警 Customer-service alert"
@@ -96,19 +95,6 @@ class Alert:
     interval_high: float | None
     control_limit: float
     evidence: str
-
-
-def overdue_threshold(env: Mapping[str, str] | None) -> int:
-    text = ((env or {}).get(OVERDUE_THRESHOLD_VARIABLE) or "").strip()
-    if not text:
-        return DEFAULT_OVERDUE_THRESHOLD
-    try:
-        value = int(text)
-    except ValueError:
-        raise SmtpConfigError(f"{OVERDUE_THRESHOLD_VARIABLE} must be a whole number of cases, got {text!r}") from None
-    if value < 1:
-        raise SmtpConfigError(f"{OVERDUE_THRESHOLD_VARIABLE} must be at least 1, got {value}")
-    return value
 
 
 def _month_index(d: date) -> int:

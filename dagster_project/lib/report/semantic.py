@@ -15,12 +15,19 @@ over a time range.
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from dagster_project.lib.report.metrics import parse_period
 from dagster_project.lib.transform.dbt_project import prepare_manifest
+from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
 HEADLINE_SAVED_QUERY = "headline_by_month"
 
@@ -172,8 +179,6 @@ def headline_definitions(manifest: Mapping[str, Any] | None = None) -> list[Head
 
 def month_where(period: str, months: int = 1) -> str:
     """A MetricFlow filter for the `months` months ending with `period` (YYYY-MM), inclusive."""
-    from dagster_project.lib.report.metrics import parse_period
-
     last = parse_period(period)
     index = last.year * 12 + last.month - 1 - (months - 1)
     first = f"{index // 12:04d}-{index % 12 + 1:02d}-01"
@@ -183,11 +188,8 @@ def month_where(period: str, months: int = 1) -> str:
 
 def mf_command(*, metrics: list[str] | None = None, saved_query: str | None = None,
                group_by: list[str] | None = None, where: str | None = None, order: list[str] | None = None,
-               csv_path: Path | None = None, explain: bool = False) -> list[str]:
+               csv_path: Path | None = None) -> list[str]:
     """The ``mf query`` command line (MetricFlow's CLI, installed with dbt-metricflow)."""
-    import shutil
-    import sys
-
     mf = Path(sys.executable).with_name("mf")
     command = [str(mf) if mf.exists() else (shutil.which("mf") or "mf"), "query"]
     if saved_query:
@@ -202,41 +204,20 @@ def mf_command(*, metrics: list[str] | None = None, saved_query: str | None = No
         command += ["--order", ",".join(order)]
     if csv_path is not None:
         command += ["--csv", str(csv_path)]
-    if explain:
-        command += ["--explain"]
     return command
-
-
-def mf_environment(published_db: Path) -> dict[str, str]:
-    """mf runs dbt's ``published`` target (dbt/profiles.yml): the published file, read-only."""
-    import os
-
-    from dagster_project.settings import DBT_PROJECT_DIR
-
-    # dbt renders the whole profile, so the work target's variables need a value; nothing opens it
-    return {**os.environ, "CSWH_WORK_DB": os.environ.get("CSWH_WORK_DB", str(published_db.with_name("work.duckdb"))),
-            "CSWH_PII_SALT": os.environ.get("CSWH_PII_SALT", "unused-by-the-published-target"),
-            "DBT_TARGET": "published", "CSWH_PUBLISHED_DB": str(published_db),
-            "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
 
 
 class MetricFlowError(RuntimeError):
     pass
 
 
-def mf_query(published_db: Path, **query) -> list[dict[str, str]]:
-    """Run ``mf query`` on the published file and return its rows (column -> text, as mf wrote them)."""
-    import csv
-    import subprocess
-    import tempfile
-
-    from dagster_project.settings import DBT_PROJECT_DIR
-
+def mf_query(settings: Settings, **query) -> list[dict[str, str]]:
+    """Run ``mf query`` on the settings' published file (read-only) and return its rows (column ->
+    text, as mf wrote them)."""
     semantic_manifest_path()  # a fresh parse first, if a dbt file changed
     with tempfile.TemporaryDirectory(prefix="cswh-mf-") as tmp:
         out = Path(tmp) / "result.csv"
-        result = subprocess.run(mf_command(csv_path=out, **query), env=mf_environment(published_db),
+        result = subprocess.run(mf_command(csv_path=out, **query), env=settings.metricflow_env(),
                                 cwd=DBT_PROJECT_DIR, capture_output=True, text=True, check=False)
         if result.returncode != 0 or not out.exists():
             detail = (result.stderr or result.stdout).strip().splitlines()[-12:]
