@@ -18,6 +18,11 @@ It is the yardstick the pipeline is measured against (README, "Benchmark"), so i
 ``compare_marts`` then asserts that the floor's marts equal the pipeline's, table by table, so the
 floor cannot look fast by doing less.
 
+The one-day floor (``--only-files``) measures the nightly run the same way: it starts from the
+work file a full floor left, loads only the new day's files (replacing their partitions), runs the
+manifest's incremental SQL (``delete+insert`` by unique key for incremental models, views and
+tables as above; seeds are unchanged and stay), every test and gate, and publishes.
+
 Run as ``python -m benchmarks.floor --landing DIR --out DIR --manifest FILE --result FILE`` so the
 benchmark measures its wall time and the peak memory of its own process.
 """
@@ -192,8 +197,10 @@ def xlsx_rows(path: Path, contract: SourceContract) -> list[list[object]]:
 
 
 def ingest_source(con: duckdb.DuckDBPyConnection, contract: SourceContract, landing_dir: Path,
-                  scratch: Path) -> dict:
-    """Load one source; returns landed/loaded/quarantined counts."""
+                  scratch: Path, only_files: set[str] | None = None) -> dict:
+    """Load one source; returns landed/loaded/quarantined counts. With ``only_files`` (paths
+    relative to the landing folder) only those files load, into the tables a full floor left: their
+    partitions' earlier rows are replaced, as a re-sent file replaces its partition."""
     from dagster_project.lib.ingest.landing import candidate_paths
     from dagster_project.lib.ingest import validate as ingest_validate
     from dagster_project.lib.ingest.validate import quarantine_table_ddl, raw_table_ddl, validation_sql
@@ -204,9 +211,19 @@ def ingest_source(con: duckdb.DuckDBPyConnection, contract: SourceContract, land
         con.execute(raw_table_ddl(contract, "raw.complaints_history"))
     con.execute(LEDGER_DDL)
     found = candidate_paths(landing_dir, contract)
+    if only_files is not None:
+        found = [(part, p) for part, p in found
+                 if p.resolve().relative_to(landing_dir.resolve()).as_posix() in only_files]
     if not found:
         return {"files": 0, "landed": 0, "loaded": 0, "quarantined": 0}
     files = [(str(p.resolve()), p.resolve().relative_to(landing_dir.resolve()).as_posix(), part) for part, p in found]
+    partitions = sorted({part for part, _ in found})
+    if only_files is not None:
+        replaced = f"({_in_list(partitions)})"
+        targets = [contract.raw_table, contract.quarantine_table]
+        targets += ["raw.complaints_history"] if contract.source == "complaints" else []
+        for target in targets:
+            con.execute(f"DELETE FROM {target} WHERE _partition IN {replaced}")
     staging = f"floor_staging_{contract.source}"
     if contract.file_format == "csv":
         if contract.encoding.lower() not in ("utf-8", "utf-8-sig", "utf8"):
@@ -252,7 +269,7 @@ def ingest_source(con: duckdb.DuckDBPyConnection, contract: SourceContract, land
     write_ledger(con, contract, checked, found, landing_dir)
     con.execute(f"DROP TABLE IF EXISTS {staging}")
     con.execute(f"DROP TABLE {checked}")
-    post_load(con, contract)
+    post_load(con, contract, partitions if only_files is not None else None)
     return {"files": len(files), "landed": int(landed), "loaded": int(loaded), "quarantined": int(landed - loaded)}
 
 
@@ -283,14 +300,19 @@ def write_ledger(con: duckdb.DuckDBPyConnection, contract: SourceContract, check
         con.execute(f"INSERT INTO raw._ingest_ledger VALUES {values}")
 
 
-def post_load(con: duckdb.DuckDBPyConnection, contract: SourceContract) -> None:
+def post_load(con: duckdb.DuckDBPyConnection, contract: SourceContract, partitions: list[str] | None = None) -> None:
     """Source-specific derived raw tables the ingest keeps (complaints: every state in
-    ``raw.complaints_history``, the latest state per ticket by ``updated_ts`` in ``raw.complaints``)."""
+    ``raw.complaints_history``, the latest state per ticket by ``updated_ts`` in ``raw.complaints``).
+    With ``partitions``, only those partitions' rows (just inserted into ``raw.complaints``) join
+    the history."""
     if contract.source != "complaints":
         return
     cols = ", ".join(q(c.name) for c in contract.columns)
     lineage = ", ".join(q(n) for n, _ in LINEAGE_COLUMNS)
-    con.execute("CREATE OR REPLACE TABLE raw.complaints_history AS SELECT * FROM raw.complaints")
+    if partitions is None:
+        con.execute("CREATE OR REPLACE TABLE raw.complaints_history AS SELECT * FROM raw.complaints")
+    else:
+        con.execute(f"INSERT INTO raw.complaints_history SELECT * FROM raw.complaints WHERE _partition IN ({_in_list(partitions)})")
     con.execute(f"""
         CREATE OR REPLACE TABLE raw.complaints AS
         SELECT {cols}, {lineage} FROM raw.complaints_history
@@ -321,8 +343,11 @@ def build_order(manifest: dict, package: str = DBT_PACKAGE) -> list[str]:
     return order
 
 
-def model_sql(node: dict) -> list[str]:
-    """The statements that materialize one compiled model the way dbt-duckdb does."""
+def model_sql(node: dict, *, incremental: bool = False) -> list[str]:
+    """The statements that materialize one compiled model the way dbt-duckdb does. With
+    ``incremental`` (the one-day floor: the manifest was compiled against the tables a full floor
+    left, so ``is_incremental()`` was true), an incremental model's rows replace those with the same
+    unique key (dbt's ``delete+insert``)."""
     config = node.get("config") or {}
     materialized = config.get("materialized", "view")
     relation = node["relation_name"]
@@ -335,6 +360,8 @@ def model_sql(node: dict) -> list[str]:
         return [f"CREATE OR REPLACE VIEW {relation} AS (\n{code}\n)"]
     if materialized not in ("table", "incremental"):
         raise ValueError(f"model {node['unique_id']}: materialization {materialized!r} is not supported by the floor")
+    if incremental and materialized == "incremental":
+        return delete_insert_sql(node, relation, code)
     contract = (config.get("contract") or {}).get("enforced")
     columns = node.get("columns") or {}
     if contract and columns and all(c.get("data_type") for c in columns.values()):
@@ -345,6 +372,28 @@ def model_sql(node: dict) -> list[str]:
         return [f"CREATE OR REPLACE TABLE {relation} ({contract_table_elements(node)})",
                 f"INSERT INTO {relation} ({names}) SELECT {names} FROM (\n{code}\n) AS model_subq"]
     return [f"CREATE OR REPLACE TABLE {relation} AS (\n{code}\n)"]
+
+
+def delete_insert_sql(node: dict, relation: str, code: str) -> list[str]:
+    """dbt's ``delete+insert`` on DuckDB: the new rows into a temporary table, the target's rows
+    with their keys deleted, the new rows inserted by column name (pure)."""
+    config = node.get("config") or {}
+    strategy = config.get("incremental_strategy") or "delete+insert"
+    if strategy != "delete+insert":
+        raise ValueError(f"model {node['unique_id']}: incremental strategy {strategy!r} is not supported by the floor")
+    keys = config.get("unique_key")
+    keys = [keys] if isinstance(keys, str) else list(keys or [])
+    if not keys:
+        raise ValueError(f"model {node['unique_id']}: delete+insert needs a unique_key")
+    new_rows = "floor_incremental_rows"
+    match = " AND ".join(f"{relation}.{q(k)} = {new_rows}.{q(k)}" for k in keys)
+    names = ", ".join(q(c["name"]) for c in (node.get("columns") or {}).values() if c.get("data_type"))
+    insert = (f"INSERT INTO {relation} ({names}) SELECT {names} FROM {new_rows}" if names
+              else f"INSERT INTO {relation} BY NAME SELECT * FROM {new_rows}")
+    return [f"CREATE OR REPLACE TEMP TABLE {new_rows} AS (\n{code}\n)",
+            f"DELETE FROM {relation} USING {new_rows} WHERE {match}",
+            insert,
+            f"DROP TABLE {new_rows}"]
 
 
 def contract_table_elements(node: dict) -> str:
@@ -413,7 +462,8 @@ def apply_profile_settings(con: duckdb.DuckDBPyConnection, project_dir: Path) ->
         con.execute(f"SET {key} = {lit(value)}")
 
 
-def run_dbt_sql(con: duckdb.DuckDBPyConnection, manifest: dict, project_dir: Path) -> dict:
+def run_dbt_sql(con: duckdb.DuckDBPyConnection, manifest: dict, project_dir: Path, *,
+                incremental: bool = False) -> dict:
     apply_profile_settings(con, project_dir)
     order = build_order(manifest)
     for schema in schemas_of(manifest, order):
@@ -421,7 +471,10 @@ def run_dbt_sql(con: duckdb.DuckDBPyConnection, manifest: dict, project_dir: Pat
     models = seeds = 0
     for uid in order:
         node = manifest["nodes"][uid]
-        statements = seed_sql(node, project_dir) if node["resource_type"] == "seed" else model_sql(node)
+        if node["resource_type"] == "seed":
+            statements = [] if incremental else seed_sql(node, project_dir)  # unchanged seeds stay loaded
+        else:
+            statements = model_sql(node, incremental=incremental)
         for statement in statements:
             try:
                 con.execute(statement)
@@ -802,12 +855,18 @@ def differing_columns(pipeline_db: Path, floor_db: Path, table: str, schema: str
 
 def run_floor(landing_dir: Path, out_dir: Path, manifest_path: Path, *, published_tables: list[str] | None = None,
               project_dir: Path = REPO_ROOT / "dbt", expectations_dir: Path = EXPECTATIONS_DIR,
-              threads: int | None = None) -> dict:
+              threads: int | None = None, only_files: set[str] | None = None) -> dict:
+    """The floor from scratch, or with ``only_files`` the one-day floor: ``out_dir`` already holds
+    the work file a full floor left, only those landing files load, the models run the manifest's
+    incremental SQL (compiled against that file), and the tests, gates and publish run as in full."""
     from dagster_project.lib.ingest import CONTRACTS
 
     out_dir.mkdir(parents=True, exist_ok=True)
     db = out_dir / FLOOR_DB_NAME
-    for stale in (db, out_dir / (FLOOR_DB_NAME + ".wal")):
+    incremental = only_files is not None
+    if incremental and not db.exists():
+        raise FileNotFoundError(f"{db}: the one-day floor starts from a full floor's work file")
+    for stale in ([] if incremental else [db]) + [out_dir / (FLOOR_DB_NAME + ".wal")]:
         stale.unlink(missing_ok=True)
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     clock = StageClock()
@@ -821,11 +880,11 @@ def run_floor(landing_dir: Path, out_dir: Path, manifest_path: Path, *, publishe
         with tempfile.TemporaryDirectory(prefix="floor-transcode-", dir=out_dir) as scratch:
             for source, contract in CONTRACTS.items():
                 with clock.stage(f"ingest:{source}") as info:
-                    counts = ingest_source(con, contract, landing_dir, Path(scratch))
+                    counts = ingest_source(con, contract, landing_dir, Path(scratch), only_files)
                     info["rows"] = counts["landed"]
                     info["detail"] = counts
         with clock.stage("dbt") as info:
-            info["detail"] = run_dbt_sql(con, manifest, project_dir)
+            info["detail"] = run_dbt_sql(con, manifest, project_dir, incremental=incremental)
             info["rows"] = con.execute("SELECT sum(estimated_size) FROM duckdb_tables() WHERE schema_name = 'raw'").fetchone()[0]
             tests = run_dbt_tests(con, manifest)
             info["detail"].update(tests)
@@ -855,9 +914,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", type=Path, required=True)
     parser.add_argument("--result", type=Path, required=True)
     parser.add_argument("--tables", default=None, help="comma-separated published mart names")
+    parser.add_argument("--only-files", type=Path, default=None,
+                        help="the one-day floor: a file listing the landing files to load (one relative path a "
+                             "line) into the work file a full floor left in --out")
     args = parser.parse_args(argv)
     tables = args.tables.split(",") if args.tables else None
-    result = run_floor(args.landing.resolve(), args.out.resolve(), args.manifest.resolve(), published_tables=tables)
+    only = (set(args.only_files.read_text(encoding="utf-8").split()) if args.only_files else None)
+    result = run_floor(args.landing.resolve(), args.out.resolve(), args.manifest.resolve(), published_tables=tables,
+                       only_files=only)
     args.result.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     return 0
 

@@ -221,17 +221,47 @@ def instance_record(dagster_home: Path) -> dict:
     return {"runs": runs, "event_log_bytes": size}
 
 
-def compile_manifest(target: Path, work_db: Path, env: dict, logs: Path) -> tuple[Path, Measurement]:
+def compile_manifest(target: Path, work_db: Path, env: dict, logs: Path, *,
+                     full_refresh: bool = True) -> tuple[Path, Measurement]:
+    """dbt's compiled SQL for the floor. ``full_refresh``: the SQL of a build from scratch (the
+    incremental models' is_incremental() is false), which the full floor runs against its empty
+    file. Without it, compiled against the work file a full floor left, the incremental models get
+    their incremental SQL: what the one-day floor runs."""
     dbt = str(Path(sys.executable).with_name("dbt"))
     project = REPO_ROOT / "dbt"
-    # --full-refresh: the SQL of a build from scratch (the incremental models' is_incremental() is
-    # false), which is what the floor runs against its empty file.
-    cmd = [dbt, "compile", "--full-refresh", "--project-dir", str(project), "--profiles-dir", str(project),
-           "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet"]
+    cmd = [dbt, "compile", *(["--full-refresh"] if full_refresh else []), "--project-dir", str(project),
+           "--profiles-dir", str(project), "--target-path", str(target), "--log-path", str(target / "logs"), "--quiet"]
     cmd += dbt_vars_args()
+    log_name = "dbt-compile.log" if full_refresh else "dbt-compile-one-day.log"
     m = measure_command("dbt compile (floor setup, not timed)", cmd, env={**env, "CSWH_WORK_DB": str(work_db)},
-                        cwd=project, log_path=logs / "dbt-compile.log")
+                        cwd=project, log_path=logs / log_name)
     return target / "manifest.json", m
+
+
+def one_day_floor(work: Path, floor_dir: Path, full_landing: Path, new_files: list[str], env: dict, logs: Path,
+                  tables: list[str]) -> tuple[Measurement, dict]:
+    """The one-day run's floor: a copy of the full floor's work file (setup, not timed), the
+    incremental SQL compiled against it (not timed), then the floor loading only the new day's
+    files and running the same models, tests, gates and publish (timed)."""
+    inc_dir = work / "floor-one-day"
+    shutil.rmtree(inc_dir, ignore_errors=True)
+    inc_dir.mkdir(parents=True)
+    from benchmarks.floor import FLOOR_DB_NAME
+
+    shutil.copy2(floor_dir / FLOOR_DB_NAME, inc_dir / FLOOR_DB_NAME)
+    manifest, _ = compile_manifest(work / "dbt-target-one-day", inc_dir / FLOOR_DB_NAME, env, logs,
+                                   full_refresh=False)
+    listing = inc_dir / "new-files.txt"
+    listing.write_text("\n".join(new_files) + "\n", encoding="utf-8")
+    warm_page_cache(full_landing)
+    result_path = inc_dir / "result.json"
+    cmd = [python_exe(), "-m", "benchmarks.floor", "--landing", str(full_landing), "--out", str(inc_dir),
+           "--manifest", str(manifest), "--result", str(result_path), "--only-files", str(listing)]
+    if tables:
+        cmd += ["--tables", ",".join(tables)]
+    eprint("[bench] one-day floor: python -m benchmarks.floor --only-files")
+    m = measure_command("one-day floor", cmd, env=env, cwd=REPO_ROOT, log_path=logs / "floor-one-day.log")
+    return m, json.loads(result_path.read_text(encoding="utf-8"))
 
 
 def dbt_vars_args() -> list[str]:
@@ -249,6 +279,28 @@ def dbt_vars_args() -> list[str]:
         if vars_:
             return ["--vars", json.dumps(vars_)]
     return []
+
+
+def measure_one_day_floor(work: Path, floor_dir: Path, full_landing: Path, new_files: list[str], env: dict,
+                          logs: Path, tables: list[str], published_db: Path, inc_m: Measurement,
+                          notes: list[str]) -> dict:
+    """The one-day floor's time, its ratio and whether its marts equal the one-day run's."""
+    from benchmarks.floor import compare_marts
+
+    try:
+        m, result = one_day_floor(work, floor_dir, full_landing, new_files, env, logs, tables)
+    except (CommandFailed, OSError, ValueError) as exc:
+        notes.append(f"one-day floor failed: {str(exc).splitlines()[0]}")
+        return {}
+    comparisons = compare_marts(published_db, Path(result["published_db"]), tables=tables or None)
+    differing = [f"{c.table} ({c.problem or 'differs'})" for c in comparisons if not c.equal]
+    if differing:
+        notes.append("one-day floor's marts differ from the one-day run's: " + ", ".join(differing))
+    return {"floor_seconds": m.seconds, "floor_peak_rss_bytes": m.peak_rss_bytes,
+            "ratio": report.ratio(inc_m.seconds, m.seconds),
+            "floor_stages": {s["name"]: round(s["seconds"], 3) for s in result.get("stages", [])},
+            "floor_equals_run": {"tables": len(comparisons), "tables_equal": len(comparisons) - len(differing),
+                                 "differing": differing}}
 
 
 def build_stage_rows(steps: list[dict], run_m: Measurement, floor_result: dict | None, floor_m: Measurement | None,
@@ -453,8 +505,8 @@ def main(argv: list[str] | None = None) -> int:
             "floor": {**(floor_m.as_dict() if floor_m else {}), "result": floor_result},
             "stages": stages, "total": total, "incremental": incremental,
             "floor_equals_pipeline": eq,
-            "targets": report.evaluate_targets(args.scale, total["ratio"], peak, incremental.get("share_of_full"),
-                                               completed),
+            "targets": report.evaluate_targets(args.scale, total["ratio"], peak, incremental.get("share"),
+                                               completed, incremental.get("ratio")),
             "notes": list(notes) + ([] if final else ["partial: written before the incremental run"]),
         }
         report.write_outputs(doc, out_dir)
@@ -478,13 +530,16 @@ def main(argv: list[str] | None = None) -> int:
             inc_steps = dagster_steps(home / "reports", inc_started)
             incremental = {"new_day": new_day.isoformat(), "new_files": len(held_back), "seconds": inc_m.seconds,
                            "peak_rss_bytes": inc_m.peak_rss_bytes, "returncode": inc_m.returncode,
-                           "share_of_full": inc_m.seconds / run_m.seconds,
+                           "share": inc_m.seconds / run_m.seconds, "ratio": None, "floor_seconds": None,
                            "steps": {s["step_key"]: round(s["end"] - s["start"], 3) for s in inc_steps}}
             if inc_m.returncode != 0:
                 # A killed or failed run's time is not the incremental cost.
-                incremental["share_of_full"] = None
+                incremental["share"] = None
                 notes.append(f"incremental run exited with {inc_m.returncode} after {inc_m.seconds:.0f} s "
                              f"(see {inc_m.log_path})")
+            elif floor_result is not None:
+                incremental.update(measure_one_day_floor(work, floor_dir, full_landing, held_back, env, logs,
+                                                         list(pub_counts), published_db, inc_m, notes))
         except (CommandFailed, RuntimeError, OSError) as exc:
             incremental = {"error": str(exc).splitlines()[0]}
             notes.append(f"incremental run not measured: {str(exc).splitlines()[0]}")

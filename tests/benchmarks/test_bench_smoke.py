@@ -84,10 +84,13 @@ def test_ratio_and_targets():
     assert report.ratio(3.0, 2.0) == 1.5
     assert report.ratio(3.0, 0.0) is None and report.ratio(None, 1.0) is None
     assert report.rows_per_second(100, 4.0) == 25.0
-    targets = {t["target"]: t for t in report.evaluate_targets(10.0, 1.4, 5 * report.GIB, 0.05, True)}
+    targets = {t["target"]: t for t in report.evaluate_targets(10.0, 1.25, 5 * report.GIB, 0.05, True, 1.6)}
     assert targets["total pipeline / floor"]["met"] is True
     assert targets["peak memory (GiB)"]["met"] is False
     assert targets["one-day incremental / full run"]["met"] is True
+    assert targets["one-day incremental / its floor"]["met"] is False  # 1.6 > 1.5
+    at_100 = {t["target"]: t for t in report.evaluate_targets(100.0, 1.2, 7 * report.GIB, 0.04, True, None)}
+    assert at_100["total pipeline / floor"]["met"] is False and at_100["one-day incremental / full run"]["met"] is True
     ref = report.evaluate_targets(1.0, 2.0, None, None, True)
     assert all(not t["applies"] for t in ref if t["target"] != "completes")
 
@@ -208,7 +211,12 @@ def test_benchmark_end_to_end_at_tiny_scale(tmp_path, monkeypatch):
     eq = doc["floor_equals_pipeline"]
     assert eq["passed"] and eq["tables"] == eq["tables_equal"] > 0, eq["differing"]
     assert doc["incremental"]["new_day"] == "2024-02-10" and doc["incremental"]["new_files"] >= 5
-    assert 0 < doc["incremental"]["share_of_full"]
+    inc = doc["incremental"]
+    assert inc["share"] > 0 and inc["floor_seconds"] > 0
+    assert inc["ratio"] == pytest.approx(inc["seconds"] / inc["floor_seconds"])
+    # The one-day floor did the one-day run's work: the same marts, from only the new day's files.
+    assert inc["floor_equals_run"]["tables"] == eq["tables"] and not inc["floor_equals_run"]["differing"], inc
+    assert {t["target"] for t in doc["targets"]} >= {"one-day incremental / full run", "one-day incremental / its floor"}
     assert doc["generation"]["status"] == "generated" and doc["generation"]["seconds"] > 0
     assert {"python", "duckdb", "dagster", "dbt-core", "great-expectations"} <= set(doc["versions"])
     # Every run is recorded in the benchmark's Dagster instance, with its events and planning time.
