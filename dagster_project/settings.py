@@ -175,6 +175,11 @@ class Settings:
         return dict(sorted(out.items()))
 
     @property
+    def superset_home(self) -> Path:
+        """Superset's metadata (SQLite) for ``make bi``: data/bi/superset beside the warehouse folder."""
+        return self.warehouse_dir.parent / "bi" / "superset"
+
+    @property
     def work_db(self) -> Path:
         """The pipeline's read-write DuckDB file; nobody outside the pipeline opens it."""
         return self.warehouse_dir / WORK_DB_NAME
@@ -298,6 +303,17 @@ def dbt_parse_env(target_dir: Path) -> dict[str, str]:
 
 
 ALERT_OVERDUE_VARIABLE = "CSWH_ALERT_OVERDUE_CASES"
+
+
+def superset_environment(home: Path, config: Path, *, public: bool = False) -> dict[str, str]:
+    """The environment of Superset's commands (``make bi``, the BI test; docs/bi.md#superset-dashboards):
+    this process's own without the warehouse's variables, the config file and its metadata folder,
+    telemetry off; ``public`` lets anonymous viewers read the dashboards (a local browser, the test)."""
+    env = {**_inherited_environment(), **TELEMETRY_OFF, "SUPERSET_CONFIG_PATH": str(config),
+           "CSWH_SUPERSET_HOME": str(home), "FLASK_APP": "superset"}
+    if public:
+        env["CSWH_SUPERSET_PUBLIC"] = "1"
+    return env
 
 
 def _alert_threshold(value: str | None) -> int:
