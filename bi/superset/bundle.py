@@ -137,23 +137,36 @@ def chart_params(chart: dict, dataset: dict, manifest: dict) -> tuple[dict, dict
     raise ValueError(f"{SPEC.name}: chart {chart['title']!r}: unknown viz {viz!r} (one of {', '.join(VIZ)})")
 
 
-def _position(dashboard_title: str, charts: list[tuple[str, str]]) -> dict:
+def _position(dashboard_title: str, charts: list[tuple[str, str, str]]) -> dict:
+    """Superset's grid: rows of three charts; a pivot table takes a row of its own (full width)."""
     position = {"DASHBOARD_VERSION_KEY": "v2",
                 "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
                 "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
                 "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": dashboard_title}}}
-    for i in range(0, len(charts), 3):
-        row_id = f"ROW-{i // 3 + 1}"
+    rows: list[list[tuple[str, str, str]]] = []
+    for chart in charts:
+        if chart[2] == "pivot_table_v2":
+            rows.append([chart])
+            rows.append([])
+        elif not rows or len(rows[-1]) == 3 or (rows[-1] and rows[-1][0][2] == "pivot_table_v2"):
+            rows.append([chart])
+        else:
+            rows[-1].append(chart)
+    number = 0
+    for i, row in enumerate([r for r in rows if r], start=1):
+        row_id = f"ROW-{i}"
         position["GRID_ID"]["children"].append(row_id)
         position[row_id] = {"type": "ROW", "id": row_id, "children": [], "parents": ["ROOT_ID", "GRID_ID"],
                             "meta": {"background": "BACKGROUND_TRANSPARENT"}}
-        for j, (chart_uuid, title) in enumerate(charts[i:i + 3], start=i + 1):
-            chart_id = f"CHART-{j}"
+        for chart_uuid, title, viz in row:
+            number += 1
+            chart_id = f"CHART-{number}"
             position[row_id]["children"].append(chart_id)
+            full = viz == "pivot_table_v2"
             position[chart_id] = {"type": "CHART", "id": chart_id, "children": [],
                                   "parents": ["ROOT_ID", "GRID_ID", row_id],
-                                  "meta": {"width": 4, "height": 50, "chartId": 0, "uuid": chart_uuid,
-                                           "sliceName": title}}
+                                  "meta": {"width": 12 if full else 4, "height": 90 if full else 50, "chartId": 0,
+                                           "uuid": chart_uuid, "sliceName": title}}
     return position
 
 
@@ -197,7 +210,7 @@ def build_bundle(published_db: Path, out: Path) -> dict:
                 "certification_details": None, "viz_type": params["viz_type"], "params": params,
                 "query_context": None, "cache_timeout": None, "uuid": chart_uuid, "version": "1.0.0",
                 "dataset_uuid": dataset["uuid"]}
-            placed.append((chart_uuid, chart["title"]))
+            placed.append((chart_uuid, chart["title"], params["viz_type"]))
             entry["charts"].append({"uuid": chart_uuid, "title": chart["title"], "table": table,
                                     "viz_type": params["viz_type"], "query": query,
                                     "sql": {m: metric_sql(manifest, m) for m in chart["metrics"]}})
