@@ -37,6 +37,7 @@ SPEC = Path(__file__).with_name("dashboards.yml")
 NAMESPACE = uuid.UUID("6b1f4d5e-3c2a-4f7e-9a10-2b9c8d7e6f50")
 DATABASE_NAME = "cs_warehouse_published"
 ROOT = "cs_warehouse_dashboards"
+EXPOSURE = "superset_dashboards"  # the dbt exposure that lists the marts the dashboards read
 VIZ = {"big_number": "big_number_total", "line": "echarts_timeseries_line", "bar": "echarts_timeseries_bar",
        "pivot": "pivot_table_v2"}
 SUPERSET_TYPES = {"date": "DATE", "timestamp": "TIMESTAMP", "varchar": "VARCHAR", "string": "VARCHAR",
@@ -170,6 +171,13 @@ def _position(dashboard_title: str, charts: list[tuple[str, str, str]]) -> dict:
     return position
 
 
+def _exposure_models(dbt_manifest: dict, name: str) -> set[str]:
+    node = next((e for e in (dbt_manifest.get("exposures") or {}).values() if e.get("name") == name), None)
+    if node is None:
+        raise ValueError(f"dbt exposure {name!r} is not in the manifest (dbt/models/semantic/_exposures.yml)")
+    return {uid.split(".")[-1] for uid in node["depends_on"]["nodes"] if uid.startswith("model.")}
+
+
 def build_bundle(published_db: Path, out: Path) -> dict:
     """Write the import ZIP to `out` and `queries.json` beside it; returns the queries document."""
     spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
@@ -223,6 +231,10 @@ def build_bundle(published_db: Path, out: Path) -> dict:
                          "chart_configuration": {}, "native_filter_configuration": []},
             "version": "1.0.0"}
         queries["dashboards"].append(entry)
+    exposed = _exposure_models(dbt_manifest, EXPOSURE)
+    if set(datasets) != exposed:
+        raise ValueError(f"the dashboards read {sorted(datasets)}, the dbt exposure {EXPOSURE} lists {sorted(exposed)}: "
+                         "update dbt/models/semantic/_exposures.yml")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
