@@ -16,7 +16,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: run test dev data docs bench clean install install-dev
+.PHONY: run test dev data docs bench clean install install-dev bi bi-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,20 @@ docs: $(VENV)/.installed
 ## make bench SCALE=1: the scale benchmark against its DuckDB-only floor
 bench: $(VENV)/.installed
 	$(BIN)/cs-warehouse bench --scale $(SCALE)
+
+## make bi: Superset on http://127.0.0.1:8088 with the dashboards imported (reads the published file)
+# Superset has its own venv: it needs SQLAlchemy 1.4, the pipeline 2.0 (docs/bi.md#superset-dashboards).
+BI_VENV := .venv-bi
+$(BI_VENV)/.installed: bi/superset/requirements.txt
+	$(PYTHON) -m venv $(BI_VENV)
+	$(BI_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BI_VENV)/bin/python -m pip install --quiet -r bi/superset/requirements.txt
+	touch $@
+
+bi-install: $(BI_VENV)/.installed
+
+bi: $(VENV)/.installed $(BI_VENV)/.installed
+	$(BIN)/python bi/superset/run.py
 
 clean:
 	rm -rf data/warehouse data/reports data/outbox data/dagster_home dbt/target dbt/logs

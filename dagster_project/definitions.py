@@ -19,6 +19,7 @@ from dagster_project.defs.partitions import warehouse_partitions
 from dagster_project.defs.progress import compact_logger
 from dagster_project.defs.publish.assets import PUBLISHED_KEY, published_marts_asset
 from dagster_project.defs.quality.checks import build_mart_checks, build_raw_checks, complete_inputs
+from dagster_project.defs.report.alerts import ALERT_ASSETS
 from dagster_project.defs.report.assets import build_report_assets
 from dagster_project.defs.report.schedules import build_schedules
 from dagster_project.defs.resources import build_resources
@@ -37,12 +38,12 @@ def _with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = warehouse_partitions(settings.partitions_start, landing_days(settings))
     ingest = build_ingest_assets(partitions)
-    transform_and_publish = dg.map_asset_specs(_with_freshness, [cs_dbt_assets, *ANALYSIS_ASSETS, published_marts_asset])
+    transform_and_publish = dg.map_asset_specs(_with_freshness, [cs_dbt_assets, *ANALYSIS_ASSETS, *ALERT_ASSETS, published_marts_asset])
     report = build_report_assets(partitions)
     raw_checks, mart_checks = build_raw_checks(), build_mart_checks()
     pipeline, snapshot = build_jobs(mart_checks)
     pipeline_keys = frozenset({*(a.key for a in ingest), *cs_dbt_assets.keys, *(a.key for a in ANALYSIS_ASSETS),
-                               PUBLISHED_KEY})
+                               *(a.key for a in ALERT_ASSETS), PUBLISHED_KEY})
     return dg.Definitions(
         assets=[*ingest, *transform_and_publish, *report],
         asset_checks=[raw_checks, mart_checks, complete_inputs],

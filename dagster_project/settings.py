@@ -156,6 +156,9 @@ class Settings:
     publish_pause_seconds: float = 0.0
     # The operator says a changed PII salt is intended (CSWH_PII_SALT_CHANGED=1): a full refresh.
     pii_salt_change_intended: bool = False
+    # A branch with this many open overdue follow-up cases gets an alert (CSWH_ALERT_OVERDUE_CASES;
+    # docs/bi.md#alerts).
+    alert_overdue_cases: int = 5
 
     @property
     def branch_recipients(self) -> dict[str, tuple[str, ...]]:
@@ -170,6 +173,11 @@ class Settings:
                 if addresses:
                     out[key[len(BRANCH_RECIPIENTS_PREFIX):].upper()] = addresses
         return dict(sorted(out.items()))
+
+    @property
+    def superset_home(self) -> Path:
+        """Superset's metadata (SQLite) for ``make bi``: data/bi/superset beside the warehouse folder."""
+        return self.warehouse_dir.parent / "bi" / "superset"
 
     @property
     def work_db(self) -> Path:
@@ -222,6 +230,7 @@ class Settings:
             smtp={k: v for k, v in env.items() if k.startswith(SMTP_PREFIX)},
             publish_pause_seconds=float(env.get("CSWH_PUBLISH_PAUSE_SECONDS") or 0),
             pii_salt_change_intended=_truthy(env.get(SALT_CHANGE_VARIABLE)),
+            alert_overdue_cases=_alert_threshold(env.get(ALERT_OVERDUE_VARIABLE)),
         )
 
     def with_overrides(self, **changes) -> "Settings":
@@ -244,6 +253,7 @@ class Settings:
             **({"CSWH_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit} if self.duckdb_memory_limit else {}),
             **({"CSWH_PUBLISH_PAUSE_SECONDS": str(self.publish_pause_seconds)} if self.publish_pause_seconds else {}),
             **({SALT_CHANGE_VARIABLE: "1"} if self.pii_salt_change_intended else {}),
+            ALERT_OVERDUE_VARIABLE: str(self.alert_overdue_cases),
             **dict(self.smtp),
             **TELEMETRY_OFF,
             **DAGSTER_RUN_SETTINGS,
@@ -262,6 +272,14 @@ class Settings:
         if parent_pid is not None:
             env[DBT_PARENT_PID_VARIABLE] = str(parent_pid)
         return env
+
+    def metricflow_env(self) -> dict[str, str]:
+        """The environment of ``mf query`` on the published file: dbt's ``published`` target
+        (dbt/profiles.yml, read-only; docs/bi.md#the-semantic-layer). dbt renders the whole profile,
+        so the work target's variables are set too; nothing opens the work file."""
+        return {**_inherited_environment(), **self.dbt_variables(), "DBT_TARGET": "published",
+                "CSWH_PUBLISHED_DB": str(self.published_db), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+                "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR)}
 
     def dbt_env(self, *, parent_pid: int | None = None) -> dict[str, str]:
         """The whole environment of a dbt subprocess started by this process."""
@@ -282,6 +300,33 @@ def dbt_parse_env(target_dir: Path) -> dict[str, str]:
     a warehouse's work file, because dbt takes the database name of every node from its stem."""
     return {**_inherited_environment(), DBT_WORK_DB_VARIABLE: str(target_dir / "parse-only" / "work.duckdb"),
             DBT_SALT_VARIABLE: "parse-only", MEMORY_BUDGET_VARIABLE: DEFAULT_DUCKDB_MEMORY_LIMIT, **TELEMETRY_OFF}
+
+
+ALERT_OVERDUE_VARIABLE = "CSWH_ALERT_OVERDUE_CASES"
+
+
+def superset_environment(home: Path, config: Path, *, public: bool = False) -> dict[str, str]:
+    """The environment of Superset's commands (``make bi``, the BI test; docs/bi.md#superset-dashboards):
+    this process's own without the warehouse's variables, the config file and its metadata folder,
+    telemetry off; ``public`` lets anonymous viewers read the dashboards (a local browser, the test)."""
+    env = {**_inherited_environment(), **TELEMETRY_OFF, "SUPERSET_CONFIG_PATH": str(config),
+           "CSWH_SUPERSET_HOME": str(home), "FLASK_APP": "superset"}
+    if public:
+        env["CSWH_SUPERSET_PUBLIC"] = "1"
+    return env
+
+
+def _alert_threshold(value: str | None) -> int:
+    text = (value or "").strip()
+    if not text:
+        return 5
+    try:
+        number = int(text)
+    except ValueError:
+        raise ConfigurationError(f"{ALERT_OVERDUE_VARIABLE} must be a whole number of cases, got {text!r}") from None
+    if number < 1:
+        raise ConfigurationError(f"{ALERT_OVERDUE_VARIABLE} must be at least 1, got {number}")
+    return number
 
 
 def _inherited_environment() -> dict[str, str]:

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from dagster_project.lib.ingest.guard import KnownCondition, known_condition, use_private_umask
-from dagster_project.settings import REPO_ROOT, ConfigurationError, Settings, ensure_dirs, eprint
+from dagster_project.settings import DBT_PROJECT_DIR, REPO_ROOT, ConfigurationError, Settings, ensure_dirs, eprint
 
 
 def _date(value: str) -> date:
@@ -100,6 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let runs started from the UI or by its schedules send e-mail through CSWH_SMTP_HOST; "
                         "without it their e-mails go to the outbox folder (docs/operations.md#schedules)")
     p.set_defaults(func=cmd_dev)
+
+    p = sub.add_parser("metrics", help="query the semantic layer (MetricFlow's mf query) on the published file")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated metric names (default: the headline metrics); --list shows them all")
+    p.add_argument("--saved-query", default=None,
+                   help="a saved query instead of --metrics, e.g. headline_by_month or headline_by_branch_month")
+    p.add_argument("--group-by", default=None,
+                   help="comma-separated group-by items, e.g. branch,stage,metric_time__quarter (default: none, "
+                        "one pooled row)")
+    p.add_argument("--period", type=_period, default=None,
+                   help="the last month to include, YYYY-MM (default: every month in the file)")
+    p.add_argument("--months", type=int, default=1,
+                   help="with --period: how many months ending with it (default 1; the report's headline uses 12)")
+    p.add_argument("--csv", type=Path, default=None, help="write the result to this CSV file instead of a table")
+    p.add_argument("--list", action="store_true", help="list the metrics of the semantic layer and exit")
+    p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("docs", help="generate dbt docs offline under data/reports/dbt-docs/")
     p.set_defaults(func=cmd_docs)
@@ -203,6 +219,28 @@ def dev_environment(settings: Settings, *, send_mail: bool = False) -> dict[str,
 # not installed here) and warns on every start; the command is supported and works. Only that one
 # warning is filtered, by its message, in the dagster dev process tree.
 DEV_WARNING_FILTER = "ignore:Function `dev_command` is superseded"
+
+
+def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from dagster_project.lib.report import semantic  # deferred: see module docstring
+
+    if args.list:
+        manifest = semantic.load_semantic_manifest()
+        for metric in sorted(manifest.get("metrics") or [], key=lambda m: m["name"]):
+            print(f"{metric['name']:<48} {metric['type']:<8} {metric.get('label') or ''}")
+        return 0
+    if not settings.published_db.exists():
+        eprint(f"error: nothing published yet ({settings.published_db}); run `cs-warehouse run` first")
+        return 2
+    metrics = args.metrics.split(",") if args.metrics else None
+    if not metrics and not args.saved_query:
+        metrics = [h.ratio.metric for h in semantic.headline_definitions()]
+    where = semantic.month_where(args.period, max(args.months, 1)) if args.period else None
+    command = semantic.mf_command(metrics=metrics, saved_query=args.saved_query,
+                                  group_by=args.group_by.split(",") if args.group_by else None, where=where,
+                                  csv_path=args.csv)
+    semantic.semantic_manifest_path()  # a fresh parse first, if a dbt file changed
+    return subprocess.call(command, env=settings.metricflow_env(), cwd=DBT_PROJECT_DIR)
 
 
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:

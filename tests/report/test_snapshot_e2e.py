@@ -72,7 +72,7 @@ def test_snapshot_on_the_real_marts(published_settings):
     for metric in ("csat.SURVEY", "valid_complaint_rate", "service_level_20s", "winback_rate"):
         assert shown[(metric, COMPANY)] == pytest.approx(history[(COMPANY, metric)][0], abs=1e-12), metric
     assert not re.search(r"https?:", html)
-    assert len(list(settings.outbox_dir.glob("*.eml"))) == 1
+    assert len(list(settings.outbox_dir.glob("kpi-*.eml"))) == 1
     # the customers' own words, the key drivers and a funnel plot per stage (lib/report/voice.py), from
     # published marts that the analysis assets wrote with their comments
     for heading in ("What customers wrote", "What drives renewal", "Control limits (funnel plots)"):
@@ -136,4 +136,4 @@ def test_late_data_through_the_pipeline_adds_revision_2(published_settings):
     after = _published(settings, "SELECT * FROM marts.kpi_snapshots ORDER BY ALL")
     assert [r for r in after if r[6] == 1] == before
     assert {r[6] for r in after} == {1, 2}
-    assert len(list(settings.outbox_dir.glob("*.eml"))) == 1  # already sent: not again
+    assert len(list(settings.outbox_dir.glob("kpi-*.eml"))) == 1  # already sent: not again

@@ -206,7 +206,8 @@ def test_dagster_dbt_assets_hang_under_the_ingest_assets():
     assert upstream == {dg.AssetKey(["raw", s]) for s in
                         ("policies", "claim_events", "call_logs", "surveys", "complaints", "audits")}
     groups = {cs_dbt_assets.specs_by_key[k].group_name for k in cs_dbt_assets.keys}
-    assert groups == {"staging", "intermediate", "marts", "reference"}
+    # semantic: the time spine of the semantic layer (docs/bi.md#the-semantic-layer)
+    assert groups == {"staging", "intermediate", "marts", "reference", "semantic"}
     spec = cs_dbt_assets.specs_by_key[dg.AssetKey(["marts", "mart_complaints"])]
     assert {"dbt", "duckdb"} <= set(spec.kinds)
     assert "有效投诉率" in str(spec.metadata["dagster/column_schema"])

@@ -23,11 +23,25 @@ from dagster_project.lib.report.snapshot import (
     render_and_deliver,
     render_and_deliver_branches,
 )
+from dagster_project.lib.transform.catalog import load_manifest
+from dagster_project.lib.transform.dbt_project import prepare_manifest
 from dagster_project.settings import Settings
 
 HISTORY_KEY = dg.AssetKey(["marts", "kpi_snapshots"])
 REPORT_KEY = dg.AssetKey(["reporting", "kpi_report"])
 BRANCH_REPORTS_KEY = dg.AssetKey(["reporting", "branch_reports"])
+
+
+def exposure_marts(exposure: str, manifest: dict | None = None) -> list[dg.AssetKey]:
+    """The mart assets a dbt exposure (dbt/models/semantic/_exposures.yml) depends on: what a page
+    management receives reads, so the lineage reaches it (docs/bi.md#lineage-to-what-management-receives)."""
+    manifest = manifest if manifest is not None else load_manifest(prepare_manifest())
+    node = next((e for e in (manifest.get("exposures") or {}).values() if e.get("name") == exposure), None)
+    if node is None:
+        raise ValueError(f"dbt exposure {exposure!r} is not in the manifest (dbt/models/semantic/_exposures.yml)")
+    models = [uid.split(".")[-1] for uid in (node.get("depends_on") or {}).get("nodes") or []
+              if uid.startswith("model.")]
+    return [dg.AssetKey(["marts", name]) for name in sorted(models)]
 
 
 def _period_and_resend(context: dg.AssetExecutionContext) -> tuple[str, bool]:
@@ -64,14 +78,15 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
             "dagster/row_count": recorded.rows,
         })
 
-    def mailed_page(key: dg.AssetKey, description: str):
-        """A monthly page rendered from the published file and mailed once per period."""
+    def mailed_page(key: dg.AssetKey, exposure: str, description: str):
+        """A monthly page rendered from the published file and mailed once per period; upstream: the
+        published file and the marts its dbt exposure reads."""
         return dg.asset(key=key, group_name="reporting", kinds={"python", "html"}, owners=OWNERS,
-                        partitions_def=partitions_def, deps=[PUBLISHED_KEY], pool=WORK_DB_POOL,
-                        description=description)
+                        partitions_def=partitions_def, deps=[PUBLISHED_KEY, *exposure_marts(exposure)],
+                        pool=WORK_DB_POOL, description=description)
 
     @mailed_page(
-        REPORT_KEY,
+        REPORT_KEY, "monthly_kpi_report",
         (
             "The monthly KPI report for management: reports/snapshots/kpi-YYYY-MM.html (+ .csv) from the "
             "published numbers, e-mailed once per period to CSWH_SMTP_TO (inline PNG charts, HTML and CSV attached; "
@@ -102,7 +117,7 @@ def build_report_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.Asse
         return dg.MaterializeResult(metadata=metadata)
 
     @mailed_page(
-        BRANCH_REPORTS_KEY,
+        BRANCH_REPORTS_KEY, "branch_reports",
         (
             "One monthly page per branch for its manager (机构月报): the branch against the company and its peers, "
             "its weakest stage cells, its overdue follow-up cases and its top comment topics, from the same published "

@@ -28,6 +28,7 @@ from dagster_project.lib.report.metrics import (
     sort_rows,
     wilson_interval,
 )
+from dagster_project.lib.report.semantic import SemanticError, headline_definitions
 from dagster_project.lib.report.voice import VoiceData, read_voice
 
 from dagster_project.lib.transform.catalog import CatalogError, KpiColumn, kpi, load_manifest
@@ -425,57 +426,46 @@ class Headline:
     n_unit: str = ""
 
 
-# (key, label, table, numerator SQL, denominator SQL, kind, n_unit); kind: "proportion" (Wilson) or
-# "per10k" (Poisson, denominator in policy-years)
-HEADLINE_SOURCES: tuple[tuple[str, str, str, str, str, str, str], ...] = (
-    ("csat", "CSAT, all stages (满意度)", "mart_stage_satisfaction", "satisfied", "responses",
-     "proportion", "responses"),
-    ("complaints_per_10k_policy_years", "Complaints per 10k policy-years (万张保单投诉量, annual)",
-     "mart_complaints", "received", "policies_in_force / 12.0", "per10k", "policy-years"),
-    ("valid_complaint_rate", "Valid complaint rate (有效投诉率)", "mart_complaints", "valid", "received",
-     "proportion", "complaints"),
-    ("complaints_within_deadline", "Complaints within deadline (投诉办理及时率)", "mart_complaints",
-     "closed_within_deadline", "closed", "proportion", "closed complaints"),
-    ("manual_answer_rate", "Manual answer rate (人工接通率)", "mart_call_center_monthly", "answered", "offered",
-     "proportion", "calls"),
-    ("winback_rate", "Win-back: renewed (挽回率)", "mart_winback", "renewed", "due_for_renewal", "proportion",
-     "due complainants"),
-    ("retention_rate", "Win-back: still a customer (客户留存率)", "mart_winback", "retained", "due_for_renewal",
-     "proportion", "due complainants"),
-)
-
-
 def headline_figures(con: duckdb.DuckDBPyConnection, months: int = 12,
                      last_month: date | None = None) -> list[Headline]:
     """Company-wide headline KPIs over the last `months` months of each mart (or the `months`
     months ending with `last_month`), pooled from numerators and denominators (never an average of
-    branch rates), each with its n and 95% interval. A mart or column missing from the file gives a
+    branch rates), each with its n and 95% interval. Which KPIs, and the table and SQL of each
+    numerator and denominator, are the semantic layer's (the metrics of the saved query
+    ``headline_by_month``: lib/report/semantic.py). A mart or column missing from the file gives a
     headline without a value."""
     out = []
-    for key, label, table, num, den, kind, n_unit in HEADLINE_SOURCES:
-        unit = "per10k" if kind == "per10k" else "pct"
+    for definition in headline_definitions():
+        ratio = definition.ratio
+        num, den = ratio.numerator, ratio.denominator
+        unit = "per10k" if definition.interval == "poisson" else "pct"
+        label = ratio.label
+        if (num.table, num.time_column) != (den.table, den.time_column):
+            raise SemanticError(f"headline {ratio.metric}: numerator and denominator come from different marts")
+        table, month = num.table, num.time_column
         end = (f"CAST('{last_month.isoformat()}' AS DATE)" if last_month is not None
-               else f"(SELECT MAX(month) FROM {SCHEMA}.{table})")
+               else f"(SELECT MAX({month}) FROM {SCHEMA}.{table})")
         try:
             total_num, total_den, first, last = con.execute(
-                f"SELECT SUM({num}), SUM({den}), strftime(MIN(month), '%Y-%m'), strftime(MAX(month), '%Y-%m') "
-                f"FROM {SCHEMA}.{table} WHERE month <= {end} AND month > {end} "
+                f"SELECT SUM({num.expr}), SUM({den.expr}), strftime(MIN({month}), '%Y-%m'), "
+                f"strftime(MAX({month}), '%Y-%m') FROM {SCHEMA}.{table} WHERE {month} <= {end} AND {month} > {end} "
                 f"- INTERVAL {int(months)} MONTH").fetchone()
         except duckdb.Error:
-            out.append(Headline(key, label, None, None, None, None, None, None, unit, n_unit))
+            out.append(Headline(definition.key, label, None, None, None, None, None, None, unit, definition.n_unit))
             continue
         total_num = None if total_num is None else float(total_num)
         total_den = None if total_den is None else float(total_den)
         if not total_den:
-            out.append(Headline(key, label, None, total_num, total_den, None, first, last, unit, n_unit))
+            out.append(Headline(definition.key, label, None, total_num, total_den, None, first, last, unit,
+                                definition.n_unit))
             continue
-        if kind == "per10k":
-            value = total_num * 10_000 / total_den
-            interval = poisson_interval(total_num, total_den, 10_000)
+        value = ratio.scale * total_num / total_den
+        if definition.interval == "poisson":
+            interval = poisson_interval(total_num, total_den, ratio.scale)
         else:
-            value = total_num / total_den
             interval = wilson_interval(total_num, total_den)
-        out.append(Headline(key, label, value, total_num, total_den, interval, first, last, unit, n_unit))
+        out.append(Headline(definition.key, label, value, total_num, total_den, interval, first, last, unit,
+                            definition.n_unit))
     return out
 
 

@@ -40,9 +40,11 @@ MART_SCHEMA = "marts"
 ROLLUPS = ("sum", "ratio", "max", "min", "none")
 
 # Published tables that are not dbt models: the monthly KPI history, which the snapshot appends to
-# in the work file (lib/report/snapshot.py). It is optional: it exists once a snapshot was taken.
+# in the work file (lib/report/snapshot.py), and the alerts. They are optional: they exist once written.
 HISTORY_TABLES: Mapping[str, str] = {
     "kpi_snapshots": "Monthly KPI snapshot history (append-only), written by the monthly snapshot.",
+    # the alert conditions of the daily pipeline (lib/report/alerts.py; docs/bi.md#alerts)
+    "branch_alerts": "Branch alerts found after each daily publish, one row per condition, with its evidence.",
 }
 
 _CACHE: dict[Path, tuple[float, dict]] = {}
