@@ -39,8 +39,7 @@ from dagster_project.lib.report.mailer import (
     SmtpConfigError,
     build_message,
     parse_recipients,
-    send_smtp,
-    write_eml,
+    transmit,
 )
 from dagster_project.lib.report.metrics import STAGE_LABELS, poisson_interval, wilson_interval
 from dagster_project.settings import connect_work_db
@@ -338,32 +337,16 @@ def send_alerts(work_db: Path, published_db: Path, outbox_dir: Path, *, env: Map
         messages = [(r, build_message(content, sender=sender, recipient=r, idstring=f"{stem}-{i}"))
                     for i, r in enumerate(recipients or (None,))]
         now = datetime.now(LOCAL_TZ).replace(tzinfo=None)
+        transport = "smtp" if config else "outbox"
+        location = f"{config.host}:{config.port}" if config else str(outbox_dir)
         try:
             if config_error is not None:
                 raise config_error
-            if config is None:
-                files = tuple(str(write_eml(outbox_dir, f"{stem}{'-' + r.replace('@', '_at_') if r else ''}.eml", m))
-                              for r, m in messages)
-                delivery = AlertDelivery(alert.alert_key, alert.branch_code, "written to the outbox",
-                                         f"written to the outbox ({len(files)} file(s)) in {outbox_dir}: no CSWH_SMTP_HOST",
-                                         recipients, files)
-                transport, location = "outbox", str(outbox_dir)
-            else:
-                transport, location = "smtp", f"{config.host}:{config.port}"
-                if not recipients:
-                    raise SmtpConfigError(f"no recipient for {alert.branch_code}'s alert "
-                                          "(CSWH_SMTP_TO_<BRANCH> or CSWH_SMTP_TO)")
-                accepted, refused = send_smtp(config, messages)
-                if not accepted:
-                    raise SmtpConfigError("every recipient was refused: " + ", ".join(f"{r} ({v})" for r, v in refused.items()))
-                detail = f"delivered to {len(accepted)} recipient(s) via {location}"
-                if refused:
-                    detail += "; refused: " + ", ".join(sorted(refused))
-                delivery = AlertDelivery(alert.alert_key, alert.branch_code, "delivered", detail, tuple(accepted))
+            status_text, detail, sent_to, files = transmit(config, messages, outbox_dir, stem,
+                                                           f"{alert.branch_code}'s alert")
+            delivery = AlertDelivery(alert.alert_key, alert.branch_code, status_text, detail, sent_to, files)
             status = "DELIVERED"
         except (OSError, smtplib.SMTPException, SmtpConfigError) as exc:  # recorded; the next run retries
-            transport = "smtp" if config else "outbox"
-            location = f"{config.host}:{config.port}" if config else str(outbox_dir)
             delivery = AlertDelivery(alert.alert_key, alert.branch_code, "failed",
                                      f"failed: {type(exc).__name__}: {exc}. The next run retries.")
             status = "FAILED"

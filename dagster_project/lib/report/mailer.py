@@ -330,6 +330,32 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+def transmit(config: SmtpConfig | None, messages: list[tuple[str | None, EmailMessage]], outbox_dir: Path,
+             file_stem: str, audience: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
+    """Hand ``(recipient, message)`` pairs to the SMTP server of ``config``, or without one write
+    one ``<file_stem>-<recipient>.eml`` per recipient to the outbox. Returns (status: SENT or
+    OUTBOX, detail, recipients delivered to or written for, outbox files); raises when nothing
+    could be delivered. "delivered to N recipients" counts only what the server accepted."""
+    recipients = tuple(r for r, _ in messages if r)
+    if config is None:
+        files = tuple(str(write_eml(outbox_dir, f"{file_stem}{'-' + _address_slug(r) if r else ''}.eml", msg))
+                      for r, msg in messages)
+        detail = f"written to the outbox ({_plural(len(files), 'file')}) in {outbox_dir}: no CSWH_SMTP_HOST"
+        if not recipients:
+            detail += "; no recipient is configured, so the file has no To: line"
+        return OUTBOX, detail, recipients, files
+    if not recipients:
+        raise SmtpConfigError(f"CSWH_SMTP_HOST is set but no recipient is configured for {audience} "
+                              "(CSWH_SMTP_TO, or CSWH_SMTP_TO_<BRANCH> for a branch)")
+    accepted, refused = send_smtp(config, messages)
+    if not accepted:
+        raise smtplib.SMTPRecipientsRefused({r: (0, reply) for r, reply in refused.items()})
+    detail = f"delivered to {_plural(len(accepted), 'recipient')} via {config.host}:{config.port}"
+    if refused:
+        detail += "; refused by the server: " + ", ".join(f"{r} ({reply})" for r, reply in sorted(refused.items()))
+    return SENT, detail, tuple(accepted), ()
+
+
 def deliver(work_db: Path, outbox_dir: Path, *, period: str, revision: int, content: MailContent,
             recipients: tuple[str, ...] | list[str], audience: str = COMPANY_AUDIENCE, resend: bool = False,
             env: Mapping[str, str] | None = None) -> DeliveryOutcome:
@@ -362,27 +388,11 @@ def deliver(work_db: Path, outbox_dir: Path, *, period: str, revision: int, cont
                                       idstring=f"{stem}-r{revision}-{attempt_no}-{i}"))
                     for i, r in enumerate(recipients or (None,))]
         message_ids = [m["Message-ID"] for _, m in messages]
-        if config is None:
-            files = []
-            for recipient, msg in messages:
-                suffix = f"-{_address_slug(recipient)}" if recipient else ""
-                files.append(str(write_eml(outbox_dir, f"{stem}-{attempt_no:03d}{suffix}.eml", msg)))
-            detail = f"written to the outbox ({_plural(len(files), 'file')}) in {outbox_dir}: no CSWH_SMTP_HOST"
-            if not recipients:
-                detail += "; no recipient is configured, so the file has no To: line"
-            outcome = DeliveryOutcome(OUTBOX, transport, detail, location, recipients, tuple(files))
-        else:
+        if config is not None:
             transport, location = "smtp", f"{config.host}:{config.port}"
-            if not recipients:
-                raise SmtpConfigError(f"CSWH_SMTP_HOST is set but no recipient is configured for {audience} "
-                                      "(CSWH_SMTP_TO, or CSWH_SMTP_TO_<BRANCH> for a branch page)")
-            accepted, refused = send_smtp(config, messages)
-            if not accepted:
-                raise smtplib.SMTPRecipientsRefused({r: (0, reply) for r, reply in refused.items()})
-            detail = f"delivered to {_plural(len(accepted), 'recipient')} via {location}"
-            if refused:
-                detail += "; refused by the server: " + ", ".join(f"{r} ({reply})" for r, reply in sorted(refused.items()))
-            outcome = DeliveryOutcome(SENT, transport, detail, location, tuple(accepted))
+        status, detail, sent_to, files = transmit(config, messages, outbox_dir, f"{stem}-{attempt_no:03d}",
+                                                  audience)
+        outcome = DeliveryOutcome(status, transport, detail, location, sent_to, files)
     except (OSError, smtplib.SMTPException, SmtpConfigError) as exc:
         # OSError covers refused connections, timeouts and TLS errors; the password is never shown.
         where = f" to {location}" if transport == "smtp" else ""

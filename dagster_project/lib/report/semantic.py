@@ -16,7 +16,6 @@ over a time range.
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 import subprocess
 import sys
@@ -26,12 +25,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from dagster_project.lib.report.metrics import parse_period
+from dagster_project.lib.transform.catalog import cached_json
 from dagster_project.lib.transform.dbt_project import prepare_manifest
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
 HEADLINE_SAVED_QUERY = "headline_by_month"
-
-_CACHE: dict[Path, tuple[float, dict]] = {}
 
 
 class SemanticError(ValueError):
@@ -47,13 +45,7 @@ def load_semantic_manifest(path: Path | None = None) -> dict:
     path = Path(path) if path is not None else semantic_manifest_path()
     if not path.exists():
         raise SemanticError(f"{path}: no semantic manifest (dbt parse writes it next to manifest.json)")
-    mtime = path.stat().st_mtime
-    cached = _CACHE.get(path)
-    if cached and cached[0] == mtime:
-        return cached[1]
-    document = json.loads(path.read_text(encoding="utf-8"))
-    _CACHE[path] = (mtime, document)
-    return document
+    return cached_json(path)
 
 
 @dataclass(frozen=True)

@@ -59,13 +59,18 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict:
     path = Path(path)
     if not path.exists():
         return {}
+    return cached_json(path)
+
+
+def cached_json(path: Path) -> dict:
+    """A JSON artefact of dbt's (manifest, semantic manifest), parsed once while its file is unchanged."""
     mtime = path.stat().st_mtime
     cached = _CACHE.get(path)
     if cached and cached[0] == mtime:
         return cached[1]
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    _CACHE[path] = (mtime, manifest)
-    return manifest
+    document = json.loads(path.read_text(encoding="utf-8"))
+    _CACHE[path] = (mtime, document)
+    return document
 
 
 def _meta(node: Mapping[str, Any]) -> dict:
