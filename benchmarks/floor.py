@@ -210,13 +210,14 @@ def ingest_source(con: duckdb.DuckDBPyConnection, contract: SourceContract, land
     if contract.source == "complaints":
         con.execute(raw_table_ddl(contract, "raw.complaints_history"))
     con.execute(LEDGER_DDL)
-    found = candidate_paths(landing_dir, contract)
+    root = landing_dir.resolve()
+    files = [(str(p.resolve()), p.resolve().relative_to(root).as_posix(), part)
+             for part, p in candidate_paths(landing_dir, contract)]
     if only_files is not None:
-        found = [(part, p) for part, p in found
-                 if p.resolve().relative_to(landing_dir.resolve()).as_posix() in only_files]
+        files = [f for f in files if f[1] in only_files]
+    found = [(part, Path(path)) for path, _, part in files]
     if not found:
         return {"files": 0, "landed": 0, "loaded": 0, "quarantined": 0}
-    files = [(str(p.resolve()), p.resolve().relative_to(landing_dir.resolve()).as_posix(), part) for part, p in found]
     partitions = sorted({part for part, _ in found})
     if only_files is not None:
         replaced = f"({_in_list(partitions)})"

@@ -12,14 +12,12 @@ from typing import Callable, Iterator
 import duckdb
 import pandas as pd
 
+from dagster_project.lib.sql import sql_literal
+
 OUTPUT_SCHEMA = "marts"
 
 # (column, DuckDB type, description): the published table's contract and its column comments.
 Column = tuple[str, str, str]
-
-
-def sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def write_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: tuple[Column, ...],
@@ -34,9 +32,9 @@ def write_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
         con.execute(f"create or replace table {OUTPUT_SCHEMA}.{table} as select {select} from {view}")
     finally:
         con.unregister(view)
-    con.execute(f"comment on table {OUTPUT_SCHEMA}.{table} is {sql_string(description)}")
+    con.execute(f"comment on table {OUTPUT_SCHEMA}.{table} is {sql_literal(description)}")
     for name, _, text in columns:
-        con.execute(f'comment on column {OUTPUT_SCHEMA}.{table}."{name}" is {sql_string(text)}')
+        con.execute(f'comment on column {OUTPUT_SCHEMA}.{table}."{name}" is {sql_literal(text)}')
     return len(frame)
 
 
@@ -45,7 +43,7 @@ def work_connection(work_db: Path, memory_limit: str | None = None) -> Iterator[
     con = duckdb.connect(str(work_db))
     try:
         if memory_limit:
-            con.execute(f"set memory_limit = {sql_string(memory_limit)}")
+            con.execute(f"set memory_limit = {sql_literal(memory_limit)}")
         yield con
     finally:
         con.close()

@@ -63,7 +63,8 @@ import duckdb
 from dagster_project.lib.ingest.contract import SourceContract, registered_contracts
 from dagster_project.lib.ingest.guard import describe, known_condition, printable_name, scrub
 from dagster_project.lib.ingest.landing import LandingFile
-from dagster_project.lib.ingest.validate import quote_ident, sql_literal
+from dagster_project.lib.ingest.validate import quote_ident
+from dagster_project.lib.sql import sql_literal
 
 HEADER_PROBE_BYTES = 1 << 16
 # Upper bound of landing bytes read by one statement (keeps memory flat at large scales).

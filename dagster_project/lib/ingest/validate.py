@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 
 from dagster_project.lib.ingest.contract import DATE_FORMAT, LINEAGE_COLUMNS, QUARANTINE_COLUMNS, Column, SourceContract
+from dagster_project.lib.sql import sql_literal
 
 STAGING_META_COLUMNS = ("_file", "_line", "_partition", "raw_text", "_pre_reason", "_pre_message", "_pre_note")
 
@@ -55,17 +56,6 @@ _DECIMAL = re.compile(r"^DECIMAL\(\s*\d+\s*,\s*\d+\s*\)$")
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def sql_literal(value: object) -> str:
-    """A SQL literal for a str / number / None (contract values only; never user data)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def value_expr(column: Column) -> str:

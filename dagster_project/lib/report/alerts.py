@@ -26,7 +26,7 @@ import smtplib
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import duckdb
 
@@ -42,6 +42,7 @@ from dagster_project.lib.report.mailer import (
     transmit,
 )
 from dagster_project.lib.report.metrics import STAGE_LABELS, poisson_interval, wilson_interval
+from dagster_project.lib.sql import sql_literal
 from dagster_project.settings import connect_work_db
 
 ALERTS_TABLE = "marts.branch_alerts"
@@ -126,54 +127,58 @@ def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
                             "AND table_name = ?", [table]).fetchone()[0])
 
 
-def _csat_alerts(con) -> list[Alert]:
-    if not _table_exists(con, "mart_satisfaction_control_limits"):
-        return []
-    latest = con.execute("SELECT max(month) FROM marts.mart_satisfaction_control_limits").fetchone()[0]
-    rows = con.execute(
-        "SELECT branch_code, stage, month, responses, satisfied, csat, limit_95_low FROM "
-        "marts.mart_satisfaction_control_limits WHERE outside_95 AND z_adjusted < 0 "
-        "ORDER BY branch_code, stage, month").fetchall()
-    cells: dict[tuple[str, str], list[tuple]] = {}
-    for branch, stage, month, n, x, csat, limit in rows:
-        cells.setdefault((str(branch), str(stage)), []).append((month, float(n), float(x), float(csat), float(limit)))
-    out = []
-    for (branch, stage), months in cells.items():
-        for run in _runs(months, latest):
-            lines = []
-            for month, n, x, csat, limit in run:
-                low, high = wilson_interval(x, n)
-                lines.append(f"{month:%Y-%m}: CSAT {_pct(csat)} (n = {n:,.0f} responses, 95% CI {_pct(low)}–{_pct(high)}) "
-                             f"below the adjusted lower limit {_pct(limit)}")
-            month, n, x, csat, limit = run[-1]
-            low, high = wilson_interval(x, n)
-            out.append(Alert(f"CSAT_CONTROL_LIMIT|{branch}|{stage}|{run[0][0]:%Y-%m}", "CSAT_CONTROL_LIMIT", branch,
-                             stage, run[0][0], month, len(run), n, csat, low, high, limit, "\n".join(lines)))
-    return out
+@dataclass(frozen=True)
+class LimitRule:
+    """A control-limit alert: which cells of which mart, read how. ``measures`` selects, in order,
+    the alert's n, the interval's second input, the value and the crossed limit."""
+
+    kind: str
+    table: str
+    cell_columns: tuple[str, ...]  # branch_code first, then the stage where a cell has one
+    measures: str
+    worse_side: str  # the adjusted z on the side that disappoints customers
+    interval: Callable[[float, float], tuple[float, float]]
+    describe: Callable[..., str]  # (month, n, second, value, low, high, limit) -> one evidence line
 
 
-def _complaint_alerts(con) -> list[Alert]:
-    if not _table_exists(con, "mart_complaint_control_limits"):
+LIMIT_RULES = (
+    LimitRule("CSAT_CONTROL_LIMIT", "mart_satisfaction_control_limits", ("branch_code", "stage"),
+              "responses, satisfied, csat, limit_95_low", "z_adjusted < 0",
+              lambda n, satisfied: wilson_interval(satisfied, n),
+              lambda month, n, _, value, low, high, limit: (
+                  f"{month:%Y-%m}: CSAT {_pct(value)} (n = {n:,.0f} responses, 95% CI {_pct(low)}–{_pct(high)}) "
+                  f"below the adjusted lower limit {_pct(limit)}")),
+    LimitRule("COMPLAINT_CONTROL_LIMIT", "mart_complaint_control_limits", ("branch_code",),
+              "received, policies_in_force, per_10k_policies, limit_95_high", "z_adjusted > 0",
+              lambda received, policies: poisson_interval(received, policies, 10_000),
+              lambda month, n, policies, value, low, high, limit: (
+                  f"{month:%Y-%m}: {value:.2f} complaints per 10k policies (n = {n:,.0f} complaints, "
+                  f"{policies:,.0f} policies; 95% CI {low:.2f}–{high:.2f}) above the adjusted upper limit {limit:.2f}")),
+)
+
+
+def _control_limit_alerts(con, rule: LimitRule) -> list[Alert]:
+    """One alert per run of consecutive months a cell spent outside its adjusted 95% limits on the worse side."""
+    if not _table_exists(con, rule.table):
         return []
-    latest = con.execute("SELECT max(month) FROM marts.mart_complaint_control_limits").fetchone()[0]
-    rows = con.execute(
-        "SELECT branch_code, month, received, policies_in_force, per_10k_policies, limit_95_high FROM "
-        "marts.mart_complaint_control_limits WHERE outside_95 AND z_adjusted > 0 ORDER BY branch_code, month").fetchall()
-    branches: dict[str, list[tuple]] = {}
-    for branch, month, x, exposure, rate, limit in rows:
-        branches.setdefault(str(branch), []).append((month, float(x), float(exposure), float(rate), float(limit)))
+    latest = con.execute(f"SELECT max(month) FROM marts.{rule.table}").fetchone()[0]
+    cells_sql = ", ".join(rule.cell_columns)
+    rows = con.execute(f"SELECT {cells_sql}, month, {rule.measures} FROM marts.{rule.table} "
+                       f"WHERE outside_95 AND {rule.worse_side} ORDER BY {cells_sql}, month").fetchall()
+    width = len(rule.cell_columns)
+    cells: dict[tuple[str, ...], list[tuple]] = {}
+    for row in rows:
+        n, second, value, limit = map(float, row[width + 1:])
+        cells.setdefault(tuple(map(str, row[:width])), []).append(
+            (row[width], n, second, value, *rule.interval(n, second), limit))
     out = []
-    for branch, months in branches.items():
+    for cell, months in cells.items():
+        branch, stage = cell[0], (cell[1] if width > 1 else None)
         for run in _runs(months, latest):
-            lines = []
-            for month, x, exposure, rate, limit in run:
-                low, high = poisson_interval(x, exposure, 10_000)
-                lines.append(f"{month:%Y-%m}: {rate:.2f} complaints per 10k policies (n = {x:,.0f} complaints, "
-                             f"{exposure:,.0f} policies; 95% CI {low:.2f}–{high:.2f}) above the adjusted upper limit {limit:.2f}")
-            month, x, exposure, rate, limit = run[-1]
-            low, high = poisson_interval(x, exposure, 10_000)
-            out.append(Alert(f"COMPLAINT_CONTROL_LIMIT|{branch}||{run[0][0]:%Y-%m}", "COMPLAINT_CONTROL_LIMIT", branch,
-                             None, run[0][0], month, len(run), x, rate, low, high, limit, "\n".join(lines)))
+            month, n, _, value, low, high, limit = run[-1]
+            out.append(Alert(f"{rule.kind}|{branch}|{stage or ''}|{run[0][0]:%Y-%m}", rule.kind, branch, stage,
+                             run[0][0], month, len(run), n, value, low, high, limit,
+                             "\n".join(rule.describe(*m) for m in run)))
     return out
 
 
@@ -196,7 +201,7 @@ def _overdue_alerts(con, threshold: int) -> list[Alert]:
 
 def evaluate(con: duckdb.DuckDBPyConnection, threshold: int = DEFAULT_OVERDUE_THRESHOLD) -> list[Alert]:
     """Every alert condition in the marts of `con` (the work file's or the published file's)."""
-    alerts = _csat_alerts(con) + _complaint_alerts(con) + _overdue_alerts(con, threshold)
+    alerts = [a for rule in LIMIT_RULES for a in _control_limit_alerts(con, rule)] + _overdue_alerts(con, threshold)
     return sorted(alerts, key=lambda a: (a.branch_code, a.kind, a.stage or "", a.first_month))
 
 
@@ -207,9 +212,9 @@ def ensure_alerts_table(con: duckdb.DuckDBPyConnection) -> None:
         first_month DATE NOT NULL, last_month DATE NOT NULL, periods INTEGER NOT NULL, n DOUBLE, value DOUBLE,
         interval_low DOUBLE, interval_high DOUBLE, control_limit DOUBLE, evidence VARCHAR,
         detected_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL)""")
-    con.execute(f"COMMENT ON TABLE {ALERTS_TABLE} IS '{TABLE_COMMENT.replace(chr(39), chr(39) * 2)}'")
+    con.execute(f"COMMENT ON TABLE {ALERTS_TABLE} IS {sql_literal(TABLE_COMMENT)}")
     for column, text in COLUMN_COMMENTS.items():
-        con.execute(f"COMMENT ON COLUMN {ALERTS_TABLE}.{column} IS '{text.replace(chr(39), chr(39) * 2)}'")
+        con.execute(f"COMMENT ON COLUMN {ALERTS_TABLE}.{column} IS {sql_literal(text)}")
 
 
 def record_alerts(work_db: Path, threshold: int = DEFAULT_OVERDUE_THRESHOLD) -> tuple[list[Alert], list[str]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from dagster_project.lib.report.metrics import parse_period
-from dagster_project.lib.transform.catalog import cached_json
+from dagster_project.lib.transform.catalog import cached_json, node_meta
 from dagster_project.lib.transform.dbt_project import prepare_manifest
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
@@ -79,10 +79,6 @@ class HeadlineDefinition:
     n_unit: str
 
 
-def _meta(node: Mapping[str, Any]) -> dict:
-    return {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
-
-
 def measures(manifest: Mapping[str, Any]) -> dict[str, Measure]:
     out = {}
     for model in manifest.get("semantic_models") or []:
@@ -126,7 +122,7 @@ def ratio_definition(manifest: Mapping[str, Any], name: str) -> RatioDefinition:
     ratio = metric
     if metric.get("type") == "derived":
         inputs = (metric.get("type_params") or {}).get("metrics") or []
-        scale = float(_meta(metric).get("scale") or 0)
+        scale = float(node_meta(metric).get("scale") or 0)
         expr = str((metric.get("type_params") or {}).get("expr") or "").replace(" ", "")
         if len(inputs) != 1 or not scale or expr not in (f"{inputs[0]['name']}*{_number(scale)}",
                                                          f"{_number(scale)}*{inputs[0]['name']}"):
@@ -154,7 +150,7 @@ def headline_definitions(manifest: Mapping[str, Any] | None = None) -> list[Head
     metrics = _metrics(manifest)
     out = []
     for name in (saved.get("query_params") or {}).get("metrics") or []:
-        headline = _meta(metrics.get(name) or {}).get("headline")
+        headline = node_meta(metrics.get(name) or {}).get("headline")
         if not isinstance(headline, Mapping) or not headline.get("key"):
             raise SemanticError(f"metric {name}: a headline metric has config.meta.headline.key")
         interval = headline.get("interval", "wilson")

@@ -73,7 +73,7 @@ def cached_json(path: Path) -> dict:
     return document
 
 
-def _meta(node: Mapping[str, Any]) -> dict:
+def node_meta(node: Mapping[str, Any]) -> dict:
     """dbt 1.11 keeps meta under config (``config.meta``); older yml put it at the top."""
     return {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
 
@@ -120,11 +120,11 @@ def marts(manifest: Mapping[str, Any]) -> dict[str, Mart]:
             continue
         if node.get("schema") != MART_SCHEMA and "marts" not in (node.get("fqn") or [])[1:2]:
             continue
-        meta = _meta(node)
+        meta = node_meta(node)
         columns = node.get("columns") or {}
         kpis = {}
         for name, column in columns.items():
-            spec = _meta(column).get("kpi")
+            spec = node_meta(column).get("kpi")
             if spec is not None:
                 kpis[name] = _kpi(node["name"], name, spec)
         for kpi in kpis.values():
