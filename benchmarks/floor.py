@@ -48,6 +48,7 @@ import duckdb
 from dagster_project.settings import EXPECTATIONS_DIR, REPO_ROOT
 from dagster_project.lib.analysis import ANALYSES
 from dagster_project.lib.ingest.contract import LINEAGE_COLUMNS, QUARANTINE_COLUMNS, SourceContract
+from dagster_project.lib.report.alerts import RECORDING_TIME_COLUMNS, record_alerts_in
 
 # The compiled SQL names relations "work"."schema"."name" after the pipeline's file name, so the
 # floor's file must carry the same name.
@@ -764,7 +765,8 @@ class TableComparison:
 
 # Lineage columns that say when a row was loaded or computed, not what it holds: two warehouses
 # built from the same files at different times (or one incrementally) differ there and nowhere else.
-LOAD_TIME_COLUMNS = frozenset({"_ingested_at", "_source_ingested_at", "_computed_as_of", "_run_id"})
+LOAD_TIME_COLUMNS = frozenset({"_ingested_at", "_source_ingested_at", "_computed_as_of", "_run_id",
+                               *RECORDING_TIME_COLUMNS})
 
 
 def compare_marts(pipeline_db: Path, floor_db: Path, schema: str = "marts",
@@ -891,6 +893,8 @@ def run_floor(landing_dir: Path, out_dir: Path, manifest_path: Path, *, publishe
             info["detail"].update(tests)
             # the marts computed in Python on the dbt build, by the same functions as the pipeline
             info["detail"]["analysis_rows"] = sum(analysis.build(con, out_dir)["rows"] for analysis in ANALYSES)
+            # the alert conditions the pipeline finds in the marts before it publishes them
+            info["detail"]["alerts"] = len(record_alerts_in(con)[0])
         with clock.stage("gates") as info:
             gates = run_gates(con, expectations_dir)
             info["rows"] = gates["rows_scanned"]

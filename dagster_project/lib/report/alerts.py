@@ -46,6 +46,9 @@ from dagster_project.lib.sql import sql_literal
 from dagster_project.settings import connect_work_db
 
 ALERTS_TABLE = "marts.branch_alerts"
+# When a condition was first and last found: a warehouse built at another time, or day by day,
+# finds the same conditions at other times.
+RECORDING_TIME_COLUMNS = ("detected_at", "updated_at")
 DELIVERIES_TABLE = "reporting.alert_deliveries"
 DEFAULT_OVERDUE_THRESHOLD = 5
 CONSECUTIVE_PERIODS = 2
@@ -220,24 +223,30 @@ def ensure_alerts_table(con: duckdb.DuckDBPyConnection) -> None:
 def record_alerts(work_db: Path, threshold: int = DEFAULT_OVERDUE_THRESHOLD) -> tuple[list[Alert], list[str]]:
     """Evaluate the work file's marts and keep every condition in marts.branch_alerts: a new one is
     added, a known one gets its latest month and evidence. Returns (alerts found, keys new this time)."""
-    now = datetime.now(LOCAL_TZ).replace(tzinfo=None)
     with connect_work_db(work_db) as con:
-        alerts = evaluate(con, threshold)
-        ensure_alerts_table(con)
-        known = {r[0] for r in con.execute(f"SELECT alert_key FROM {ALERTS_TABLE}").fetchall()}
-        new = []
-        for a in alerts:
-            values = [a.kind, a.branch_code, a.stage, a.first_month, a.last_month, a.periods, a.n, a.value,
-                      a.interval_low, a.interval_high, a.control_limit, a.evidence]
-            if a.alert_key in known:
-                con.execute(f"UPDATE {ALERTS_TABLE} SET kind = ?, branch_code = ?, stage = ?, first_month = ?, "
-                            "last_month = ?, periods = ?, n = ?, value = ?, interval_low = ?, interval_high = ?, "
-                            "control_limit = ?, evidence = ?, updated_at = ? WHERE alert_key = ?",
-                            [*values, now, a.alert_key])
-            else:
-                con.execute(f"INSERT INTO {ALERTS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [a.alert_key, *values, now, now])
-                new.append(a.alert_key)
+        return record_alerts_in(con, threshold)
+
+
+def record_alerts_in(con: duckdb.DuckDBPyConnection,
+                     threshold: int = DEFAULT_OVERDUE_THRESHOLD) -> tuple[list[Alert], list[str]]:
+    """``record_alerts`` on an open connection to the work file."""
+    now = datetime.now(LOCAL_TZ).replace(tzinfo=None)
+    alerts = evaluate(con, threshold)
+    ensure_alerts_table(con)
+    known = {r[0] for r in con.execute(f"SELECT alert_key FROM {ALERTS_TABLE}").fetchall()}
+    new = []
+    for a in alerts:
+        values = [a.kind, a.branch_code, a.stage, a.first_month, a.last_month, a.periods, a.n, a.value,
+                  a.interval_low, a.interval_high, a.control_limit, a.evidence]
+        if a.alert_key in known:
+            con.execute(f"UPDATE {ALERTS_TABLE} SET kind = ?, branch_code = ?, stage = ?, first_month = ?, "
+                        "last_month = ?, periods = ?, n = ?, value = ?, interval_low = ?, interval_high = ?, "
+                        "control_limit = ?, evidence = ?, updated_at = ? WHERE alert_key = ?",
+                        [*values, now, a.alert_key])
+        else:
+            con.execute(f"INSERT INTO {ALERTS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [a.alert_key, *values, now, now])
+            new.append(a.alert_key)
     return alerts, new
 
 

@@ -48,7 +48,7 @@ _PROJECT_INPUT_DIRS = ("models", "macros", "seeds", "tests")
 # The pipeline's build: seeds, models and data tests. dbt unit tests check the KPI formulas on
 # fixed inputs, not the data, so they run in the test suite (tests/transform), not in every
 # production build, where they cost a node each (20 of them, about 10 s at scale 1).
-BUILD_COMMAND = ["build", "--exclude-resource-type", "unit_test"]
+BUILD_COMMAND = ["build", "--exclude-resource-type", "unit_test", "--exclude-resource-type", "saved_query"]
 
 
 def dbt_executable() -> str:
