@@ -23,7 +23,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from dagster_project.lib.analysis.tables import Analysis, write_table
 from dagster_project.settings import DBT_PROJECT_DIR
@@ -109,6 +108,8 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
 
 def emerging(comments: pd.DataFrame, tk) -> pd.DataFrame:
     """comments: stage, month, comment -> the published rows."""
+    from scipy import stats  # deferred: scipy costs 1-2 s to import in every process that imports the marts' list
+
     if comments.empty:
         return pd.DataFrame(columns=[c for c, _, _ in COLUMNS])
     comments = comments.sort_values(["stage", "month", "response_id"], kind="stable")

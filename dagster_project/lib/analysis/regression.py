@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 
 class RegressionError(ValueError):
@@ -56,6 +55,8 @@ def _log_likelihood(x: np.ndarray, y: np.ndarray, beta: np.ndarray) -> float:
 
 def auc(y: np.ndarray, score: np.ndarray) -> float:
     """Probability that a random positive outranks a random negative (ties count half)."""
+    from scipy import stats  # deferred, as in emerging_terms: only the analyses need scipy
+
     ranks = stats.rankdata(score)
     pos = y == 1
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
@@ -66,6 +67,8 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
 
 def logistic(x: np.ndarray, y: np.ndarray, *, max_iter: int = 100, tol: float = 1e-10, z: float = 1.959963984540054) -> Fit:
     """Maximum-likelihood logistic regression of y (0/1) on the columns of x (include an intercept)."""
+    from scipy import stats
+
     x, y = _check(x, y)
     if not set(np.unique(y)) <= {0.0, 1.0}:
         raise RegressionError("a logistic outcome is 0 or 1")
@@ -102,6 +105,8 @@ def logistic(x: np.ndarray, y: np.ndarray, *, max_iter: int = 100, tol: float = 
 
 def linear(x: np.ndarray, y: np.ndarray, *, level: float = 0.95) -> Fit:
     """Ordinary least squares of y on the columns of x (include an intercept)."""
+    from scipy import stats
+
     x, y = _check(x, y)
     n, k = x.shape
     xtx_inv = np.linalg.inv(x.T @ x)

@@ -19,15 +19,10 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot: no display on servers, and no GUI toolkit is installed
-
-import matplotlib.pyplot as plt  # noqa: E402
-
-from dagster_project.lib.report.metrics import STAGE_LABELS  # noqa: E402
+from dagster_project.lib.report.metrics import STAGE_LABELS
 
 DPI = 100
+_PYPLOT = None
 _HATCH = "///"
 _BAR = "#4f81bd"
 _OVER = "#c62828"
@@ -49,11 +44,27 @@ class Chart:
         return f"{self.name}.png"
 
 
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend (no display on servers, no GUI toolkit installed),
+    imported on first use: it costs over a second, and most processes that import the report
+    modules (every CLI command, the Dagster definitions) never draw a chart."""
+    global _PYPLOT
+    if _PYPLOT is None:
+        import matplotlib
+
+        matplotlib.use("Agg")  # before pyplot
+        import matplotlib.pyplot as plt
+
+        _PYPLOT = plt
+    return _PYPLOT
+
+
 def _finish(fig, name: str, alt: str) -> Chart:
     buffer = io.BytesIO()
     # metadata None: no Software/creation stamp, so identical figures give identical bytes
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     width, height = (int(round(v)) for v in fig.get_size_inches() * DPI)
+    plt = _pyplot()
     plt.close(fig)
     return Chart(name, buffer.getvalue(), alt, width, height)
 
@@ -67,6 +78,7 @@ def heatmap_png(cells, branches: list[str], stages: list[str], *, name: str = "c
     cells marked with †, cells significantly below the company with a heavy border)."""
     by_key = {(c.branch_code, c.stage): c for c in cells}
     fig_h = 0.9 + 0.32 * max(1, len(branches))
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(1.1 + 1.15 * max(1, len(stages)), fig_h))
     cmap = plt.get_cmap("RdYlGn")
     for i, branch in enumerate(branches):
@@ -103,6 +115,7 @@ def hbar_png(items: list[tuple[str, float | None]], *, name: str, title: str, va
     """Horizontal bars (label, value), one per branch; bars beyond ``reference`` red, the
     ``highlight`` label's bar hatched (a branch page's own branch)."""
     shown = [(label, value) for label, value in items]
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 0.7 + 0.26 * max(1, len(shown))))
     labels = [label for label, _ in shown]
     values = [0.0 if v is None else v for _, v in shown]
@@ -143,6 +156,7 @@ def hbar_png(items: list[tuple[str, float | None]], *, name: str, title: str, va
 
 def interval_png(cells, *, name: str = "weakest-cells", title: str) -> Chart:
     """Each cell's CSAT as a dot with its 95% Wilson interval on a 0–100% axis."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 0.8 + 0.3 * max(1, len(cells))))
     for i, c in enumerate(cells):
         if c.wilson_low is not None and c.wilson_high is not None:
@@ -168,6 +182,7 @@ def stage_comparison_png(own: dict[str, float | None], company: dict[str, float 
                          name: str = "stage-csat") -> Chart:
     """A branch's CSAT per stage beside the company's (paired bars; the branch hatched)."""
     stages = [s for s in STAGE_LABELS if s in own or s in company]
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 2.6))
     xs = range(len(stages))
     own_v = [(own.get(s) or 0.0) * 100 for s in stages]
@@ -196,6 +211,7 @@ def stage_comparison_png(own: dict[str, float | None], company: dict[str, float 
 
 def stacked_share_png(shares: list[tuple[str, float]], *, name: str = "segments", title: str) -> Chart:
     """One horizontal bar split into shares (the customer segment mix), hatches besides colours."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 1.5))
     colours = ["#2e7d32", "#9ccc65", "#f9a825", "#c62828", "#777777"]
     hatches = ["", "..", "//", "xx", "--"]
