@@ -55,3 +55,52 @@ def test_terms_are_counted_once_per_comment_and_the_result_is_deterministic(tk):
     pd.testing.assert_frame_equal(table.reset_index(drop=True), again.reset_index(drop=True))
     assert (table["comments_with_term"] <= table["comments"]).all()
     assert et.terms_of("太慢，太慢了，太慢", tk) == {"太慢"}
+
+
+def _work_file(path, frame: pd.DataFrame):
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    con.execute("create schema intermediate")
+    con.register("frame", frame.rename(columns={"month": "responded_month"}))
+    con.execute(f"create table {et.INPUT} as select * from frame")
+    con.unregister("frame")
+    return con
+
+
+def _published(con) -> pd.DataFrame:
+    return con.execute(f"select * from marts.{et.OUTPUT_TABLE} order by stage, month, term").df()
+
+
+def test_a_later_build_segments_only_new_or_changed_comments_and_equals_a_build_from_nothing(tmp_path, tk):
+    frame = comments(surge=15)
+    con = _work_file(tmp_path / "work.duckdb", frame)
+    assert et.build(con, tmp_path)["comments_segmented"] == len(frame)
+    first = _published(con)
+    assert et.build(con, tmp_path)["comments_segmented"] == 0
+    pd.testing.assert_frame_equal(_published(con), first)
+
+    # One comment rewritten, one response gone, two new: only the changed and the new are segmented,
+    # and the table equals that of a work file that never had a cache.
+    changed = frame.copy()
+    changed.loc[3, "comment"] = "系统升级以后赔款一直显示审核中"
+    changed = pd.concat([changed.drop(index=[4]), pd.DataFrame(
+        [("N1", "PAYMENT", changed["month"].max(), "审核太慢了"), ("N2", "PAYMENT", changed["month"].max(), "定损合理")],
+        columns=changed.columns)], ignore_index=True)
+    con.execute(f"drop table {et.INPUT}")
+    con.register("frame", changed.rename(columns={"month": "responded_month"}))
+    con.execute(f"create table {et.INPUT} as select * from frame")
+    con.unregister("frame")
+    assert et.build(con, tmp_path)["comments_segmented"] == 3
+    fresh = _work_file(tmp_path / "fresh.duckdb", changed)
+    et.build(fresh, tmp_path)
+    pd.testing.assert_frame_equal(_published(con), _published(fresh))
+    assert con.execute(f"select count(*) from {et.TERMS_CACHE}").fetchone()[0] == len(changed)
+
+
+def test_a_changed_dictionary_segments_every_comment_again(tmp_path, tk, monkeypatch):
+    frame = comments(surge=5)
+    con = _work_file(tmp_path / "work.duckdb", frame)
+    et.build(con, tmp_path)
+    monkeypatch.setattr(et, "domain_words", lambda: ["审核中"])
+    assert et.build(con, tmp_path)["comments_segmented"] == len(frame)

@@ -107,7 +107,9 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
 
 
 def emerging(comments: pd.DataFrame, tk) -> pd.DataFrame:
-    """comments: stage, month, comment -> the published rows."""
+    """comments: stage, month, comment -> the published rows. A ``terms`` column, where present,
+    holds each comment's terms already segmented (``comment_terms``); otherwise they are segmented
+    here with ``tk``."""
     from scipy import stats  # deferred: scipy costs 1-2 s to import in every process that imports the marts' list
 
     if comments.empty:
@@ -115,11 +117,13 @@ def emerging(comments: pd.DataFrame, tk) -> pd.DataFrame:
     comments = comments.sort_values(["stage", "month", "response_id"], kind="stable")
     counts: dict[tuple[str, object], dict[str, int]] = {}
     totals: dict[tuple[str, object], int] = {}
-    for stage, month, text in zip(comments["stage"], comments["month"], comments["comment"]):
+    segmented = (comments["terms"] if "terms" in comments.columns
+                 else (terms_of(text, tk) for text in comments["comment"]))
+    for stage, month, terms in zip(comments["stage"], comments["month"], segmented):
         key = (stage, month)
         totals[key] = totals.get(key, 0) + 1
         bucket = counts.setdefault(key, {})
-        for term in terms_of(text, tk):
+        for term in set(terms):
             bucket[term] = bucket.get(term, 0) + 1
     rows = []
     months = sorted({m for _, m in totals})
@@ -164,11 +168,61 @@ def emerging(comments: pd.DataFrame, tk) -> pd.DataFrame:
 def build(con: duckdb.DuckDBPyConnection, scratch_dir: Path | None = None) -> dict[str, int]:
     """Segment the comments on ``con``, test every term and write the table there; returns the
     counts the asset's materialization shows. jieba's dictionary cache goes to ``scratch_dir``."""
-    comments = con.execute(f"select response_id, stage, responded_month as month, comment from {INPUT}").df()
-    table = emerging(comments, tokenizer(scratch_dir))
+    comments, segmented_now = comment_terms(con, scratch_dir)
+    table = emerging(comments, None)
     rows = write_table(con, OUTPUT_TABLE, table, COLUMNS, DESCRIPTION)
     return {"rows": rows, "emerging_terms": int(table["is_emerging"].sum()) if len(table) else 0,
-            "comments": len(comments)}
+            "comments": len(comments), "comments_segmented": segmented_now}
+
+
+# Segmenting is most of this analysis' cost, and a day's run adds a day of comments to two years of
+# them: each comment's terms are kept in the work file (never published), keyed by the response and
+# a hash of its text, under a fingerprint of everything segmentation depends on. A run segments
+# only the comments it has not seen in that exact text; the statistics are then computed over every
+# comment as before, so the table equals a build from nothing (tests/analysis/test_emerging_terms.py).
+TERMS_CACHE = "analysis_cache.comment_terms"
+
+
+def segmentation_fingerprint() -> str:
+    """What a comment's terms depend on besides its text: jieba's version and dictionary, the added
+    domain words, the stop words and the term pattern."""
+    import hashlib
+    from importlib.metadata import version
+
+    parts = [version("jieba"), "\n".join(domain_words()), "\n".join(sorted(STOP_WORDS)), TERM.pattern]
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+
+
+def comment_terms(con: duckdb.DuckDBPyConnection, scratch_dir: Path | None = None) -> tuple[pd.DataFrame, int]:
+    """The comments of ``INPUT`` with their terms (a ``terms`` column), and how many were segmented
+    now; the cache then holds exactly the current comments' terms."""
+    fingerprint = segmentation_fingerprint()
+    schema = TERMS_CACHE.split(".")[0]
+    con.execute(f"create schema if not exists {schema}")
+    con.execute(f"create table if not exists {TERMS_CACHE} (response_id varchar, comment_md5 varchar, "
+                "fingerprint varchar, terms varchar[])")
+    comments = con.execute(f"""
+        select c.response_id, c.stage, c.responded_month as month, c.comment, md5(c.comment) as comment_md5,
+               k.terms
+        from {INPUT} as c
+        left join {TERMS_CACHE} as k
+          on k.response_id = c.response_id and k.comment_md5 = md5(c.comment) and k.fingerprint = ?
+    """, [fingerprint]).df()
+    missing = comments["terms"].isna()
+    if missing.any():
+        tk = tokenizer(scratch_dir)
+        comments.loc[missing, "terms"] = pd.Series(
+            [sorted(terms_of(text, tk)) for text in comments.loc[missing, "comment"]],
+            index=comments.index[missing], dtype=object)
+    # Rewritten whole: a changed comment, a response gone or another fingerprint leaves no row behind.
+    keep = comments[["response_id", "comment_md5", "terms"]]
+    con.register("_comment_terms_rows", keep)
+    try:
+        con.execute(f"create or replace table {TERMS_CACHE} as select response_id, comment_md5, "
+                    "? as fingerprint, cast(terms as varchar[]) as terms from _comment_terms_rows", [fingerprint])
+    finally:
+        con.unregister("_comment_terms_rows")
+    return comments.drop(columns=["comment_md5"]), int(missing.sum())
 
 
 ANALYSIS = Analysis(table=OUTPUT_TABLE, input_model=INPUT, description=DESCRIPTION, build=build)
