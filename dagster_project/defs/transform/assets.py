@@ -25,9 +25,11 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_
 from dagster_project.defs.conventions import OWNERS, WORK_DB_POOL
 from dagster_project.defs.transform.resource import WarehouseDbtCliResource
 from dagster_project.lib.ingest.guard import use_private_umask
+from dagster_project.lib.transform.catalog import load_manifest
 from dagster_project.lib.transform.dbt_project import (
-    build_command, clear_replaced_partitions, dbt_target_dir, full_refresh_reasons, prepare_manifest,
-    record_salt_fingerprint, replaced_partitions, seed_partial_parse,
+    build_command, clear_replaced_partitions, dbt_target_dir, excluding, full_refresh_reasons, load_run_results,
+    prepare_manifest, record_salt_fingerprint, record_verified_seeds, replaced_partitions, seed_partial_parse,
+    unchanged_seed_exclusions,
 )
 from dagster_project.settings import Settings, connect_work_db
 
@@ -137,17 +139,25 @@ def cs_dbt_assets(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResourc
     if reasons:
         context.log.info("full refresh, incremental models are rebuilt whole: " + "; ".join(reasons))
     seed_partial_parse(warehouse, dbt_target_dir(warehouse))
-    invocation = dbt.build(warehouse, build_command(bool(reasons)), context=context,
+    manifest = load_manifest(prepare_manifest())
+    whole_selection = len(context.selected_asset_keys) == len(context.assets_def.keys)
+    # Unchanged, verified seeds are left out of an incremental build of the whole project (a
+    # subset's tests come through dbt's indirect selection, which leaving them out turns off).
+    left_out = [] if reasons or not whole_selection else unchanged_seed_exclusions(warehouse, manifest)
+    if left_out:
+        context.log.info(f"seeds unchanged since their verified build: {len(left_out)} seed and test nodes left out")
+    invocation = dbt.build(warehouse, excluding(build_command(bool(reasons)), left_out), context=context,
                            target_path=dbt_target_dir(warehouse))
     events = invocation.stream()
     if warehouse.dbt_column_lineage:
         # Built column schema + column lineage (sqlglot over the compiled SQL) per materialization.
         events = events.fetch_column_metadata(with_column_lineage=True)
-    total = len(context.selected_asset_keys) + len(context.selected_asset_check_keys)
+    total = len(context.selected_asset_keys) + len(context.selected_asset_check_keys) - len(left_out)
     yield from with_row_counts(with_progress(iter(events), total, context.log), warehouse,
                                context.assets_def.keys_by_output_name.get)
+    record_verified_seeds(warehouse, manifest, load_run_results(warehouse))
     # Only a full selection rebuilds every incremental model whole.
-    if len(context.selected_asset_keys) == len(context.assets_def.keys):
+    if whole_selection:
         if replaced:
             clear_replaced_partitions(warehouse.work_db, replaced)
         record_salt_fingerprint(warehouse)  # the marts are built with this salt now

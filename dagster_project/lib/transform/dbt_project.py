@@ -219,6 +219,113 @@ def full_refresh_reasons(settings: Settings, replaced: list[tuple[str, str]]) ->
     return reasons
 
 
+# --------------------------------------------------------------------------- unchanged seeds
+# The seeds (reference tables, the business calendar, the lexicons) change with a release, not with
+# a day's data, yet they and the tests on them alone are a quarter of the build's nodes. A build
+# after a verified one leaves them out when every seed is exactly as it was verified: the same file,
+# config, columns, project macros and tests, its table present with the rows it was verified with.
+# A verified seed is one whose load and every test on it alone passed in a completed build.
+VERIFIED_SEEDS_TABLE = "raw._dbt_verified_seeds"
+
+
+def seed_tests(manifest: dict) -> dict[str, list[str]]:
+    """seed unique_id -> the data tests whose parents are all seeds (pure). A test between a model
+    and a seed is the model's: it runs in every build."""
+    nodes = manifest.get("nodes") or {}
+    seeds = {uid for uid, n in nodes.items() if n.get("resource_type") == "seed"}
+    out: dict[str, list[str]] = {uid: [] for uid in sorted(seeds)}
+    for uid, node in sorted(nodes.items()):
+        parents = set((node.get("depends_on") or {}).get("nodes") or [])
+        if node.get("resource_type") == "test" and parents and parents <= seeds:
+            for parent in sorted(parents):
+                out[parent].append(uid)
+    return out
+
+
+def seed_fingerprints(manifest: dict) -> dict[str, str]:
+    """seed unique_id -> fingerprint of everything its table and its tests are built from (pure)."""
+    nodes = manifest.get("nodes") or {}
+    macros = project_macros_sql(manifest)
+    out = {}
+    for uid, tests in seed_tests(manifest).items():
+        node = nodes[uid]
+        parts = [json.dumps([node.get("checksum"), node.get("config"), node.get("columns")], sort_keys=True, default=str),
+                 macros, *(json.dumps([t, nodes[t].get("raw_code"), nodes[t].get("test_metadata"), nodes[t].get("config")],
+                                      sort_keys=True, default=str) for t in tests)]
+        out[uid] = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+    return out
+
+
+def _seed_relation(node: dict) -> str:
+    return f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
+
+
+def _verified_seeds(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, int]]:
+    try:
+        return {uid: (fp, rows) for uid, fp, rows in con.execute(
+            f"SELECT unique_id, fingerprint, row_count FROM {VERIFIED_SEEDS_TABLE}").fetchall()}
+    except duckdb.CatalogException:
+        return {}
+
+
+def unchanged_seed_exclusions(settings: Settings, manifest: dict) -> list[str]:
+    """The dbt names a build may leave out (every seed and the tests on seeds alone), or [] when any
+    seed differs from its verified build, its table is missing or holds other rows."""
+    if not settings.work_db.exists():
+        return []
+    nodes = manifest.get("nodes") or {}
+    fingerprints = seed_fingerprints(manifest)
+    if not fingerprints:
+        return []
+    con = connect_work_db(settings.work_db, read_only=True)
+    try:
+        verified = _verified_seeds(con)
+        for uid, fingerprint in fingerprints.items():
+            if verified.get(uid, (None, None))[0] != fingerprint:
+                return []
+            try:
+                rows = con.execute(f"SELECT count(*) FROM {_seed_relation(nodes[uid])}").fetchone()[0]
+            except duckdb.CatalogException:
+                return []
+            if rows != verified[uid][1]:
+                return []
+    finally:
+        con.close()
+    tests = seed_tests(manifest)
+    return sorted({nodes[uid]["name"] for uid in fingerprints} | {nodes[t]["name"] for ts in tests.values() for t in ts})
+
+
+def excluding(command: list[str], names: list[str]) -> list[str]:
+    """``command`` without ``names``: with indirect selection off, so that leaving out a seed does
+    not also leave out the tests of the models that refer to it (dbt's default, eager, would)."""
+    # dbt takes a selection as one space-separated argument
+    return [*command, "--indirect-selection", "empty", "--exclude", " ".join(names)] if names else list(command)
+
+
+def record_verified_seeds(settings: Settings, manifest: dict, results: dict) -> list[str]:
+    """After a completed build: every seed that loaded and whose tests on it alone all passed is
+    verified with its fingerprint and row count. Returns the seeds recorded."""
+    status = {r["unique_id"]: r["status"] for r in results.get("results") or []}
+    nodes = manifest.get("nodes") or {}
+    fingerprints = seed_fingerprints(manifest)
+    passed = [uid for uid, tests in seed_tests(manifest).items()
+              if status.get(uid) == "success" and all(status.get(t) == "pass" for t in tests)]
+    if not passed:
+        return []
+    con = connect_work_db(settings.work_db)
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {VERIFIED_SEEDS_TABLE} (unique_id VARCHAR PRIMARY KEY, "
+                    "fingerprint VARCHAR, row_count BIGINT, verified_at TIMESTAMP)")
+        for uid in passed:
+            rows = con.execute(f"SELECT count(*) FROM {_seed_relation(nodes[uid])}").fetchone()[0]
+            con.execute(f"INSERT OR REPLACE INTO {VERIFIED_SEEDS_TABLE} VALUES (?, ?, ?, now()::TIMESTAMP)",
+                        [uid, fingerprints[uid], rows])
+    finally:
+        con.close()
+    return passed
+
+
 class DbtBuildError(RuntimeError):
     """A dbt command failed; ``failed_nodes`` names the models/tests/seeds that failed."""
 
