@@ -13,14 +13,14 @@
     )
 {%- endmacro %}
 {#- Spark substitutes ${conf} when it parses the statement, so the SQL that dbt compiles and logs
-    holds only the placeholder; the statement Spark runs holds the salt, which is why the models
-    that call this are tables on Spark (pii_materialization): a view would store that text in the
-    metastore. An unset conf is left as the literal placeholder, which starts with '$'. -#}
+    holds only the placeholder; the statement Spark runs holds the (hex-encoded) salt, which is why
+    the models that call this are tables on Spark (pii_materialization): a view would store that
+    text in the metastore. An unset conf is left as the literal placeholder, which starts with '$'. -#}
 {% macro spark__customer_key(expr) -%}
     case
-        when substr('${spark.cswh.secret.pii_salt}', 1, 2) = '$' || '{'
-        then raise_error('CSWH_PII_SALT is not set for this Spark session (spark.cswh.secret.pii_salt)')
-        else sha2('${spark.cswh.secret.pii_salt}' || '|' || ({{ expr }}), 256)
+        when substr('${spark.cswh.pii_salt_hex}', 1, 2) = '$' || '{'
+        then raise_error('CSWH_PII_SALT is not set for this Spark session (spark.cswh.pii_salt_hex)')
+        else sha2(decode(unhex('${spark.cswh.pii_salt_hex}'), 'UTF-8') || '|' || ({{ expr }}), 256)
     end
 {%- endmacro %}
 

@@ -259,7 +259,7 @@ def test_the_salt_is_stored_nowhere(spark_build):
     """The PII salt reaches Spark as a session conf: no view definition, metastore file, table file
     or dbt log/artefact of the build holds it."""
     assert spark_build["returncode"] == 0, spark_build["output"][-3000:]
-    needles = (TEST_SALT.encode("utf-8"), TEST_SALT.encode("utf-16-le"))
+    needles = (TEST_SALT.encode("utf-8"), TEST_SALT.encode("utf-16-le"), TEST_SALT.encode("utf-8").hex().encode())
     found, scanned = [], 0
     for folder in (spark_build["spark_dir"], spark_build["target"], spark_build["logs"]):
         for path in folder.rglob("*"):

@@ -64,7 +64,7 @@ complaints_window as (
         c.month,
         sum(w.received) as complaints_window,
         -- policy-years in force: the month-end counts, each standing for one month of cover
-        sum(w.policies_in_force) / 12.0 as policy_years_window,
+        cast(sum(w.policies_in_force) as double) / 12.0 as policy_years_window,  -- a DECIMAL on Spark otherwise
         sum(w.closed) as complaints_closed_window,
         sum(w.closed_within_deadline) as closed_within_deadline_window
     from complaints as c
