@@ -16,7 +16,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: run test dev data docs bench clean install install-dev bi bi-install
+.PHONY: run test dev data docs bench clean install install-dev bi bi-install spark-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+## make spark-install: the Spark extra (dbt-spark, pyspark) and, where `java` is missing, Debian's
+## headless JRE (docs/spark.md)
+$(VENV)/.installed-spark: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[spark]'
+	touch $@
+
+spark-install: $(VENV)/.installed-spark
+	@command -v java >/dev/null 2>&1 || apt-get install -y default-jre-headless >/dev/null
 
 ## make run: generate sample data if data/landing is empty, then ingest -> build -> gate -> publish
 run: $(VENV)/.installed

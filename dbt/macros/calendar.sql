@@ -9,8 +9,20 @@
     beyond the calendar's years is kept as it is. Something due "within N days" of the event is on
     time when it happens on or before this date. -#}
 {% macro legal_period_end(event_date, days) -%}
+    {{ return(adapter.dispatch('legal_period_end', 'cs_warehouse')(event_date, days)) }}
+{%- endmacro %}
+{% macro default__legal_period_end(event_date, days) -%}
     coalesce(
         (select bc.period_end_date from {{ ref('business_calendar') }} as bc
+         where bc.calendar_date = cast({{ dbt.dateadd('day', days, event_date) }} as date)),
+        cast({{ dbt.dateadd('day', days, event_date) }} as date)
+    )
+{%- endmacro %}
+{#- Spark accepts a correlated scalar subquery only as an aggregate; calendar_date is unique
+    (a seed test), so max() is the one row's value. -#}
+{% macro spark__legal_period_end(event_date, days) -%}
+    coalesce(
+        (select max(bc.period_end_date) from {{ ref('business_calendar') }} as bc
          where bc.calendar_date = cast({{ dbt.dateadd('day', days, event_date) }} as date)),
         cast({{ dbt.dateadd('day', days, event_date) }} as date)
     )

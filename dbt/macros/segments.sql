@@ -30,7 +30,7 @@
 {#- A policy's term in whole years (at least 1): a one-year term (start .. start + 364 days, or to
     the same day next year) is 1. -#}
 {% macro policy_term_years(term_start, term_end) -%}
-    greatest(1, round(({{ dbt.datediff(term_start, term_end, 'day') }} + 1) / 365.0))
+    greatest(1, round(cast({{ dbt.datediff(term_start, term_end, 'day') }} + 1 as double) / 365.0))
 {%- endmacro %}
 
 {#- amount x (days of cover inside the period) / (days of the full term): pro-rata earned premium.
@@ -38,7 +38,7 @@
 {% macro pro_rata_amount(amount, term_start, term_end, cover_end, from_date, to_date) -%}
     case
         when {{ dbt.datediff(term_start, term_end, 'day') }} > 0
-        then ({{ amount }}) * {{ overlap_days(term_start, cover_end, from_date, to_date) }}::double
+        then ({{ amount }}) * cast({{ overlap_days(term_start, cover_end, from_date, to_date) }} as double)
              / {{ dbt.datediff(term_start, term_end, 'day') }}
         else 0.0
     end

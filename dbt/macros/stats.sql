@@ -18,9 +18,9 @@
 {% macro wilson_bound(x, n, z, sign) -%}
     case when ({{ n }}) > 0 then
         (
-            (({{ x }})::double / ({{ n }}) + ({{ z }}) * ({{ z }}) / (2.0 * ({{ n }})))
+            (cast({{ x }} as double) / ({{ n }}) + ({{ z }}) * ({{ z }}) / (2.0 * ({{ n }})))
             {{ sign }} ({{ z }}) * sqrt(
-                (({{ x }})::double / ({{ n }})) * (1 - ({{ x }})::double / ({{ n }})) / ({{ n }})
+                (cast({{ x }} as double) / ({{ n }})) * (1 - cast({{ x }} as double) / ({{ n }})) / ({{ n }})
                 + ({{ z }}) * ({{ z }}) / (4.0 * ({{ n }}) * ({{ n }}))
             )
         ) / (1 + ({{ z }}) * ({{ z }}) / ({{ n }}))
@@ -41,13 +41,20 @@
 
 {#- Ratio that is null (not an error, not 0) when the denominator is 0. -#}
 {% macro safe_ratio(numerator, denominator) -%}
-    case when ({{ denominator }}) > 0 then ({{ numerator }})::double / ({{ denominator }}) end
+    case when ({{ denominator }}) > 0 then cast({{ numerator }} as double) / ({{ denominator }}) end
 {%- endmacro %}
 
 {#- Duration between two timestamps in fractional units. dbt.datediff counts boundaries crossed
     (whole units), which is wrong for cycle times like 1.5 days; epoch seconds are exact. -#}
 {% macro duration_seconds(start_ts, end_ts) -%}
+    {{ return(adapter.dispatch('duration_seconds', 'cs_warehouse')(start_ts, end_ts)) }}
+{%- endmacro %}
+{% macro duckdb__duration_seconds(start_ts, end_ts) -%}
     (epoch({{ end_ts }}) - epoch({{ start_ts }}))
+{%- endmacro %}
+{#- Spark: microseconds since the epoch, in seconds as a double (1e6 is a double literal). -#}
+{% macro spark__duration_seconds(start_ts, end_ts) -%}
+    ((unix_micros(cast({{ end_ts }} as timestamp)) - unix_micros(cast({{ start_ts }} as timestamp))) / 1e6)
 {%- endmacro %}
 {% macro duration_minutes(start_ts, end_ts) -%}({{ duration_seconds(start_ts, end_ts) }} / 60.0){%- endmacro %}
 {% macro duration_hours(start_ts, end_ts) -%}({{ duration_seconds(start_ts, end_ts) }} / 3600.0){%- endmacro %}
@@ -68,16 +75,34 @@
 {#- The value of `value` on the row with the smallest / largest `order_by` (DuckDB arg_min /
     arg_max; Spark min_by / max_by). -#}
 {% macro first_by(value, order_by) -%}
-    arg_min({{ value }}, {{ order_by }})
+    {{ return(adapter.dispatch('first_by', 'cs_warehouse')(value, order_by)) }}
 {%- endmacro %}
 {% macro last_by(value, order_by) -%}
+    {{ return(adapter.dispatch('last_by', 'cs_warehouse')(value, order_by)) }}
+{%- endmacro %}
+{% macro duckdb__first_by(value, order_by) -%}
+    arg_min({{ value }}, {{ order_by }})
+{%- endmacro %}
+{% macro duckdb__last_by(value, order_by) -%}
     arg_max({{ value }}, {{ order_by }})
+{%- endmacro %}
+{% macro spark__first_by(value, order_by) -%}
+    min_by({{ value }}, {{ order_by }})
+{%- endmacro %}
+{% macro spark__last_by(value, order_by) -%}
+    max_by({{ value }}, {{ order_by }})
 {%- endmacro %}
 
 {#- A composite ordering key for first_by / last_by: rows compare on the first expression, then the
-    next (DuckDB row values compare lexicographically; Spark would use struct(...)). -#}
+    next (DuckDB row values and Spark structs compare lexicographically). -#}
 {% macro ordering_key(expressions) -%}
+    {{ return(adapter.dispatch('ordering_key', 'cs_warehouse')(expressions)) }}
+{%- endmacro %}
+{% macro duckdb__ordering_key(expressions) -%}
     ({{ expressions | join(', ') }})
+{%- endmacro %}
+{% macro spark__ordering_key(expressions) -%}
+    struct({{ expressions | join(', ') }})
 {%- endmacro %}
 
 {#- A proportion and its Wilson interval as three columns: <name>, <name>_low, <name>_high

@@ -30,6 +30,10 @@
   (dagster_project/transform/assets.py).
 #}
 {% macro current_versions(relation, key, carry=[]) %}
+    {{ return(adapter.dispatch('current_versions', 'cs_warehouse')(relation, key, carry)) }}
+{% endmacro %}
+
+{% macro duckdb__current_versions(relation, key, carry=[]) %}
     select * exclude (version_rank)
     from (
         select
@@ -50,6 +54,58 @@
     where version_rank = 1
 {% endmacro %}
 
+{#- Spark has no `* exclude`: the winning (key, _partition, _source_line) of each key is ranked
+    apart and joined back to every version (with the carried window expressions), so the result
+    has exactly the relation's columns and the carried ones, like DuckDB's. A landing file is one
+    partition and a line is one row of it, so (key, _partition, _source_line) names one version. -#}
+{% macro spark__current_versions(relation, key, carry=[]) %}
+    with versions as (
+        select
+            *
+            {%- for expression in carry %},
+            {{ expression }}
+            {%- endfor %}
+        from {{ relation }}
+        {%- if is_incremental() %}
+        where {{ key }} in (
+            select {{ key }} from {{ relation }} where _ingested_at > {{ incremental_watermark('_ingested_at') }}
+        )
+        {%- endif %}
+    ),
+    winners as (
+        select {{ key }} as winner_key, _partition as winner_partition, _source_line as winner_line
+        from (
+            select
+                {{ key }}, _partition, _source_line,
+                row_number() over (
+                    partition by {{ key }} order by _partition desc, _source_line desc
+                ) as version_rank
+            from versions
+        ) as ranked
+        where version_rank = 1
+    )
+    select versions.*
+    from versions
+    inner join winners
+        on versions.{{ key }} = winners.winner_key
+        and versions._partition = winners.winner_partition
+        and versions._source_line = winners.winner_line
+{% endmacro %}
+
+{#- How the models that keep one current row per key are materialized (docs/spark.md#incremental-models):
+    incremental (delete+insert on the key) on DuckDB; on Spark a table rebuilt on every build, since
+    dbt-spark has no delete+insert and Parquet tables offer only insert_overwrite of partitions,
+    which these keys do not map to. A full rebuild is what an incremental build must equal. -#}
+{% macro incremental_materialization() -%}
+    {{ return(adapter.dispatch('incremental_materialization', 'cs_warehouse')()) }}
+{%- endmacro %}
+{% macro default__incremental_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+{% macro spark__incremental_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
 {#
   Incremental builds of models downstream of the current-version tables. The watermark is the
   newest ingest time behind any row of the model's table ({{ this }}, column `_source_ingested_at`);
@@ -57,7 +113,18 @@
   see current_versions). Only meaningful inside `{% if is_incremental() %}`.
 #}
 {% macro incremental_watermark(column='_source_ingested_at') -%}
-    (select coalesce(max({{ column }}), '-infinity'::timestamp) from {{ this }})
+    (select coalesce(max({{ column }}), {{ timestamp_before_all() }}) from {{ this }})
+{%- endmacro %}
+
+{#- A timestamp before every ingest time. -#}
+{% macro timestamp_before_all() -%}
+    {{ return(adapter.dispatch('timestamp_before_all', 'cs_warehouse')()) }}
+{%- endmacro %}
+{% macro duckdb__timestamp_before_all() -%}
+    '-infinity'::timestamp
+{%- endmacro %}
+{% macro spark__timestamp_before_all() -%}
+    cast('0001-01-01 00:00:00' as timestamp)
 {%- endmacro %}
 
 {% macro changed_since_watermark(relation, key, ingested_column='_ingested_at') -%}

@@ -5,7 +5,7 @@
 -- claim counts as closed only when its last CLOSED event is not followed by a REOPENED event.
 -- Built incrementally: a build recomputes the claims with an event version ingested since the last
 -- build, and the claims whose policy changed since (branch and customer come from the policy).
-{{ config(materialized='incremental', unique_key='claim_no', incremental_strategy='delete+insert') }}
+{{ config(materialized=incremental_materialization(), unique_key='claim_no', incremental_strategy='delete+insert') }}
 
 with
 {%- if is_incremental() %}

@@ -3,7 +3,7 @@
 -- Built incrementally: a build recomputes the policies with a new version, the policies a new
 -- version names as renewed, and the policies whose due status the move of the as-of date can
 -- flip (those ending between the previous as-of date and this one).
-{{ config(materialized='incremental', unique_key='policy_no', incremental_strategy='delete+insert') }}
+{{ config(materialized=incremental_materialization(), unique_key='policy_no', incremental_strategy='delete+insert') }}
 
 with as_of as (
     select as_of_date from {{ ref('int_warehouse__as_of') }}

@@ -4,7 +4,7 @@
 -- embedded in the claim / complaint / policy number.
 -- Built incrementally: a build recomputes the responses with a new version, and the responses
 -- attributed through a claim, complaint or policy that changed since the last build.
-{{ config(materialized='incremental', unique_key='response_id', incremental_strategy='delete+insert') }}
+{{ config(materialized=incremental_materialization(), unique_key='response_id', incremental_strategy='delete+insert') }}
 
 with
 {%- if is_incremental() %}

@@ -26,7 +26,9 @@ select
     month,
     events as received,
     trials as policies_in_force,
-    events * 10000.0 / trials as per_10k_policies,
+    -- a double before the division: an integer times 10000.0 is a DECIMAL on Spark, and its quotient
+    -- keeps only a few decimals
+    cast(events as double) * 10000.0 / trials as per_10k_policies,
     target * 10000.0 as company_per_10k_policies,
     z_score,
     family_units as branches_in_funnel,

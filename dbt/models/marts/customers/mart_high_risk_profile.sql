@@ -49,8 +49,8 @@ counted as (
 )
 
 select
-    cast(counted.attribute as varchar) as attribute,
-    cast(counted.value as varchar) as value,
+    cast(counted.attribute as string) as attribute,
+    cast(counted.value as string) as value,
     cast(counted.customers as bigint) as customers,
     cast(counted.high_risk_customers as bigint) as high_risk_customers,
     cast(totals.total_customers as bigint) as total_customers,
@@ -66,8 +66,8 @@ select
         as portfolio_high_risk_rate,
     -- lift = high_risk_share / portfolio_share (equivalently high_risk_rate / portfolio_high_risk_rate)
     cast(
-        {{ safe_ratio('counted.high_risk_customers::double * totals.total_customers',
-                      'counted.customers::double * totals.total_high_risk_customers') }}
+        {{ safe_ratio('cast(counted.high_risk_customers as double) * totals.total_customers',
+                      'cast(counted.customers as double) * totals.total_high_risk_customers') }}
         as double) as lift,
     cast(counted.customers < {{ var('min_sample_size') }} as boolean) as low_sample,
     cast(totals.total_claimants as bigint) as total_claimants,

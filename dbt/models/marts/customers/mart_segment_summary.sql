@@ -32,12 +32,12 @@ with_totals as (
 )
 
 select
-    cast(branch_code as varchar) as branch_code,
-    cast(line as varchar) as line,
-    cast(segment as varchar) as segment,
-    cast({{ segment_label_zh('segment') }} as varchar) as segment_label_zh,
-    cast({{ segment_label_en('segment') }} as varchar) as segment_label_en,
-    cast(value_tier as varchar) as value_tier,
+    cast(branch_code as string) as branch_code,
+    cast(line as string) as line,
+    cast(segment as string) as segment,
+    cast({{ segment_label_zh('segment') }} as string) as segment_label_zh,
+    cast({{ segment_label_en('segment') }} as string) as segment_label_en,
+    cast(value_tier as string) as value_tier,
     cast(customers as bigint) as customers,
     cast(policies as bigint) as policies,
     cast(claim_count as bigint) as claim_count,

@@ -48,27 +48,27 @@ watched as (
 )
 
 select
-    cast(policy_no as varchar) as policy_no,
-    cast(customer_key as varchar) as customer_key,
-    cast(branch_code as varchar) as branch_code,
-    cast(line_of_business as varchar) as line_of_business,
-    cast(business_source as varchar) as business_source,
+    cast(policy_no as string) as policy_no,
+    cast(customer_key as string) as customer_key,
+    cast(branch_code as string) as branch_code,
+    cast(line_of_business as string) as line_of_business,
+    cast(business_source as string) as business_source,
     cast(premium as double) as premium,
     cast(end_date as date) as end_date,
     cast(as_of_date as date) as as_of_date,
     cast(days_to_expiry as integer) as days_to_expiry,
-    cast(segment as varchar) as segment,
-    cast({{ segment_label_zh('segment') }} as varchar) as segment_label_zh,
-    cast(value_tier as varchar) as value_tier,
+    cast(segment as string) as segment,
+    cast({{ segment_label_zh('segment') }} as string) as segment_label_zh,
+    cast(value_tier as string) as value_tier,
     cast(claim_count as bigint) as claim_count,
     cast(claims_latest_year as bigint) as claims_latest_year,
     cast(earned_premium as double) as earned_premium,
     cast(incurred_loss as double) as incurred_loss,
     cast(loss_ratio as double) as loss_ratio,
     cast(has_large_injury_claim as boolean) as has_large_injury_claim,
-    cast(segment_reason as varchar) as reason,
-    cast(action_code as varchar) as action_code,
-    cast({{ recommended_action_text('action_code') }} as varchar) as recommended_action,
+    cast(segment_reason as string) as reason,
+    cast(action_code as string) as action_code,
+    cast({{ recommended_action_text('action_code') }} as string) as recommended_action,
     -- review order: high-risk first, then the soonest expiry
     cast(row_number() over (
         order by case segment when 'HIGH_RISK' then 0 else 1 end, end_date, policy_no

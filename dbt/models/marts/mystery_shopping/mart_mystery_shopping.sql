@@ -9,12 +9,12 @@ select
     quarter,
     count(*) as audits,
     count(case when is_passed then 1 end) as passed,
-    count(case when is_passed then 1 end)::double / count(*) as pass_rate,
-    avg(surveyor_arrival_minutes)::double as arrival_minutes_avg,
+    cast(count(case when is_passed then 1 end) as double) / count(*) as pass_rate,
+    cast(avg(surveyor_arrival_minutes) as double) as arrival_minutes_avg,
     count(surveyor_arrival_minutes) as arrival_measured,
     count(case when surveyor_arrival_minutes <= sla_minutes then 1 end) as arrival_within_sla,
     {{ safe_ratio('count(case when surveyor_arrival_minutes <= sla_minutes then 1 end)', 'count(surveyor_arrival_minutes)') }} as arrival_within_sla_share,
-    avg(assessment_score)::double as assessment_score_avg,
-    avg(payment_convenience_score)::double as payment_convenience_avg
+    cast(avg(assessment_score) as double) as assessment_score_avg,
+    cast(avg(payment_convenience_score) as double) as payment_convenience_avg
 from audits
 group by branch_code, quarter

@@ -26,10 +26,10 @@ company as (
     select
         stage,
         month,
-        sum(satisfied)::double / sum(responses) as company_csat,
+        cast(sum(satisfied) as double) / sum(responses) as company_csat,
         count(*) as branches,
-        avg(satisfied::double / responses) as mean_rate,
-        var_samp(satisfied::double / responses) as var_rate,
+        avg(cast(satisfied as double) / responses) as mean_rate,
+        var_samp(cast(satisfied as double) / responses) as var_rate,
         avg(1.0 / responses) as mean_inverse_n
     from cells
     group by stage, month
@@ -61,8 +61,8 @@ select
     c.month,
     c.responses,
     c.satisfied,
-    c.satisfied::double / c.responses as csat,
-    c.mean_score::double as mean_score,
+    cast(c.satisfied as double) / c.responses as csat,
+    cast(c.mean_score as double) as mean_score,
     {{ wilson_low('c.satisfied', 'c.responses', z) }} as wilson_low,
     {{ wilson_high('c.satisfied', 'c.responses', z) }} as wilson_high,
     case
@@ -75,11 +75,11 @@ select
         -- no detectable spread between branches: complete pooling
         when p.between_branch_variance is null or p.between_branch_variance <= 0 then p.mean_rate
         -- spread so large that the prior carries no weight: the raw rate
-        when p.alpha_plus_beta <= 0 or p.alpha_plus_beta is null then c.satisfied::double / c.responses
+        when p.alpha_plus_beta <= 0 or p.alpha_plus_beta is null then cast(c.satisfied as double) / c.responses
         else (p.mean_rate * p.alpha_plus_beta + c.satisfied) / (p.alpha_plus_beta + c.responses)
     end as csat_shrunk,
     p.company_csat,
-    c.satisfied::double / c.responses - p.company_csat as gap_vs_company,
+    cast(c.satisfied as double) / c.responses - p.company_csat as gap_vs_company,
     c.responses < {{ var('min_sample_size') }} as low_sample,
     coalesce({{ wilson_high('c.satisfied', 'c.responses', z) }} < p.company_csat, false) as significantly_below
 from cells as c

@@ -64,7 +64,7 @@ complaints_window as (
         c.month,
         sum(w.received) as complaints_window,
         -- policy-years in force: the month-end counts, each standing for one month of cover
-        sum(w.policies_in_force) / 12.0 as policy_years_window,
+        cast(sum(w.policies_in_force) as double) / 12.0 as policy_years_window,  -- a DECIMAL on Spark otherwise
         sum(w.closed) as complaints_closed_window,
         sum(w.closed_within_deadline) as closed_within_deadline_window
     from complaints as c
@@ -227,9 +227,9 @@ evaluated as (
 )
 
 select
-    cast(e.branch_code as varchar) as branch_code,
-    cast(b.name_zh as varchar) as branch_name_zh,
-    cast(b.name_en as varchar) as branch_name_en,
+    cast(e.branch_code as string) as branch_code,
+    cast(b.name_zh as string) as branch_name_zh,
+    cast(b.name_en as string) as branch_name_en,
     cast(e.month as date) as month,
     cast(e.survey_responses as bigint) as survey_responses,
     cast(e.survey_satisfied as bigint) as survey_satisfied,
@@ -278,7 +278,7 @@ select
     cast(e.indicators_scored as integer) as indicators_scored,
     cast(nullif(e.indicators_missing, '') as string) as indicators_missing,
     cast(e.is_scored as boolean) as is_scored,
-    cast({{ service_rating('e.service_evaluation_score') }} as varchar) as service_rating,
+    cast({{ service_rating('e.service_evaluation_score') }} as string) as service_rating,
     -- ranks within the month; 1 = best. The evaluation rank is a strict 1..n order over the scored
     -- branches (ties by branch code), null for an unscored branch-month; KPI ranks let ties share
     -- a rank.

@@ -27,7 +27,7 @@ monthly as (
         month,
         count(*) as complaints_closed,
         count(post_handling_score) as post_handling_responses,
-        avg(post_handling_score)::double as post_handling_score,
+        cast(avg(post_handling_score) as double) as post_handling_score,
         count(case when satisfied_after then 1 end) as satisfied_after,
         count(case when due_for_renewal then 1 end) as due_for_renewal,
         count(case when renewed then 1 end) as renewed,

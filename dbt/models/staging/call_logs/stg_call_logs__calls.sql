@@ -4,6 +4,8 @@
 -- customer keys (macro customer_key), so repeat callers can be matched without the number
 -- (docs/definitions.md#mart_contact_resolution).
 
+{{ config(materialized=pii_materialization()) }}  {#- a table on Spark: macros/pii.sql -#}
+
 select
     c.call_id,
     dir.code as direction,

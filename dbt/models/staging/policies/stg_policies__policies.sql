@@ -2,6 +2,8 @@
 -- cancelled); int_policies__current picks the version that wins. Customer PII stops here:
 -- customer_id becomes a salted hash; name, ID number and phone are not selected.
 
+{{ config(materialized=pii_materialization()) }}  {#- a table on Spark: macros/pii.sql -#}
+
 select
     p.policy_no,
     {{ customer_key('p.customer_id') }} as customer_key,

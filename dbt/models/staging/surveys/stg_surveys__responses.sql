@@ -1,6 +1,8 @@
 -- Every landed version of every survey response; int_surveys__current picks the version that wins.
 -- Free-text comments are scrubbed of phone and ID numbers here, so nothing downstream can leak them.
 
+{{ config(materialized=pii_materialization()) }}  {#- a table on Spark: macros/pii.sql -#}
+
 select
     s.response_id,
     s.channel,
