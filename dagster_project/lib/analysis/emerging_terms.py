@@ -16,8 +16,10 @@ might carry out of the published file.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import re
+from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
@@ -186,9 +188,6 @@ TERMS_CACHE = "analysis_cache.comment_terms"
 def segmentation_fingerprint() -> str:
     """What a comment's terms depend on besides its text: jieba's version and dictionary, the added
     domain words, the stop words and the term pattern."""
-    import hashlib
-    from importlib.metadata import version
-
     parts = [version("jieba"), "\n".join(domain_words()), "\n".join(sorted(STOP_WORDS)), TERM.pattern]
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
 

@@ -67,7 +67,7 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
 
 def logistic(x: np.ndarray, y: np.ndarray, *, max_iter: int = 100, tol: float = 1e-10, z: float = 1.959963984540054) -> Fit:
     """Maximum-likelihood logistic regression of y (0/1) on the columns of x (include an intercept)."""
-    from scipy import stats
+    from scipy import stats  # deferred, as in auc
 
     x, y = _check(x, y)
     if not set(np.unique(y)) <= {0.0, 1.0}:
@@ -105,7 +105,7 @@ def logistic(x: np.ndarray, y: np.ndarray, *, max_iter: int = 100, tol: float = 
 
 def linear(x: np.ndarray, y: np.ndarray, *, level: float = 0.95) -> Fit:
     """Ordinary least squares of y on the columns of x (include an intercept)."""
-    from scipy import stats
+    from scipy import stats  # deferred, as in auc
 
     x, y = _check(x, y)
     n, k = x.shape

@@ -50,10 +50,10 @@ def _pyplot():
     modules (every CLI command, the Dagster definitions) never draw a chart."""
     global _PYPLOT
     if _PYPLOT is None:
-        import matplotlib
+        import matplotlib  # deferred: pyplot costs over a second to import (above)
 
         matplotlib.use("Agg")  # before pyplot
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # deferred, with matplotlib
 
         _PYPLOT = plt
     return _PYPLOT
