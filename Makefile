@@ -16,7 +16,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: run test dev data docs bench clean install install-dev bi bi-install spark-install test-spark-units
+.PHONY: run test dev data docs bench clean install install-dev bi bi-install spark-install test-spark-full
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,9 +51,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-## make test-spark-units: the Spark test file with dbt's unit tests on Spark too (2-4 more minutes)
-test-spark-units: $(VENV)/.installed-dev $(VENV)/.installed-spark
-	CSWH_TEST_SPARK_UNITS=1 $(BIN)/python -m pytest tests/spark $(PYTEST_ARGS)
+## make test-spark-full: the Spark test file with dbt's data tests and unit tests on Spark too (4-6 more minutes)
+test-spark-full: $(VENV)/.installed-dev $(VENV)/.installed-spark
+	CSWH_TEST_SPARK_FULL=1 $(BIN)/python -m pytest tests/spark $(PYTEST_ARGS)
 
 ## make dev: the Dagster UI on the embedded defaults (http://127.0.0.1:3000)
 dev: $(VENV)/.installed
