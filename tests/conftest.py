@@ -9,6 +9,7 @@ never on the session fixtures themselves.
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,17 @@ from dagster_project.settings import Settings
 # Small enough for a fast suite, large enough that the planted effects are statistically visible.
 TINY = {"scale": 0.2, "start": date(2024, 1, 1), "days": 550, "seed": 7, "complaints_per_10k": 100}
 TEST_SALT = "test-salt-not-secret"
+
+
+def require_tools(missing: list[str]) -> None:
+    """Skip a test whose optional tools are missing, naming them; in CI (CI=true) fail instead:
+    .ci/run installs every optional tool, so a missing one there is a broken install."""
+    if not missing:
+        return
+    message = "missing: " + "; ".join(missing)
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def make_settings(root: Path, landing: Path | None = None) -> Settings:

@@ -1,4 +1,4 @@
-"""The BI user's view of the published file (issue 9): every published mart is readable through
+"""The BI user's view of the published file: every published mart is readable through
 SQLAlchemy + duckdb-engine, read-only, from a separate process, with a comment on every table and
 column; and every SQL example in docs/bi.md runs against a freshly published file, so the doc
 cannot rot.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -28,6 +27,7 @@ import duckdb
 import pytest
 
 from bi.superset.run import SUPERSET_VENV, prepare
+from tests.conftest import require_tools
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +46,7 @@ def _require_tools() -> None:
         missing.append(f"Superset ({SUPERSET_VENV}: make bi-install)")
     if _chromium() is None:
         missing.append("Chromium (apt-get install chromium)")
-    if missing:
-        message = "missing: " + "; ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_tools(missing)
 
 
 def _free_port() -> int:

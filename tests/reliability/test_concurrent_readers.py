@@ -1,4 +1,4 @@
-"""Concurrent readers (issue 7): reader processes open ``published.duckdb`` read-only in a loop
+"""Concurrent readers: reader processes open ``published.duckdb`` read-only in a loop
 (manifest run id + the row counts of two marts in ONE connection, compared with that version's
 manifest) while the test process publishes six new versions; no reader error, no mixed version,
 and no publish fails with a lock error while readers hold the file open."""

@@ -1,4 +1,4 @@
-"""The bad-input catalogue (issue 7): ``generate(..., defects=True)`` writes one file per defect
+"""The bad-input catalogue: ``generate(..., defects=True)`` writes one file per defect
 after a small clean data set; everything is ingested once, then each defect is its own test case
 checking the outcome its manifest entry promises — and, for every loaded file, that rows landed =
 loaded + quarantined and that every clean row of the file is in raw."""

@@ -1,4 +1,4 @@
-"""Kill -9 (issue 7): a child process ingesting or publishing is SIGKILLed at random points; after
+"""Kill -9: a child process ingesting or publishing is SIGKILLed at random points; after
 each kill the published file is the previous version or the complete new one (manifest run id and
 row counts agree, read in one read-only connection), the work file opens (DuckDB replays or drops
 its WAL), raw holds exactly the rows the ledger says were committed, and the next run completes

@@ -1,4 +1,4 @@
-"""PII and hostile text (issue 7): the published file of the tiny pipeline holds no phone, ID
+"""PII and hostile text: the published file of the tiny pipeline holds no phone, ID
 number, customer or complainant name; keys are salted; the salt default lives outside the repo;
 survey comments are scrubbed before any mart; file modes; HTML/SQL/formula text stays text in the
 report and the CSV export."""

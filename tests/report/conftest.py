@@ -1,4 +1,4 @@
-"""A small published-like DuckDB file with the mart tables/columns the snapshot reads (issue 4
+"""A small published-like DuckDB file with the mart tables/columns the snapshot reads (the published
 names), so the snapshot can be tested without running the pipeline; plus a stand-in for the
 publish step that copies marts.kpi_snapshots from the work file into the published file."""
 

@@ -27,7 +27,7 @@ from dagster_project.lib.report.metrics import (
 
 
 def test_wilson_interval_matches_the_reference_examples():
-    # metrics-research §4: 85/100 -> [0.767, 0.907]; 170/200 -> [0.794, 0.893]
+    # Wilson 95% score interval: 85/100 -> [0.767, 0.907]; 170/200 -> [0.794, 0.893]
     low, high = wilson_interval(85, 100)
     assert (round(low, 3), round(high, 3)) == (0.767, 0.907)
     low, high = wilson_interval(170, 200)

@@ -30,7 +30,7 @@ import pytest
 
 from dagster_project.lib.transform.dbt_project import BUILD_COMMAND, dbt_executable
 from dagster_project.settings import DBT_PROJECT_DIR
-from tests.conftest import TEST_SALT
+from tests.conftest import TEST_SALT, require_tools
 
 pytestmark = pytest.mark.slow
 
@@ -48,11 +48,7 @@ def _require_spark() -> None:
         missing.append("the spark extra (make spark-install)")
     if shutil.which("java") is None:
         missing.append("a Java runtime (make spark-install installs one)")
-    if missing:
-        message = "missing: " + "; ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_tools(missing)
 
 RELATIVE_TOLERANCE = 1e-9
 # Below this a float is zero: a difference of summation order around 0 has no relative size.

@@ -16,7 +16,7 @@ H3_MARTS = (
     "mart_stage_satisfaction", "mart_claim_cycle", "mart_complaints", "fct_complaint_winback",
     "mart_winback", "mart_call_center_daily", "mart_call_center_monthly", "mart_mystery_shopping",
 )
-# Key columns of issue 4 (a contract for BI users).
+# Key columns BI users rely on (a contract for BI users).
 ISSUE_COLUMNS = {
     "mart_stage_satisfaction": ["branch_code", "stage", "month", "responses", "satisfied", "csat", "mean_score",
                                 "wilson_low", "wilson_high", "csat_shrunk", "company_csat", "gap_vs_company",

@@ -204,7 +204,7 @@ def test_legal_period_end_follows_the_civil_code():
 
 
 def test_wilson_reference_matches_published_example():
-    # metrics-research §4: 85 of 100 -> [0.767, 0.907]; 170 of 200 -> [0.794, 0.893]
+    # Wilson 95% score interval: 85 of 100 -> [0.767, 0.907]; 170 of 200 -> [0.794, 0.893]
     low, high = ref.wilson(85, 100)
     assert (round(low, 3), round(high, 3)) == (0.767, 0.907)
     low, high = ref.wilson(170, 200)
