@@ -67,6 +67,15 @@ MEMORY_BUDGET_VARIABLE = "CSWH_DUCKDB_MEMORY_BUDGET"
 # The pid of the process that starts dbt: the child checks it still has that parent (dbt_child.py).
 DBT_PARENT_PID_VARIABLE = "CSWH_DBT_PARENT_PID"
 
+# The engine dbt builds on (docs/spark.md#one-switch): the embedded DuckDB file, or Apache Spark.
+ENGINE_VARIABLE = "CSWH_ENGINE"
+ENGINES = ("duckdb", "spark")
+# Spark's own settings that dbt/profiles.yml reads (CSWH_SPARK_MASTER, _THREADS, _DRIVER_MEMORY,
+# _SCHEMA, _HOST, _PORT, _USER): passed to the dbt child as they are.
+SPARK_PREFIX = "CSWH_SPARK_"
+SPARK_DIR_VARIABLE = "CSWH_SPARK_DIR"
+LAKE_DIR_VARIABLE = "CSWH_LAKE_DIR"
+
 
 def resolve_path(value: str | os.PathLike[str]) -> Path:
     """Absolute path; relative values are taken from the repository root."""
@@ -159,6 +168,28 @@ class Settings:
     # A branch with this many open overdue follow-up cases gets an alert (CSWH_ALERT_OVERDUE_CASES;
     # docs/bi.md#alerts).
     alert_overdue_cases: int = 5
+    # duckdb (the default) or spark: where dbt builds (CSWH_ENGINE; docs/spark.md#one-switch).
+    engine: str = "duckdb"
+    # The raw tables as Parquet for Spark (CSWH_LAKE_DIR; default <warehouse>/lake) and Spark's
+    # catalog and table files (CSWH_SPARK_DIR; default <warehouse>/spark). None = the default.
+    lake_location: Path | None = None
+    spark_location: Path | None = None
+    # CSWH_SPARK_* other than the folder (master, threads, driver memory, Thrift host ...).
+    spark_options: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigurationError(f"{ENGINE_VARIABLE} must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+
+    @property
+    def lake_dir(self) -> Path:
+        """The lake folder: one Parquet folder per raw table, what Spark's sources read."""
+        return self.lake_location or self.warehouse_dir / "lake"
+
+    @property
+    def spark_dir(self) -> Path:
+        """Spark's metastore (Derby) and warehouse folder (``<schema>.db/<table>/``, Parquet)."""
+        return self.spark_location or self.warehouse_dir / "spark"
 
     @property
     def branch_recipients(self) -> dict[str, tuple[str, ...]]:
@@ -231,6 +262,10 @@ class Settings:
             publish_pause_seconds=float(env.get("CSWH_PUBLISH_PAUSE_SECONDS") or 0),
             pii_salt_change_intended=_truthy(env.get(SALT_CHANGE_VARIABLE)),
             alert_overdue_cases=_alert_threshold(env.get(ALERT_OVERDUE_VARIABLE)),
+            engine=(env.get(ENGINE_VARIABLE) or "duckdb").strip().lower(),
+            lake_location=resolve_path(env[LAKE_DIR_VARIABLE]) if env.get(LAKE_DIR_VARIABLE) else None,
+            spark_location=resolve_path(env[SPARK_DIR_VARIABLE]) if env.get(SPARK_DIR_VARIABLE) else None,
+            spark_options={k: v for k, v in env.items() if k.startswith(SPARK_PREFIX) and k != SPARK_DIR_VARIABLE},
         )
 
     def with_overrides(self, **changes) -> "Settings":
@@ -254,6 +289,10 @@ class Settings:
             **({"CSWH_PUBLISH_PAUSE_SECONDS": str(self.publish_pause_seconds)} if self.publish_pause_seconds else {}),
             **({SALT_CHANGE_VARIABLE: "1"} if self.pii_salt_change_intended else {}),
             ALERT_OVERDUE_VARIABLE: str(self.alert_overdue_cases),
+            ENGINE_VARIABLE: self.engine,
+            **({LAKE_DIR_VARIABLE: str(self.lake_location)} if self.lake_location else {}),
+            **({SPARK_DIR_VARIABLE: str(self.spark_location)} if self.spark_location else {}),
+            **dict(self.spark_options),
             **dict(self.smtp),
             **TELEMETRY_OFF,
             **DAGSTER_RUN_SETTINGS,
@@ -269,6 +308,16 @@ class Settings:
             MEMORY_BUDGET_VARIABLE: self.memory_budget,
             **TELEMETRY_OFF,
         }
+        if self.engine == "spark":
+            env.update({
+                # dbt's own variable for --target: the spark output of dbt/profiles.yml
+                "DBT_TARGET": "spark",
+                LAKE_DIR_VARIABLE: str(self.lake_dir),
+                SPARK_DIR_VARIABLE: str(self.spark_dir),
+                # Spark's scratch files (shuffle, spills) beside its tables, not in /tmp
+                "SPARK_LOCAL_DIRS": str(self.spark_dir / "scratch"),
+                **dict(self.spark_options),
+            })
         if parent_pid is not None:
             env[DBT_PARENT_PID_VARIABLE] = str(parent_pid)
         return env

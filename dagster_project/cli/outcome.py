@@ -19,6 +19,9 @@ class RunOutcome:
     run_id: str
     seconds: float
     failed_steps: list[str] = field(default_factory=list)
+    # Steps Dagster skipped because an upstream step did not produce an output it needs: the run
+    # did not fail, but what was planned (publish above all) did not happen.
+    skipped_steps: list[str] = field(default_factory=list)
     checks_passed: int = 0
     checks_failed: list[str] = field(default_factory=list)
     checks_warned: list[str] = field(default_factory=list)
@@ -75,6 +78,8 @@ def outcome_of(result, instance, job_name: str, seconds: float) -> RunOutcome:
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             outcome.failed_steps.append(f"{event.step_key}: {failure_reason(event)}")
+        elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
+            outcome.skipped_steps.append(event.step_key)
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             outcome.published |= event.asset_key == dg.AssetKey(["published", "marts"])
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
@@ -88,6 +93,8 @@ def outcome_of(result, instance, job_name: str, seconds: float) -> RunOutcome:
                 outcome.checks_warned.append(name)
             else:
                 outcome.checks_failed.append(name)
+    # Dagster calls a run with skipped steps a success; here it is not one.
+    outcome.success = outcome.success and not outcome.skipped_steps
     outcome.steps = step_timings(instance, job_name, result.run_id)
     return outcome
 

@@ -34,6 +34,7 @@ from dagster_project.defs.conventions import PIPELINE_JOB
 from dagster_project.defs.planning import launch_for, plan_pipeline
 from dagster_project.lib.ingest.guard import RunLock
 from dagster_project.lib.quality import gx_duckdb
+from dagster_project.lib.transform import spark_engine
 from dagster_project.lib.transform.dbt_project import salt_change_reason
 from dagster_project.settings import Settings, eprint
 
@@ -70,6 +71,13 @@ def run_pipeline(settings: Settings) -> int:
 
 def _run_locked(settings: Settings) -> int:
     settings.activate()
+    if settings.engine == "spark":
+        missing = spark_engine.missing_spark_pieces()
+        if missing:
+            eprint("error: CSWH_ENGINE=spark needs " + " and ".join(missing) + " (docs/spark.md#install)")
+            return EXIT_USAGE
+        eprint(f"[run] engine spark: ingest and the gates on DuckDB, dbt on Spark (lake {settings.lake_dir}, "
+               f"catalog {settings.spark_dir}; docs/spark.md#one-switch)")
     eprint(f"[run] DuckDB memory budget {settings.memory_budget} per database "
            f"({'CSWH_DUCKDB_MEMORY_LIMIT' if settings.duckdb_memory_limit else 'sized from the landing files'})")
     instance = open_instance(settings)

@@ -88,6 +88,8 @@ def print_run_summary(settings: Settings, outcome: RunOutcome) -> None:
         print(f"  check warned: {check}")
     for step in outcome.failed_steps:
         print(f"  step failed: {step.splitlines()[0][:200]}")
+    for step in outcome.skipped_steps:
+        print(f"  step skipped: {step} (a step before it did not produce what it reads; see the run's log)")
     # Proportionate gates: a failed or held-back file holds back only its partition; ignored
     # entries (outside the landing contract) and deleted files are listed (docs/ingest.md).
     stale = stale_partitions(settings.work_db)

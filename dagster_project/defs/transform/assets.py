@@ -26,6 +26,7 @@ from dagster_project.defs.conventions import OWNERS, WORK_DB_POOL
 from dagster_project.defs.transform.resource import WarehouseDbtCliResource
 from dagster_project.lib.ingest.guard import use_private_umask
 from dagster_project.lib.transform.catalog import load_manifest
+from dagster_project.lib.transform import spark_engine
 from dagster_project.lib.transform.dbt_project import (
     build_command, clear_replaced_partitions, dbt_target_dir, excluding, full_refresh_reasons, load_run_results,
     prepare_manifest, record_salt_fingerprint, record_verified_seeds, replaced_partitions, seed_partial_parse,
@@ -87,18 +88,21 @@ def table_row_counts(settings: Settings, keys: list[dg.AssetKey]) -> dict[dg.Ass
         con.close()
 
 
-def with_row_counts(events: Iterator, settings: Settings, key_of_output) -> Iterator:
+def with_row_counts(events: Iterator, settings: Settings, key_of_output, after_build=None) -> Iterator:
     """dbt's events once dbt has exited, each model and seed output with ``dagster/row_count``:
     while dbt runs, its process holds the work file, so the counts are read after the last event
     (one read-only connection); the materializations are then recorded together at the end of the
-    step. When dbt exits with a failure, what it reported (its failed tests as failed checks above
-    all) is still yielded, then the failure is raised."""
+    step. ``after_build`` runs first when dbt succeeded (on Spark: the built tables are read into the
+    work file). When dbt exits with a failure, what it reported (its failed tests as failed checks
+    above all) is still yielded, then the failure is raised."""
     buffered, failure = [], None
     try:
         for event in events:
             buffered.append(event)
     except Exception as exc:  # dbt exited non-zero: its results up to here are still the record
         failure = exc
+    if failure is None and after_build is not None:
+        after_build()
     outputs = [e for e in buffered if isinstance(e, dg.Output)]
     counts = table_row_counts(settings, [key_of_output(o.output_name) for o in outputs]) if outputs else {}
     for event in buffered:
@@ -134,6 +138,9 @@ def cs_dbt_assets(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResourc
                   warehouse: dg.ResourceParam[Settings]):
     """dbt build: seeds, staging views, intermediate and mart tables, data tests."""
     use_private_umask()  # the dbt child writes the work file (and its WAL): 0600 from creation
+    on_spark = warehouse.engine == "spark"
+    if on_spark:
+        spark_engine.require_spark()
     replaced = replaced_partitions(warehouse.work_db)
     reasons = full_refresh_reasons(warehouse, replaced)
     if reasons:
@@ -143,9 +150,21 @@ def cs_dbt_assets(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResourc
     whole_selection = len(context.selected_asset_keys) == len(context.assets_def.keys)
     # Unchanged, verified seeds are left out of an incremental build of the whole project (a
     # subset's tests come through dbt's indirect selection, which leaving them out turns off).
-    left_out = [] if reasons or not whole_selection else unchanged_seed_exclusions(warehouse, manifest)
+    # (On Spark every build loads its seeds: the verified record is of the work file's tables.)
+    left_out = [] if reasons or not whole_selection or on_spark else unchanged_seed_exclusions(warehouse, manifest)
     if left_out:
         context.log.info(f"seeds unchanged since their verified build: {len(left_out)} seed and test nodes left out")
+    after_build = None
+    if on_spark:
+        mirrored = spark_engine.mirror_sources_to_lake(warehouse, manifest)
+        context.log.info(f"spark: {len(mirrored)} raw tables ({sum(mirrored.values()):,} rows) written to the lake "
+                         f"{warehouse.lake_dir}; dbt builds on Spark")
+
+        def after_build() -> None:
+            loaded = spark_engine.load_spark_tables(warehouse, manifest)
+            context.log.info(f"spark: {len(loaded)} tables Spark built ({sum(loaded.values()):,} rows) read into the work file")
+            views = spark_engine.build_duckdb_views(warehouse)
+            context.log.info(f"spark: the staging views rebuilt on DuckDB for the gates' reconciliations ({views['elapsed_seconds']:.1f} s)")
     invocation = dbt.build(warehouse, excluding(build_command(bool(reasons)), left_out), context=context,
                            target_path=dbt_target_dir(warehouse))
     events = invocation.stream()
@@ -154,7 +173,7 @@ def cs_dbt_assets(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResourc
         events = events.fetch_column_metadata(with_column_lineage=True)
     total = len(context.selected_asset_keys) + len(context.selected_asset_check_keys) - len(left_out)
     yield from with_row_counts(with_progress(iter(events), total, context.log), warehouse,
-                               context.assets_def.keys_by_output_name.get)
+                               context.assets_def.keys_by_output_name.get, after_build)
     # The checks of the left-out tests hold as verified: their seed is the one they passed on.
     for key in sorted(context.selected_asset_check_keys, key=str):
         if key.name in left_out:

@@ -388,7 +388,9 @@ def seed_partial_parse(settings: Settings, target_dir: Path) -> bool:
     re-parses every file whose checksum changed. Returns whether it seeded."""
     destination = target_dir / PARTIAL_PARSE_FILE
     source = DBT_TARGET_DIR / PARTIAL_PARSE_FILE
-    if destination.exists() or not source.exists():
+    # The project parse renders target.type == 'duckdb' (file formats, dispatched macros): never
+    # a parse for the Spark target.
+    if settings.engine != "duckdb" or destination.exists() or not source.exists():
         return False
     import msgpack  # deferred: with the dbt import above, only a first build pays its import cost
 

@@ -12,8 +12,10 @@ ranked as (
         -- purchasing power (购买力) peer group: customers of the same branch and primary line.
         -- Ranked on whole cents: the premium is a floating-point sum whose last bits depend on
         -- summation order, which would otherwise break or make ties from one run to the next.
+        -- floor(x * 100 + 0.5), not round(x, 2): engines round a double's decimal digits
+        -- differently (514.765 -> 514.76 on DuckDB, 514.77 on Spark); floor is exact on both.
         rank() over (
-            partition by branch_code, primary_line order by round(annual_premium, 2) desc
+            partition by branch_code, primary_line order by floor(annual_premium * 100 + 0.5) desc
         ) as premium_rank_in_peer_group,
         count(*) over (partition by branch_code, primary_line) as peer_group_customers
     from facts
