@@ -6,6 +6,8 @@ SCALE  ?= 2.5
 DAYS   ?= 547
 START  ?= 2024-01-01
 SEED   ?= 42
+# Where dbt builds in `make bench` (duckdb or spark: docs/spark.md)
+ENGINE ?= duckdb
 # Test files run on this many workers (each builds its own tiny session warehouse; the
 # default-scale one is built once and shared).
 TEST_WORKERS ?= 2
@@ -67,9 +69,9 @@ data: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(BIN)/cs-warehouse docs
 
-## make bench SCALE=1: the scale benchmark against its DuckDB-only floor
+## make bench SCALE=1 [ENGINE=spark]: the scale benchmark against its DuckDB-only floor
 bench: $(VENV)/.installed
-	$(BIN)/cs-warehouse bench --scale $(SCALE)
+	$(BIN)/cs-warehouse bench --scale $(SCALE) --engine $(ENGINE)
 
 ## make bi: Superset on http://127.0.0.1:8088 with the dashboards imported (reads the published file)
 # Superset has its own venv: it needs SQLAlchemy 1.4, the pipeline 2.0 (docs/bi.md#superset-dashboards).

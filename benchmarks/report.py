@@ -134,7 +134,7 @@ def stage_table(stages: list[dict]) -> str:
 def markdown(doc: dict) -> str:
     m, v = doc["machine"], doc["versions"]
     lines = [
-        f"# Benchmark: scale {doc['scale']:g}, {doc['days']} days (seed {doc['seed']})",
+        f"# Benchmark: scale {doc['scale']:g}, {doc['days']} days (seed {doc['seed']}), dbt on {doc.get('engine', 'duckdb')}",
         "",
         f"Machine: {m['cpu_count_logical']} cores, {m['memory_bytes'] / GIB:.1f} GiB, {m['platform']}.  ",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + ".  ",

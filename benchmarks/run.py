@@ -27,7 +27,9 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.measure import CommandFailed, Measurement, measure_command
-from dagster_project.settings import MEMORY_BUDGET_VARIABLE, REPO_ROOT, TELEMETRY_OFF, eprint, resolve_path
+from dagster_project.settings import (
+    ENGINE_VARIABLE, ENGINES, MEMORY_BUDGET_VARIABLE, REPO_ROOT, TELEMETRY_OFF, eprint, resolve_path,
+)
 
 BENCH_SALT = "bench-salt-not-secret"
 DEFAULT_START = date(2024, 1, 1)
@@ -118,6 +120,9 @@ def child_env(landing: Path, home: Path) -> dict[str, str]:
     # The DuckDB budget follows the landing folder; this process's own (for its empty default
     # landing) must not leak into a run on another one. A user's CSWH_DUCKDB_MEMORY_LIMIT stays.
     env.pop(MEMORY_BUDGET_VARIABLE, None)
+    # The floor and its dbt compile are DuckDB's; only the pipeline's runs get the engine
+    # (``--engine``), so a CSWH_ENGINE of the caller's shell does not leak into them.
+    env.pop(ENGINE_VARIABLE, None)
     return env
 
 
@@ -388,6 +393,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="output folder ($CSWH_REPORTS_DIR/bench)")
     p.add_argument("--no-incremental", action="store_true", help="skip the one-day incremental run")
     p.add_argument("--no-snapshot", action="store_true", help="skip the monthly snapshot")
+    p.add_argument("--engine", choices=ENGINES, default="duckdb",
+                   help="where the pipeline's dbt builds (CSWH_ENGINE); the floor is DuckDB's either way")
     return p.parse_args(argv)
 
 
@@ -425,9 +432,10 @@ def main(argv: list[str] | None = None) -> int:
     # --- the pipeline, as users run it
     home = work / "pipeline"
     env = child_env(landing, home)
-    eprint(f"[bench] pipeline: python -m dagster_project run  (log {logs / 'pipeline.log'})")
+    pipeline_env = {**env, ENGINE_VARIABLE: args.engine}
+    eprint(f"[bench] pipeline ({args.engine}): python -m dagster_project run  (log {logs / 'pipeline.log'})")
     run_started = time.time()
-    run_m = measure_command("pipeline run", [python_exe(), "-m", "dagster_project", "run"], env=env, cwd=REPO_ROOT,
+    run_m = measure_command("pipeline run", [python_exe(), "-m", "dagster_project", "run"], env=pipeline_env, cwd=REPO_ROOT,
                             log_path=logs / "pipeline.log", check=False)
     completed = run_m.returncode == 0
     steps = dagster_steps(home / "reports", run_started)
@@ -443,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         period = last_full_month(args.start, args.days)
         eprint(f"[bench] snapshot --period {period}")
         snapshot_m = measure_command("snapshot", [python_exe(), "-m", "dagster_project", "snapshot", "--period", period],
-                                     env=env, cwd=REPO_ROOT, log_path=logs / "snapshot.log", check=False)
+                                     env=pipeline_env, cwd=REPO_ROOT, log_path=logs / "snapshot.log", check=False)
         if snapshot_m.returncode != 0:
             notes.append(f"snapshot exited with {snapshot_m.returncode} (see {snapshot_m.log_path})")
 
@@ -498,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = {
             "dagster_instance": instance_record(home / "dagster_home"),
             "scale": args.scale, "days": args.days, "seed": args.seed, "start": args.start.isoformat(),
+            "engine": args.engine,
             "started_at": started_at, "complete": final, "landing_dir": str(landing), "work_dir": str(work),
             "machine": report.machine_info(), "versions": report.versions(),
             "generation": gen, "pipeline": {**run_m.as_dict(), "steps": steps},
@@ -521,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     # --- the one-day incremental run
     if will_run_incremental:
         try:
-            inc_env = child_env(full_landing, home)
+            inc_env = {**child_env(full_landing, home), ENGINE_VARIABLE: args.engine}
             warm_page_cache(full_landing)
             eprint(f"[bench] incremental run: +{len(held_back)} files for {new_day}")
             inc_started = time.time()

@@ -8,8 +8,10 @@ import sys
 
 import contextlib
 
+import pytest
+
 import dagster_project.settings as settings_module
-from dagster_project.settings import REPO_ROOT, Settings
+from dagster_project.settings import REPO_ROOT, ConfigurationError, Settings
 
 
 @contextlib.contextmanager
@@ -52,6 +54,23 @@ def test_dbt_gets_an_absolute_work_file_the_salt_and_the_budget_from_the_setting
     assert env["DO_NOT_TRACK"] == "1" and env["GX_ANALYTICS_ENABLED"] == "false"
     # a child process's Settings.from_env() equals these settings
     assert Settings.from_env(settings.child_env()) == settings
+
+
+def test_the_engine_switch_gives_dbt_the_spark_target_the_lake_and_the_catalog(tmp_path):
+    base = {"CSWH_PII_SALT": "pepper-pepper-pepper", "CSWH_WAREHOUSE_DIR": str(tmp_path / "wh")}
+    duck = Settings.from_env(base)
+    assert duck.engine == "duckdb" and "DBT_TARGET" not in duck.dbt_variables()
+    spark = Settings.from_env({**base, "CSWH_ENGINE": "Spark", "CSWH_SPARK_MASTER": "local[1]",
+                               "CSWH_LAKE_DIR": str(tmp_path / "lake")})
+    env = spark.dbt_variables()
+    assert spark.engine == "spark" and env["DBT_TARGET"] == "spark"
+    assert env["CSWH_LAKE_DIR"] == str(tmp_path / "lake")
+    assert env["CSWH_SPARK_DIR"] == str(tmp_path / "wh" / "spark") and env["CSWH_SPARK_MASTER"] == "local[1]"
+    assert env["SPARK_LOCAL_DIRS"].startswith(str(tmp_path / "wh" / "spark"))
+    # the child process of a Spark run sees the same settings
+    assert Settings.from_env(spark.child_env()) == spark
+    with pytest.raises(ConfigurationError, match="CSWH_ENGINE must be one of duckdb, spark, got 'postgres'"):
+        Settings.from_env({**base, "CSWH_ENGINE": "postgres"})
 
 
 def test_the_dbt_launcher_takes_over_the_variables_its_parent_left(tmp_path):

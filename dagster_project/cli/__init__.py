@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed of the sample data (default: the benchmark's)")
     p.add_argument("--no-incremental", action="store_true", help="skip the one-day incremental run")
     p.add_argument("--no-snapshot", action="store_true", help="skip the monthly snapshot")
+    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                   help="where the pipeline's dbt builds (docs/spark.md); the floor is DuckDB's either way")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("dev", help="open the Dagster UI on the embedded defaults")
@@ -186,6 +188,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     argv = ["--scale", str(args.scale), "--days", str(args.days)]
     argv += ["--seed", str(args.seed)] if args.seed is not None else []
     argv += ["--no-incremental"] * args.no_incremental + ["--no-snapshot"] * args.no_snapshot
+    argv += ["--engine", args.engine]
     return bench_main(argv)
 
 
