@@ -53,7 +53,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-## make test-spark-full: the Spark test file with dbt's data tests and unit tests on Spark too (4-6 more minutes)
+## make test-spark-full: the Spark test file with dbt's unit tests on Spark too (2-4 more minutes)
 test-spark-full: $(VENV)/.installed-dev $(VENV)/.installed-spark
 	CSWH_TEST_SPARK_FULL=1 $(BIN)/python -m pytest tests/spark $(PYTEST_ARGS)
 
