@@ -1,4 +1,5 @@
-"""Distributions in the generated files are within tolerance of metrics-research §6, and the
+"""Distributions in the generated files are within tolerance of the published benchmarks the sample
+data is sized on (docs/definitions.md#sample-data), and the
 planted effects of ``_truth.json`` are visible in the raw files (computed here with DuckDB and
 pandas from the files alone)."""
 

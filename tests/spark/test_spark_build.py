@@ -106,9 +106,11 @@ def test_spark_unit_tests_pass(spark_run):
     print(f"spark unit tests: {units['statuses']} in {units['elapsed_seconds']:.0f} s")
 
 
-def _rows_differ(names, floats, a, b, worst):
-    """Pairs of differing values between two ordered row lists, and the largest relative float
-    difference seen."""
+def _difference(name, names, floats, a, b, worst):
+    """What differs between two ordered row lists of one table (None when they are equal), and the
+    largest relative float difference seen."""
+    if len(a) != len(b):
+        return f"{name}: {len(b)} rows from Spark, {len(a)} from DuckDB", worst
     bad = []
     for row_a, row_b in zip(a, b):
         for col, x, y in zip(names, row_a, row_b):
@@ -125,7 +127,7 @@ def _rows_differ(names, floats, a, b, worst):
                 bad.append(f"{col}: duckdb {x!r} vs spark {y!r}")
         if len(bad) > 5:
             break
-    return bad, worst
+    return (f"{name}: " + "; ".join(bad[:6]) if bad else None), worst
 
 
 def test_every_published_mart_equals_the_duckdb_runs(spark_run, built_settings):
@@ -153,12 +155,8 @@ def test_every_published_mart_equals_the_duckdb_runs(spark_run, built_settings):
         select = ", ".join(_quote(c) for c in names)
         a = con.execute(f"SELECT {select} FROM d.marts.{_quote(table)} ORDER BY {order}").fetchall()
         b = con.execute(f"SELECT {select} FROM s.marts.{_quote(table)} ORDER BY {order}").fetchall()
-        if len(a) != len(b):
-            problems.append(f"{table}: {len(b)} rows published from Spark, {len(a)} from DuckDB")
-            continue
-        bad, worst = _rows_differ(names, floats, a, b, worst)
-        if bad:
-            problems.append(f"{table}: " + "; ".join(bad[:6]))
+        problem, worst = _difference(table, names, floats, a, b, worst)
+        problems += [problem] if problem else []
     con.close()
     print(f"{len(tables) - len(problems)} of {len(tables)} published marts equal; largest relative float difference {worst:.2e}")
     assert not problems, "\n".join(problems)
@@ -204,15 +202,10 @@ def test_every_mart_spark_wrote_equals_the_duckdb_build(spark_run, built_setting
         if spark_names != names:
             problems.append(f"{name}: columns differ: spark {spark_names} vs duckdb {names}")
             continue
-        a, b = con.execute(duck_sql).fetchall(), con.execute(spark_sql).fetchall()
-        if len(a) != len(b):
-            problems.append(f"{name}: {len(b)} rows on Spark, {len(a)} on DuckDB")
-            continue
-        bad, worst = _rows_differ(names, floats, a, b, worst)
-        if bad:
-            problems.append(f"{name}: " + "; ".join(bad[:6]))
-        else:
-            equal += 1
+        problem, worst = _difference(name, names, floats, con.execute(duck_sql).fetchall(),
+                                     con.execute(spark_sql).fetchall(), worst)
+        problems += [problem] if problem else []
+        equal += problem is None
     con.close()
     print(f"{equal} of {len(marts)} marts equal; largest relative float difference {worst:.2e}")
     assert not problems, "\n".join(problems)
