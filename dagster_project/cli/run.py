@@ -38,11 +38,13 @@ from dagster_project.lib.transform import spark_engine
 from dagster_project.lib.transform.dbt_project import salt_change_reason
 from dagster_project.settings import Settings, eprint
 
+
 def execute(job, launch, instance, log_path, *, launched_by: str = "cli"):
     """Run ``launch`` (a ``defs.planning.Launch``) of ``job`` in this process on ``instance``."""
-    scope = (f"{launch.plan.start[:7]} .. {launch.plan.end[:7]} ({', '.join(launch.plan.sources)})"
-             if launch.plan.ingests else "build, gate and publish")
-    eprint(f"[run] {job.name}: {launch.plan.reason}; {scope}  (full log: {log_path})")
+    # The reason of a rebuild without new files already says what it does.
+    scope = (f"; {launch.plan.start[:7]} .. {launch.plan.end[:7]} ({', '.join(launch.plan.sources)})"
+             if launch.plan.ingests else "")
+    eprint(f"[run] {job.name}: {launch.plan.reason}{scope}  (full log: {log_path})")
     started = time.monotonic()
     # dbt's own console output (hundreds of lines) goes to the run log; the terminal keeps the
     # compact step lines (stderr) and the summary.
