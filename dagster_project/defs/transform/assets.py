@@ -157,8 +157,11 @@ def cs_dbt_assets(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResourc
     after_build = None
     if on_spark:
         mirrored = spark_engine.mirror_sources_to_lake(warehouse, manifest)
-        context.log.info(f"spark: {len(mirrored)} raw tables ({sum(mirrored.values()):,} rows) written to the lake "
-                         f"{warehouse.lake_dir}; dbt builds on Spark")
+        context.log.info(
+            f"spark: {len(mirrored)} raw tables ({sum(m['rows'] for m in mirrored.values()):,} rows) in the lake "
+            f"{warehouse.lake_dir}: {sum(m['written'] for m in mirrored.values())} month files written, "
+            f"{sum(m['removed'] for m in mirrored.values())} removed, {sum(m['kept'] for m in mirrored.values())} "
+            "unchanged; dbt builds on Spark")
 
         def after_build() -> None:
             loaded = spark_engine.load_spark_tables(warehouse, manifest)
