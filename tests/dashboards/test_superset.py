@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -49,6 +51,31 @@ def _require_tools() -> None:
     require_tools(missing)
 
 
+def _default_stop_signals() -> None:
+    """In the server's process before it starts: SIGTERM and SIGINT do what they normally do. A
+    process started in the background by a non-interactive shell (nohup, a CI runner) can inherit
+    them as ignored, and Superset installs no handler of its own: the server then outlived the
+    test's SIGTERM and its teardown timed out."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop the Superset server and whatever it started: SIGTERM to its process group, then
+    SIGKILL if it is still running 30 s later."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            server.wait(timeout=30)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    server.wait(timeout=30)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -63,7 +90,8 @@ def superset(built_settings, tmp_path_factory):
     port = _free_port()
     log = open(home / "superset-run.log", "w", encoding="utf-8")
     server = subprocess.Popen([str(SUPERSET_VENV / "bin" / "superset"), "run", "-h", "127.0.0.1", "-p", str(port),
-                               "--with-threads"], env=env, stdout=log, stderr=subprocess.STDOUT)
+                               "--with-threads"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True, preexec_fn=_default_stop_signals)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -84,8 +112,7 @@ def superset(built_settings, tmp_path_factory):
         queries = json.loads((home / "bundle" / "queries.json").read_text(encoding="utf-8"))
         yield {"base": base, "opener": opener, "queries": queries, "home": home}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        _stop(server)
         log.close()
 
 
