@@ -16,7 +16,9 @@ from datetime import date
 from pathlib import Path
 
 from dagster_project.lib.ingest.guard import KnownCondition, known_condition, use_private_umask
-from dagster_project.settings import DBT_PROJECT_DIR, REPO_ROOT, ConfigurationError, Settings, ensure_dirs, eprint
+from dagster_project.settings import (
+    DBT_PROJECT_DIR, ENGINES, REPO_ROOT, ConfigurationError, Settings, ensure_dirs, eprint,
+)
 
 
 def _date(value: str) -> date:
@@ -92,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed of the sample data (default: the benchmark's)")
     p.add_argument("--no-incremental", action="store_true", help="skip the one-day incremental run")
     p.add_argument("--no-snapshot", action="store_true", help="skip the monthly snapshot")
-    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+    p.add_argument("--engine", choices=ENGINES, default="duckdb",
                    help="where the pipeline's dbt builds (docs/spark.md); the floor is DuckDB's either way")
     p.set_defaults(func=cmd_bench)
 

@@ -74,9 +74,10 @@ def run_pipeline(settings: Settings) -> int:
 def _run_locked(settings: Settings) -> int:
     settings.activate()
     if settings.engine == "spark":
-        missing = spark_engine.missing_spark_pieces()
-        if missing:
-            eprint("error: CSWH_ENGINE=spark needs " + " and ".join(missing) + " (docs/spark.md#install)")
+        try:
+            spark_engine.require_spark()
+        except spark_engine.SparkEngineError as exc:
+            eprint(f"error: {exc} (docs/spark.md#install)")
             return EXIT_USAGE
         eprint(f"[run] engine spark: ingest and the gates on DuckDB, dbt on Spark (lake {settings.lake_dir}, "
                f"catalog {settings.spark_dir}; docs/spark.md#one-switch)")

@@ -12,3 +12,8 @@ def sql_literal(value: object) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    """A quoted SQL identifier (a table or column name)."""
+    return '"' + name.replace('"', '""') + '"'

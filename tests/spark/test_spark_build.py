@@ -31,6 +31,7 @@ import duckdb
 import pytest
 
 from dagster_project.lib.report.alerts import RECORDING_TIME_COLUMNS
+from dagster_project.lib.sql import quote_ident
 from dagster_project.lib.transform.dbt_project import dbt_target_dir, run_dbt
 from dagster_project.lib.transform.spark_engine import missing_spark_pieces, spark_table_folder
 from tests.conftest import TEST_SALT, new_settings, require_tools, run_pipeline
@@ -45,10 +46,6 @@ RELATIVE_TOLERANCE = 1e-9
 # Below this a float is zero: a difference of summation order around 0 has no relative size.
 ABSOLUTE_TOLERANCE = 1e-12
 FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @pytest.fixture(scope="module")
@@ -151,10 +148,10 @@ def test_every_published_mart_equals_the_duckdb_runs(spark_run, built_settings):
             continue
         names = [c for c, _ in cols if c not in RECORDING_TIME_COLUMNS]
         floats = [c for c, t in cols if t.upper() in FLOAT_TYPES]
-        order = ", ".join([_quote(c) for c in names if c not in floats] + [_quote(c) for c in names if c in floats])
-        select = ", ".join(_quote(c) for c in names)
-        a = con.execute(f"SELECT {select} FROM d.marts.{_quote(table)} ORDER BY {order}").fetchall()
-        b = con.execute(f"SELECT {select} FROM s.marts.{_quote(table)} ORDER BY {order}").fetchall()
+        order = ", ".join([quote_ident(c) for c in names if c not in floats] + [quote_ident(c) for c in names if c in floats])
+        select = ", ".join(quote_ident(c) for c in names)
+        a = con.execute(f"SELECT {select} FROM d.marts.{quote_ident(table)} ORDER BY {order}").fetchall()
+        b = con.execute(f"SELECT {select} FROM s.marts.{quote_ident(table)} ORDER BY {order}").fetchall()
         problem, worst = _difference(table, names, floats, a, b, worst)
         problems += [problem] if problem else []
     con.close()
@@ -176,9 +173,9 @@ def _comparable(con, duck_table: str, spark_folder: Path) -> tuple[list[str], li
         "AND table_schema = 'marts' AND table_name = ? ORDER BY ordinal_position", [duck_table]).fetchall()
     names = [c for c, _ in cols]
     floats = [c for c, t in cols if t.upper() in FLOAT_TYPES]
-    order = ", ".join([_quote(c) for c in names if c not in floats] + [_quote(c) for c in floats])
-    duck = f"SELECT {', '.join(_quote(c) for c in names)} FROM d.marts.{_quote(duck_table)} ORDER BY {order}"
-    spark_cols = ", ".join(f"CAST({_quote(c)} AS {t}) AS {_quote(c)}" for c, t in cols)
+    order = ", ".join([quote_ident(c) for c in names if c not in floats] + [quote_ident(c) for c in floats])
+    duck = f"SELECT {', '.join(quote_ident(c) for c in names)} FROM d.marts.{quote_ident(duck_table)} ORDER BY {order}"
+    spark_cols = ", ".join(f"CAST({quote_ident(c)} AS {t}) AS {quote_ident(c)}" for c, t in cols)
     spark = (f"SELECT {spark_cols} FROM read_parquet('{spark_folder}/*.parquet') ORDER BY {order}")
     return names, floats, duck, spark
 
@@ -236,11 +233,11 @@ def test_contract_constraints_hold_on_spark(spark_run):
     for node in contracted:
         relation = f"read_parquet('{_spark_table(spark_run, node['schema'], node['alias'])}/*.parquet')"
         for kind, columns in _constraints(node):
-            cols = ", ".join(_quote(c) for c in columns)
+            cols = ", ".join(quote_ident(c) for c in columns)
             checked += 1
             if kind in ("not_null", "primary_key"):
                 nulls = con.execute(f"SELECT count(*) FROM {relation} WHERE "
-                                    + " OR ".join(f"{_quote(c)} IS NULL" for c in columns)).fetchone()[0]
+                                    + " OR ".join(f"{quote_ident(c)} IS NULL" for c in columns)).fetchone()[0]
                 if nulls:
                     violations.append(f"{node['name']}.{cols}: {kind}, {nulls} null rows")
             if kind in ("unique", "primary_key"):

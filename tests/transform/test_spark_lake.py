@@ -86,3 +86,14 @@ def test_a_state_file_that_lies_is_caught_by_the_missing_file(con, tmp_path):
     mirror_table(con, "calls", folder)
     (folder / "part-2025-01.parquet").unlink()
     assert mirror_table(con, "calls", folder)["written"] == 1 and _lake_equals_table(con, folder)
+
+
+def test_a_table_without_load_stamps_is_one_file_written_every_time(con, tmp_path):
+    """The ingest ledger is a dbt source whose rows carry no partition or run stamp."""
+    con.execute("CREATE TABLE raw.ledger (source VARCHAR, path VARCHAR)")
+    con.execute("INSERT INTO raw.ledger VALUES ('calls', 'calls/2025-01-01.csv'), ('calls', 'calls/2025-01-02.csv')")
+    folder = tmp_path / "lake" / "ledger"
+    assert mirror_table(con, "ledger", folder) == {"written": 1, "removed": 0, "kept": 0, "rows": 2}
+    assert mirror_table(con, "ledger", folder) == {"written": 1, "removed": 0, "kept": 0, "rows": 2}
+    assert sorted(_files(folder)) == ["part-all.parquet"]
+    assert con.execute(f"SELECT count(*) FROM read_parquet('{folder}/*.parquet')").fetchone()[0] == 2

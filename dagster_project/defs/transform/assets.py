@@ -165,7 +165,7 @@ def cs_dbt_assets(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResourc
 
         def after_build() -> None:
             loaded = spark_engine.load_spark_tables(warehouse, manifest)
-            context.log.info(f"spark: {len(loaded)} tables Spark built ({sum(loaded.values()):,} rows) read into the work file")
+            context.log.info(f"spark: the {len(loaded)} tables Spark built read into the work file")
             views = spark_engine.build_duckdb_views(warehouse)
             context.log.info(f"spark: the staging views rebuilt on DuckDB for the gates' reconciliations ({views['elapsed_seconds']:.1f} s)")
     invocation = dbt.build(warehouse, excluding(build_command(bool(reasons)), left_out), context=context,

@@ -44,7 +44,7 @@ from __future__ import annotations
 import re
 
 from dagster_project.lib.ingest.contract import DATE_FORMAT, LINEAGE_COLUMNS, QUARANTINE_COLUMNS, Column, SourceContract
-from dagster_project.lib.sql import sql_literal
+from dagster_project.lib.sql import quote_ident, sql_literal
 
 STAGING_META_COLUMNS = ("_file", "_line", "_partition", "raw_text", "_pre_reason", "_pre_message", "_pre_note")
 
@@ -52,10 +52,6 @@ STAGING_META_COLUMNS = ("_file", "_line", "_partition", "raw_text", "_pre_reason
 MESSAGE_VALUE_CHARS = 60
 
 _DECIMAL = re.compile(r"^DECIMAL\(\s*\d+\s*,\s*\d+\s*\)$")
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def value_expr(column: Column) -> str:

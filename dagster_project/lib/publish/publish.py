@@ -41,7 +41,7 @@ from dagster_project.lib.ingest.loader import landing_exceptions, latest_ledger_
 from dagster_project.lib.quality.validate import HASH_REGEX, ID_CARD_REGEX, PHONE_REGEX
 from dagster_project.lib.analysis import ANALYSIS_TABLES
 from dagster_project.lib.transform.catalog import HISTORY_TABLES, MANIFEST_PATH, load_manifest, published_marts
-from dagster_project.lib.sql import sql_literal
+from dagster_project.lib.sql import quote_ident, sql_literal
 from dagster_project.lib.transform.dbt_project import warehouse_manifest
 from dagster_project.settings import Settings, eprint
 
@@ -111,10 +111,6 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # ---------------------------------------------------------------------------------------------

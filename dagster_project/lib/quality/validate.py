@@ -28,7 +28,7 @@ from dagster_project.lib.ingest.sources import CONTRACTS
 from dagster_project.lib.quality import gx_duckdb
 from dagster_project.lib.quality.report import write_summary
 from dagster_project.lib.quality.results import ExpectationOutcome, SuiteResult
-from dagster_project.lib.sql import sql_literal
+from dagster_project.lib.sql import quote_ident, sql_literal
 
 SEVERITIES = ("critical", "warning")
 SAMPLE_SIZE = 10
@@ -123,10 +123,6 @@ def list_suites(layer: str | None = None, expectations_dir: Path = EXPECTATIONS_
         if layer is None or (data.get("meta") or {}).get("layer") == layer:
             names.append(path.stem)
     return names
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _gx_escaped(sql: str) -> str:

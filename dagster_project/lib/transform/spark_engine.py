@@ -32,6 +32,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
+from dagster_project.lib.sql import quote_ident, sql_literal
 from dagster_project.lib.transform.dbt_project import run_dbt, seed_partial_parse
 from dagster_project.settings import Settings, connect_work_db
 
@@ -59,14 +60,6 @@ def require_spark() -> None:
         raise SparkEngineError("CSWH_ENGINE=spark needs " + " and ".join(missing))
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def source_tables(manifest: Mapping[str, Any]) -> list[str]:
     """The raw tables the dbt project reads (its sources), by identifier."""
     return sorted({s.get("identifier") or s["name"] for s in manifest.get("sources", {}).values()})
@@ -77,9 +70,10 @@ LAKE_STATE_FILE = ".cswh-partitions.json"
 # The ingest partition of every raw row (its landing day or month), and the columns a load stamps on it.
 PARTITION_COLUMN = "_partition"
 # One lake file per month of partitions: day files would be small (a few hundred rows a day at the
-# sample scales: 2,707 files for the tiny data set, which made the Spark build 25 s slower), and a
+# sample scales: 2,707 files for the tiny data set, which made the Spark build 149 s against 113 s), and a
 # re-sent day rewrites only its month.
 LAKE_FILE_KEY_SQL = f"substr({PARTITION_COLUMN}, 1, 7)"
+LOAD_STAMP_COLUMNS = frozenset({PARTITION_COLUMN, "_run_id", "_ingested_at", "_source_file", "_source_line"})
 LOAD_STAMP_SQL = ("count(*)::VARCHAR || '|' || coalesce(max(_run_id), '') || '|' || coalesce(max(_ingested_at)::VARCHAR, '')"
                   " || '|' || coalesce(bit_xor(hash(_source_file, _source_line))::VARCHAR, '')")
 
@@ -107,7 +101,7 @@ def _copy_to_parquet(con, query: str, path: Path) -> None:
     """``query`` as one Parquet file, written beside ``path`` and renamed over it: a reader (or a
     killed run) sees the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    con.execute(f"COPY ({query}) TO {_sql_string(str(tmp))} (FORMAT parquet)")
+    con.execute(f"COPY ({query}) TO {sql_literal(str(tmp))} (FORMAT parquet)")
     os.replace(tmp, path)
 
 
@@ -115,37 +109,33 @@ def mirror_table(con, table: str, folder: Path) -> dict[str, int]:
     """``raw.<table>`` as one Parquet file per month of ingest partitions under ``folder``, writing
     only the months whose load stamp (rows, last run, last ingest time, a hash of the rows' source
     positions) changed since the last mirror: a re-sent day replaces its month's file, a month that
-    is gone loses it, the rest stay as they are. A changed column list rewrites every partition. The state
-    file is written last, so an interrupted mirror is redone the next time. Returns what it did
+    is gone loses it, the rest stay as they are. A changed column list rewrites every month. An
+    empty table keeps one file without rows, so that Spark still finds its schema; a table whose
+    rows carry no load stamp (the ingest ledger itself, small) is one file, written every time. The state file
+    is written last, so an interrupted mirror is redone the next time. Returns what it did
     (``written``, ``removed``, ``kept``, ``rows``)."""
     folder.mkdir(parents=True, exist_ok=True)
-    relation = f"raw.{_quote(table)}"
+    relation = f"raw.{quote_ident(table)}"
     columns = [f"{name} {data_type}" for name, data_type in con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ? "
         "ORDER BY ordinal_position", [table]).fetchall()]
-    partitioned = any(c.split(" ")[0] == PARTITION_COLUMN for c in columns)
-    stamps = dict(con.execute(f"SELECT {LAKE_FILE_KEY_SQL}, {LOAD_STAMP_SQL} FROM {relation} GROUP BY 1").fetchall()) \
-        if partitioned else {}
+    if LOAD_STAMP_COLUMNS <= {c.split(" ")[0] for c in columns}:
+        key_sql = LAKE_FILE_KEY_SQL
+        months = {str(month): (int(rows), stamp) for month, rows, stamp in con.execute(
+            f"SELECT {key_sql}, count(*), {LOAD_STAMP_SQL} FROM {relation} GROUP BY 1").fetchall()}
+    else:
+        key_sql = "'all'"
+        months = {"all": (int(con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]), None)}
     state = _read_state(folder)
     previous = state.get("partitions", {}) if state.get("columns") == columns else {}
     wanted: dict[str, str] = {}  # file name -> stamp
     written = 0
-    if partitioned and stamps:
-        for partition, stamp in sorted(stamps.items(), key=lambda kv: str(kv[0])):
-            name = _partition_file(str(partition))
-            wanted[name] = stamp
-            if previous.get(name) != stamp or not (folder / name).exists():
-                _copy_to_parquet(con, f"SELECT * FROM {relation} WHERE {LAKE_FILE_KEY_SQL} = {_sql_string(str(partition))}",
-                                 folder / name)
-                written += 1
-    else:
-        # No partitions (an empty table, or one without ingest partitions): one file, so that Spark
-        # still finds the table's schema in the folder.
-        stamp = con.execute(f"SELECT count(*)::VARCHAR FROM {relation}").fetchone()[0] if not partitioned \
-            else "empty"
-        wanted["part-all.parquet"] = stamp
-        if previous.get("part-all.parquet") != stamp or not (folder / "part-all.parquet").exists() or not partitioned:
-            _copy_to_parquet(con, f"SELECT * FROM {relation}", folder / "part-all.parquet")
+    for month, (_, stamp) in sorted(months.items()) or [("empty", (0, "empty"))]:
+        name = _partition_file(month)
+        wanted[name] = stamp
+        if stamp is None or previous.get(name) != stamp or not (folder / name).exists():
+            _copy_to_parquet(con, f"SELECT * FROM {relation} WHERE {key_sql} = {sql_literal(month)}",
+                             folder / name)
             written += 1
     removed = 0
     for path in folder.glob("*.parquet"):
@@ -153,8 +143,8 @@ def mirror_table(con, table: str, folder: Path) -> dict[str, int]:
             path.unlink()
             removed += 1
     _write_atomically(folder / LAKE_STATE_FILE, json.dumps({"columns": columns, "partitions": wanted}, indent=0))
-    rows = int(con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0])
-    return {"written": written, "removed": removed, "kept": len(wanted) - written, "rows": rows}
+    return {"written": written, "removed": removed, "kept": len(wanted) - written,
+            "rows": sum(rows for rows, _ in months.values())}
 
 
 def mirror_sources_to_lake(settings: Settings, manifest: Mapping[str, Any]) -> dict[str, dict[str, int]]:
@@ -195,13 +185,14 @@ def _select_list(node: Mapping[str, Any], parquet_columns: list[str]) -> str:
     parts = []
     for column in parquet_columns:
         data_type = declared.get(column.lower())
-        parts.append(f"CAST({_quote(column)} AS {data_type}) AS {_quote(column)}" if data_type else _quote(column))
+        parts.append(f"CAST({quote_ident(column)} AS {data_type}) AS {quote_ident(column)}" if data_type else quote_ident(column))
     return ", ".join(parts)
 
 
-def load_spark_tables(settings: Settings, manifest: Mapping[str, Any]) -> dict[str, int]:
-    """Every seed and table model Spark built, into the work file as ``<schema>.<name>``; rows per
-    relation. One transaction: the work file holds all of this build or none of it."""
+def load_spark_tables(settings: Settings, manifest: Mapping[str, Any]) -> list[str]:
+    """Every seed and table model Spark built, into the work file as ``<schema>.<name>``; the
+    relations loaded. One transaction: the work file holds all of this build or none of it. (Their
+    rows are counted once, for the materializations, by the dbt asset.)"""
     nodes = built_tables(manifest)
     folders = {}
     for node in nodes:
@@ -209,7 +200,7 @@ def load_spark_tables(settings: Settings, manifest: Mapping[str, Any]) -> dict[s
         if not any(folder.glob("*.parquet")):
             raise SparkEngineError(f"{node['schema']}.{node['name']}: dbt reported it built, but {folder} holds no Parquet files")
         folders[node["unique_id"]] = folder
-    rows: dict[str, int] = {}
+    loaded = []
     con = connect_work_db(settings.work_db)
     try:
         views = set(con.execute("SELECT table_schema, table_name FROM information_schema.tables "
@@ -217,21 +208,21 @@ def load_spark_tables(settings: Settings, manifest: Mapping[str, Any]) -> dict[s
         con.execute("BEGIN")
         for node in nodes:
             schema, name = node["schema"], node.get("alias") or node["name"]
-            scan = f"read_parquet({_sql_string(str(folders[node['unique_id']] / '*.parquet'))})"
+            scan = f"read_parquet({sql_literal(str(folders[node['unique_id']] / '*.parquet'))})"
             columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
             if (schema, name) in views:  # a relation that was a view in an earlier build
-                con.execute(f"DROP VIEW {_quote(schema)}.{_quote(name)}")
-            con.execute(f"CREATE OR REPLACE TABLE {_quote(schema)}.{_quote(name)} AS "
+                con.execute(f"DROP VIEW {quote_ident(schema)}.{quote_ident(name)}")
+            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(schema)}.{quote_ident(name)} AS "
                         f"SELECT {_select_list(node, columns)} FROM {scan}")
-            rows[f"{schema}.{name}"] = int(con.execute(f"SELECT count(*) FROM {_quote(schema)}.{_quote(name)}").fetchone()[0])
+            loaded.append(f"{schema}.{name}")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
         con.close()
-    return rows
+    return loaded
 
 
 def build_duckdb_views(settings: Settings) -> dict:
