@@ -3,6 +3,7 @@ of ``cs-warehouse run`` (docs/operations.md#exit-codes)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -39,13 +40,55 @@ class RunOutcome:
         return bool(self.failed_steps) and all(s.startswith(COMPLETE_INPUTS_STEP) for s in self.failed_steps)
 
 
+# dagster-dbt's error for a dbt process that exited non-zero: the command, then dbt's own error
+# lines after this header (dagster_dbt.core.dbt_cli_invocation).
+DBT_PROCESS_ERROR = "The dbt CLI process with command"
+DBT_ERRORS_HEADER = "Errors parsed from dbt logs:"
+# dbt's first line of a node's error: "<kind> in <resource type> <name> (<file>)", the kind being
+# "Failure" (a failing test, or a node that errored) or "<Class> Error" ("Runtime Error", ...).
+DBT_NODE_ERROR = re.compile(r"^(?P<kind>Failure|Warning|(?:\w+ )*Error) in (?P<node>(?:\w+ )+\S+ \([^)]*\))$")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def dbt_failure_summary(description: str) -> str:
+    """What failed in a dbt process, from dagster-dbt's error: each node dbt named (the kind of
+    failure, the node and its file) and the class of the database's error ("Catalog Error"), never
+    the rest of that message, which can quote a value (a conversion error names the text it could
+    not convert). Pure."""
+    lines = [ANSI_ESCAPE.sub("", line).strip()
+             for line in description.partition(DBT_ERRORS_HEADER)[2].splitlines()]
+    lines = [line for line in lines if line]
+    by_node: dict[str, str] = {}
+    for index, line in enumerate(lines):
+        match = DBT_NODE_ERROR.match(line)
+        if match is None:
+            continue
+        detail = lines[index + 1] if index + 1 < len(lines) else ""
+        error_class, colon, _ = detail.partition(":")
+        if colon and len(error_class) <= 40 and not DBT_NODE_ERROR.match(detail) and error_class.endswith("Error"):
+            line = f"{line}: {error_class}"
+        # dbt says "Failure in model x" and then "Runtime Error in model x": keep the specific one.
+        if match["node"] not in by_node or by_node[match["node"]].startswith("Failure in "):
+            by_node[match["node"]] = line
+    exit_code = re.search(r"failed with exit code `?(\d+)", description)
+    code = f" with exit code {exit_code.group(1)}" if exit_code else ""
+    if not by_node:
+        return f"dbt failed{code} before naming a node: its output is in the run log"
+    named = list(by_node.values())
+    more = f" (and {len(named) - 1} more nodes: the run log names them)" if len(named) > 1 else ""
+    return f"dbt: {named[0]}{more}"
+
+
 def failure_reason(event) -> str:
     """Why a step failed, in the words of the code that failed it: a ``dg.Failure``'s description,
     else the raised error's message (not Dagster's generic "Execution of step ... failed"), first
-    line only. Messages raised by this project never carry landing values (docs/ingest.md)."""
+    line only; for the dbt step, what dbt named (``dbt_failure_summary``). Messages raised by this
+    project never carry landing values (docs/ingest.md)."""
     data = event.event_specific_data
     user = getattr(data, "user_failure_data", None)
     if user is not None and user.description:
+        if user.description.startswith(DBT_PROCESS_ERROR):
+            return dbt_failure_summary(user.description)
         return user.description.splitlines()[0]
     error = getattr(data, "error", None)
     while error is not None and error.cause is not None and error.cls_name in (

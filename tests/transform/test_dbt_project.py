@@ -8,6 +8,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from dagster_project.cli.outcome import failure_reason
 from dagster_project.settings import REPO_ROOT
 
 from dagster_project.lib.transform.dbt_project import DbtBuildError, generate_docs, prepare_manifest, run_dbt
@@ -176,6 +177,11 @@ def test_a_failing_dbt_test_in_the_pipeline_fails_its_check_and_blocks_publish(b
         run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records]
     failed = {e.check_name for e in evaluations if not e.passed}
     assert any("relationships_stg_audits__audits_branch_code" in name for name in failed), failed
+    # The run's summary says which test failed, not dagster-dbt's "The dbt CLI process with command".
+    [dbt_failure] = [r.event_log_entry.dagster_event for r in instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records]
+    assert failure_reason(dbt_failure).startswith(
+        "dbt: Failure in test relationships_stg_audits__audits_branch_code"), failure_reason(dbt_failure)
     published = [r for r in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
                  if r.event_log_entry.dagster_event.asset_key == dg.AssetKey(["published", "marts"])]
     assert published == []
