@@ -7,14 +7,16 @@ with no duplicate rows."""
 from __future__ import annotations
 
 import random
+import tempfile
 import time
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from dagster_project.lib.ingest import CONTRACTS
-from dagster_project.lib.ingest.loader import LEDGER_TABLE, ingest_all_files
+from dagster_project.lib.ingest.loader import LEDGER_TABLE, WORKDIR_PREFIX, ingest_all_files
 from dagster_project.lib.publish.publish import list_versions, publish
 
 from tests.conftest import make_settings
@@ -72,12 +74,17 @@ def test_kill_during_ingest_then_the_next_run_completes(kill_landing, tmp_path):
         target = 1 + rng.randrange(len(sources) - 1)
         wait_for_line(proc, f"[ingest] {sources[target - 1]}:")
         time.sleep(rng.uniform(0.0, 0.1))
-        interrupted += kill(proc)
+        was_running = kill(proc)
+        interrupted += was_running
+        # The killed child's scratch folder (it may hold normalised landing rows) outlives it ...
+        scratch = list(Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}{proc.pid}-*"))
+        assert scratch or not was_running
         if settings.work_db.exists():
             assert_raw_matches_ledger(settings)  # opens (WAL recovery) and is consistent
         summary = ingest_all_files(settings, run_id="after-kill")
         assert not summary.failed
         assert assert_raw_matches_ledger(settings) == expected  # complete, no duplicates
+        assert not any(folder.exists() for folder in scratch)  # ... until the next ingest starts
     assert interrupted >= 3, "the kills should interrupt running ingests"
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -257,6 +258,47 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DECLARED_EMPTY_DDL)
 
 
+WORKDIR_PREFIX = "cswh-ingest-"
+
+
+def process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def sweep_stale_workdirs(tmp_root: Path | None = None, is_alive=process_is_alive) -> list[Path]:
+    """Remove the scratch folders of ingest processes that are gone: ``TemporaryDirectory``
+    cannot clean up after a SIGKILL, and a folder may hold normalised landing rows. A folder is
+    named ``cswh-ingest-<pid>-<random>``; one whose process is alive, that another user owns, or
+    that is not named so, is left alone. Returns what was removed."""
+    root = Path(tmp_root or tempfile.gettempdir())
+    removed = []
+    for folder in root.glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = folder.name[len(WORKDIR_PREFIX):].partition("-")[0]
+        if not pid.isdigit() or not folder.is_dir() or folder.is_symlink():
+            continue
+        try:
+            if folder.stat().st_uid != os.getuid() or is_alive(int(pid)):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def ingest_workdir() -> tempfile.TemporaryDirectory:
+    """A scratch folder for one ingest call, named after this process so the next start can tell a
+    killed run's folder from a running one's (``sweep_stale_workdirs``)."""
+    sweep_stale_workdirs()
+    return tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
+
+
 def new_run_id() -> str:
     return f"manual-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
@@ -274,7 +316,7 @@ def ingest_all_files(settings: Settings, run_id: str | None = None, *, sources: 
     listing = list_landing(settings.landing_dir, first_day=date.fromisoformat(settings.partitions_start), today=today)
     con = connect(settings)
     try:
-        with tempfile.TemporaryDirectory(prefix="cswh-ingest-") as workdir:
+        with ingest_workdir() as workdir:
             chosen = list(sources) if sources is not None else list(SOURCES)
             summary.ignored += record_landing_entries(con, None, listing, run_id)
             for source in chosen:
@@ -320,7 +362,7 @@ def ingest_partitions(settings: Settings, source: str, partition_keys: Iterable[
         record_landing_entries(con, None, listing, run_id)
         record_landing_entries(con, source, listing, run_id)
         record_deleted(con, source, listing, run_id)
-        with tempfile.TemporaryDirectory(prefix="cswh-ingest-") as workdir:
+        with ingest_workdir() as workdir:
             results = ingest_files(con, contract, files, run_id, Path(workdir))
     finally:
         con.close()
