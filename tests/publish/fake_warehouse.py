@@ -91,7 +91,7 @@ create table intermediate.int_calls__current as
       v(call_id, call_type, direction, is_answered, is_completed, policy_no, claim_no);
 create table marts.fct_followup_case as
   select * from (values
-      ('DETRACTOR:R1', 'DETRACTOR', 'JL', 'R1', null, 2, 'PJL2024000001', null, timestamp '2024-01-05 10:00:00',
+      ('DETRACTOR:R1', 'DETRACTOR', 'JL', 'R1', null, 2, 'PJL2024000001', null::varchar, timestamp '2024-01-05 10:00:00',
        timestamp '2024-01-08 10:00:00', 'C1', timestamp '2024-01-05 13:00:00', false, 0, 3.0),
       ('COMPLAINT:CPJL00000000', 'COMPLAINT', 'JL', null, 'CPJL00000000', null, 'PJL2024000001', null,
        timestamp '2024-01-10 10:00:00', timestamp '2024-01-12 10:00:00', null, timestamp '2024-01-20 10:00:00', true, 2, 240.0))

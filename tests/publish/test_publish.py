@@ -110,6 +110,18 @@ def test_audit_catches_pii_even_if_the_gate_was_skipped(published, defect):
     assert sha256_of(settings.published_db) == before
 
 
+def test_audit_refuses_a_column_without_a_type(published):
+    """A column built from NULL literals alone has DuckDB's type NULL, which BI drivers cannot map
+    (duckdb-engine warns and guesses): the audit names it and the published file stays."""
+    settings, _ = published
+    before = sha256_of(settings.published_db)
+    apply_sql(settings.work_db, "create or replace table marts.fct_followup_case as "
+                                "select * replace (null as claim_no) from marts.fct_followup_case")
+    with pytest.raises(PublishError, match=r"contract: marts\.fct_followup_case\.claim_no has no type"):
+        publish(settings, "run-untyped", {"checks": []}, [])
+    assert sha256_of(settings.published_db) == before
+
+
 def test_failed_blocking_check_in_the_summary_refuses_publish(published):
     settings, _ = published
     summary = {"checks": [{"name": "gx_raw_policies", "passed": False, "severity": "ERROR"},

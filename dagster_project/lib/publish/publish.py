@@ -215,6 +215,10 @@ def write_candidate(settings: Settings, candidate: Path, *, version_id: str, run
 # audit
 # ---------------------------------------------------------------------------------------------
 
+# DuckDB's type of a column created from NULL literals alone (information_schema.columns.data_type).
+UNTYPED = '"NULL"'
+
+
 def audit_candidate(candidate: Path, expected_counts: dict[str, int], *,
                     names_db: Path | None = None, manifest_path: Path | None = None) -> list[str]:
     """Problems found in the candidate, each naming the check and the table (empty = pass).
@@ -265,6 +269,11 @@ def audit_candidate(candidate: Path, expected_counts: dict[str, int], *,
             if missing:
                 problems.append(f"contract: {MART_SCHEMA}.{table} lacks column(s) {', '.join(missing)}")
             for column, data_type in columns:
+                if data_type == UNTYPED:
+                    # Every value NULL and no type from a contract: BI drivers cannot map the column
+                    # (duckdb-engine: "Did not recognize type 'null'").
+                    problems.append(f"contract: {MART_SCHEMA}.{table}.{column} has no type (every value NULL, "
+                                    "typed by no contract); cast it in the model")
                 if data_type != "VARCHAR":
                     continue
                 problems.extend(_pii_problems(con, qualified, table, column, names_table))
