@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import zipfile
 
+import pytest
 import yaml
 
+from bi.superset import bundle
 from bi.superset.bundle import build_bundle, metric_sql
 from dagster_project.lib.report import semantic
 
@@ -35,3 +37,18 @@ def test_the_bundle_takes_every_metric_from_the_semantic_layer_and_reads_the_exp
     placed = {c["meta"]["uuid"] for d in dashboards for c in d["position"].values()
               if isinstance(c, dict) and c.get("type") == "CHART"}
     assert placed == {c["uuid"] for c in charts}
+    # the valid rate is charted over the months whose liability decisions are in, by the mart's flag
+    valid = [c for d in queries["dashboards"] for c in d["charts"] if "complaints_valid_rate" in c["sql"]]
+    assert valid and all(c["query"]["extras"] == {"where": "is_valid_rate_mature"} for c in valid)
+    for chart in (c for c in charts if c["uuid"] in {v["uuid"] for v in valid}):
+        assert [f["sqlExpression"] for f in chart["params"]["adhoc_filters"]] == ["is_valid_rate_mature"]
+
+
+def test_a_chart_filter_must_be_a_boolean_column_of_its_mart(tmp_path, monkeypatch):
+    spec = tmp_path / "dashboards.yml"
+    spec.write_text("dashboards:\n  - slug: x\n    title: X\n    charts:\n"
+                    "      - {title: T, model: complaints, viz: line, metrics: [complaints_valid_rate], where: 1=1 or true}\n")
+    monkeypatch.setattr(bundle, "SPEC", spec)
+    with pytest.raises(ValueError, match="is not a boolean column of mart_complaints"):
+        build_bundle(tmp_path / "published.duckdb", tmp_path / "bundle.zip")
+

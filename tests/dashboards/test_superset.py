@@ -144,9 +144,18 @@ def test_every_chart_query_renders_through_the_api_and_the_overview_equals_the_s
                               "FROM marts.mart_complaints").fetchone()[0]
         by_stage = dict(con.execute("SELECT branch_code || '/' || stage, SUM(satisfied) / SUM(responses) "
                                     "FROM marts.mart_stage_satisfaction GROUP BY ALL").fetchall())
+        settled = [r[0] for r in con.execute(
+            "SELECT SUM(valid) / NULLIF(SUM(received), 0) FROM marts.mart_complaints WHERE is_valid_rate_mature "
+            "GROUP BY month ORDER BY month").fetchall()]
+        unsettled = con.execute("SELECT count(*) FROM marts.mart_complaints WHERE NOT is_valid_rate_mature").fetchone()[0]
     assert results["CSAT, all stages"]["data"][0]["satisfaction_csat"] == pytest.approx(csat, rel=1e-12)
     assert results["Complaints per 10k policy-years"]["data"][0]["complaints_per_10k_policy_years"] == \
         pytest.approx(per_10k, rel=1e-12)
+    # the valid rate by month leaves out the branch-months still waiting for liability decisions
+    charted = [row["complaints_valid_rate"] for row in results["Valid-complaint rate by month (settled branch-months)"]["data"]]
+    assert unsettled > 0 and len(charted) == len(settled) > 0
+    assert [value is None for value in charted] == [value is None for value in settled]
+    assert [v for v in charted if v is not None] == pytest.approx([v for v in settled if v is not None], rel=1e-12)
     pivot = results["CSAT by branch and stage"]["data"]
     assert len(pivot) == len(by_stage)
     for row in pivot:

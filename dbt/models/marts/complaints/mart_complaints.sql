@@ -3,7 +3,8 @@
 -- handling days and the within-deadline share over complaints closed in the month; backlog and
 -- overdue as of the month's last day. Density: received complaints per 10k policies in force on
 -- the month's last day (start_date <= day <= end_date, not cancelled) and per ¥100M premium
--- written (by issue_date) in the month.
+-- written (by issue_date) in the month. The valid rate of a month still moves while its tickets
+-- wait for a liability decision: is_valid_rate_mature says when it has settled.
 with complaints as (
     select * from {{ ref('int_complaints__lifecycle') }}
 ),
@@ -25,6 +26,9 @@ received as (
         count(*) as received,
         count(case when is_accepted then 1 end) as accepted,
         count(case when is_valid then 1 end) as valid,
+        -- accepted, not a duplicate, not withdrawn, liability not decided yet: may still turn valid
+        count(case when is_accepted and not is_duplicate and not is_withdrawn and liability = 'PENDING' then 1 end)
+            as validity_pending,
         count(case when is_regulator_routed then 1 end) as regulator_routed,
         {%- for category in ['CLAIM_DISPUTE', 'CLAIM_DELAY', 'ASSESSMENT_DISPUTE', 'SALES', 'SERVICE_ATTITUDE', 'OTHER'] %}
         count(case when category = '{{ category }}' then 1 end) as category_{{ category | lower }},
@@ -85,6 +89,9 @@ select
     coalesce(r.accepted, 0) as accepted,
     coalesce(r.valid, 0) as valid,
     {{ safe_ratio('r.valid', 'r.received') }} as valid_rate,
+    coalesce(r.validity_pending, 0) as validity_pending,
+    coalesce(r.validity_pending, 0) <= {{ var('complaint_month_mature_pending_share') }} * coalesce(r.received, 0)
+        as is_valid_rate_mature,
     coalesce(f.policies_in_force, 0) as policies_in_force,
     cast(coalesce(w.written_premium, 0) as decimal(18, 2)) as written_premium,
     {{ safe_ratio('coalesce(r.received, 0) * 10000.0', 'f.policies_in_force') }} as per_10k_policies,
