@@ -114,38 +114,43 @@ def dataset_yaml(manifest: dict, dbt_manifest: dict, model: dict, database_uuid:
 
 
 def chart_params(chart: dict, dataset: dict, manifest: dict) -> tuple[dict, dict]:
-    """(Superset's form data, the chart-data query the test runs) of one chart of the spec."""
-    viz = chart["viz"]
-    metrics = list(chart["metrics"])
-    fmt = metric_format(manifest, metrics[0])
-    base = {"viz_type": VIZ[viz], "adhoc_filters": [], "row_limit": 10000, "extra_form_data": {}}
+    """(Superset's form data, the chart-data query the test runs) of one chart of the spec, with its
+    ``where`` flag applied to both."""
+    params, query = _viz_params(chart, dataset, manifest)
     where = chart.get("where")
-    extras = {}
     if where is not None:
         # Only a boolean column of the dataset (a flag such as is_valid_rate_mature), never free SQL.
         if where not in {c["column_name"] for c in dataset["columns"] if c.get("type") == "BOOLEAN"}:
             raise ValueError(f"{SPEC.name}: chart {chart['title']!r}: where {where!r} is not a boolean column of "
                              f"{dataset['table_name']}")
-        base["adhoc_filters"] = [{"expressionType": "SQL", "sqlExpression": where, "clause": "WHERE",
-                                  "filterOptionName": f"filter_{where}"}]
-        extras = {"extras": {"where": where}}
+        params["adhoc_filters"] = [{"expressionType": "SQL", "sqlExpression": where, "clause": "WHERE",
+                                    "filterOptionName": f"filter_{where}"}]
+        query["extras"] = {"where": where}
+    return params, query
+
+
+def _viz_params(chart: dict, dataset: dict, manifest: dict) -> tuple[dict, dict]:
+    """The form data and query of the chart's kind (viz)."""
+    viz = chart["viz"]
+    metrics = list(chart["metrics"])
+    fmt = metric_format(manifest, metrics[0])
+    base = {"viz_type": VIZ[viz], "adhoc_filters": [], "row_limit": 10000, "extra_form_data": {}}
     if viz == "big_number":
         return {**base, "metric": metrics[0], "y_axis_format": fmt, "header_font_size": 0.4,
-                "subheader_font_size": 0.15}, {"metrics": metrics, "columns": [], **extras}
+                "subheader_font_size": 0.15}, {"metrics": metrics, "columns": []}
     if viz == "line":
         x = dataset["main_dttm_col"]
         return {**base, "x_axis": x, "time_grain_sqla": "P1M", "metrics": metrics, "groupby": [],
                 "y_axis_format": fmt, "show_legend": True, "markerEnabled": True,
-                "x_axis_sort_asc": True}, {"metrics": metrics, "columns": [x], "orderby": [[x, True]], **extras}
+                "x_axis_sort_asc": True}, {"metrics": metrics, "columns": [x], "orderby": [[x, True]]}
     if viz == "bar":
         x = chart["x"]
         return {**base, "x_axis": x, "metrics": metrics, "groupby": [], "y_axis_format": fmt, "orientation": "vertical",
-                "show_legend": True, "x_axis_sort_asc": True}, {
-            "metrics": metrics, "columns": [x], "orderby": [[x, True]], **extras}
+                "show_legend": True, "x_axis_sort_asc": True}, {"metrics": metrics, "columns": [x], "orderby": [[x, True]]}
     if viz == "pivot":
         return {**base, "groupbyRows": chart["rows"], "groupbyColumns": chart["columns"], "metrics": metrics,
                 "aggregateFunction": "Sum", "valueFormat": fmt, "metricsLayout": "COLUMNS"}, {
-            "metrics": metrics, "columns": [*chart["rows"], *chart["columns"]], **extras}
+            "metrics": metrics, "columns": [*chart["rows"], *chart["columns"]]}
     raise ValueError(f"{SPEC.name}: chart {chart['title']!r}: unknown viz {viz!r} (one of {', '.join(VIZ)})")
 
 

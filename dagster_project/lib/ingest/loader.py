@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Iterable
 
 import duckdb
+import psutil
 
 from dagster_project.settings import Settings, connect_work_db, eprint
 from dagster_project.lib.ingest.sources import CONTRACTS, SOURCE_MODULES
@@ -261,17 +262,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 WORKDIR_PREFIX = "cswh-ingest-"
 
 
-def process_is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
-
-
-def sweep_stale_workdirs(tmp_root: Path | None = None, is_alive=process_is_alive) -> list[Path]:
+def sweep_stale_workdirs(tmp_root: Path | None = None) -> list[Path]:
     """Remove the scratch folders of ingest processes that are gone: ``TemporaryDirectory``
     cannot clean up after a SIGKILL, and a folder may hold normalised landing rows. A folder is
     named ``cswh-ingest-<pid>-<random>``; one whose process is alive, that another user owns, or
@@ -283,7 +274,7 @@ def sweep_stale_workdirs(tmp_root: Path | None = None, is_alive=process_is_alive
         if not pid.isdigit() or not folder.is_dir() or folder.is_symlink():
             continue
         try:
-            if folder.stat().st_uid != os.getuid() or is_alive(int(pid)):
+            if folder.stat().st_uid != os.getuid() or psutil.pid_exists(int(pid)):
                 continue
         except OSError:
             continue

@@ -44,8 +44,10 @@ select
     c.is_duplicate,
     c.is_withdrawn,
     c.liability,
-    c.is_accepted and not c.is_duplicate and not c.is_withdrawn
-        and c.liability in ('AT_FAULT', 'PARTIAL') as is_valid,
+    {%- set may_be_valid = "c.is_accepted and not c.is_duplicate and not c.is_withdrawn" %}
+    {{ may_be_valid }} and c.liability in ('AT_FAULT', 'PARTIAL') as is_valid,
+    -- may still turn valid: the liability finding is not in yet
+    {{ may_be_valid }} and c.liability = 'PENDING' as is_validity_pending,
     c.extension_level,
     c.status,
     c.closed_ts is not null as is_closed,

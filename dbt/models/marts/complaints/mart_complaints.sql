@@ -26,9 +26,7 @@ received as (
         count(*) as received,
         count(case when is_accepted then 1 end) as accepted,
         count(case when is_valid then 1 end) as valid,
-        -- accepted, not a duplicate, not withdrawn, liability not decided yet: may still turn valid
-        count(case when is_accepted and not is_duplicate and not is_withdrawn and liability = 'PENDING' then 1 end)
-            as validity_pending,
+        count(case when is_validity_pending then 1 end) as validity_pending,
         count(case when is_regulator_routed then 1 end) as regulator_routed,
         {%- for category in ['CLAIM_DISPUTE', 'CLAIM_DELAY', 'ASSESSMENT_DISPUTE', 'SALES', 'SERVICE_ATTITUDE', 'OTHER'] %}
         count(case when category = '{{ category }}' then 1 end) as category_{{ category | lower }},
